@@ -1,0 +1,52 @@
+# clora: build, test, run. `make` builds ./train; `make test` builds and runs every test.
+# GPU architectures are pinned, never auto-detected: GPU_ARCHS=90 (H100/H200) by default,
+# e.g. `make GPU_ARCHS="80 90"` for A100 and H100.
+
+NVCC ?= nvcc
+CXX ?= g++
+GPU_ARCHS ?= 90
+GENCODE := $(foreach arch,$(GPU_ARCHS),-gencode arch=compute_$(arch),code=sm_$(arch))
+CUDA_HOME ?= $(patsubst %/bin/nvcc,%,$(shell command -v $(NVCC)))
+EIGEN_INCLUDE ?= /usr/include/eigen3
+
+CPPFLAGS := -I. -isystem $(EIGEN_INCLUDE)
+CXXFLAGS ?= -O2 -g
+CXXFLAGS += -std=c++17 -Wall -Wextra -MMD -MP
+NVCCFLAGS ?= -O2 -g
+NVCCFLAGS += -std=c++17 $(GENCODE) -MMD -MP
+LDFLAGS := -L$(CUDA_HOME)/lib64 -Xlinker -rpath=$(CUDA_HOME)/lib64
+LDLIBS := -lcublas -lcudart
+
+BUILD := build
+LIB_SOURCES := $(wildcard data/*.cpp model/*.cpp model/cpu/*.cpp lora/*.cpp)
+CUDA_SOURCES := $(wildcard model/cuda/*.cu)
+TEST_SOURCES := $(wildcard test/*.cpp)
+LIB_OBJECTS := $(LIB_SOURCES:%.cpp=$(BUILD)/%.o) $(CUDA_SOURCES:%.cu=$(BUILD)/%.o)
+TEST_OBJECTS := $(TEST_SOURCES:%.cpp=$(BUILD)/%.o)
+
+.PHONY: all test clean
+all: train
+
+train: $(BUILD)/train.o $(LIB_OBJECTS)
+	$(NVCC) $(GENCODE) -o $@ $^ $(LDFLAGS) $(LDLIBS)
+
+$(BUILD)/test_runner: $(TEST_OBJECTS) $(LIB_OBJECTS)
+	$(NVCC) $(GENCODE) -o $@ $^ $(LDFLAGS) $(LDLIBS)
+
+# The test runner prints one closing line: "N passed, N failed" (", N skipped" when some skipped).
+# Tests that run the CLI use ./train, so it is built first.
+test: train $(BUILD)/test_runner
+	@./$(BUILD)/test_runner
+
+$(BUILD)/%.o: %.cpp
+	@mkdir -p $(dir $@)
+	$(CXX) $(CPPFLAGS) $(CXXFLAGS) -c $< -o $@
+
+$(BUILD)/%.o: %.cu
+	@mkdir -p $(dir $@)
+	$(NVCC) $(CPPFLAGS) $(NVCCFLAGS) -c $< -o $@
+
+clean:
+	rm -rf $(BUILD) train
+
+-include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

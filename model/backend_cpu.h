@@ -1,0 +1,93 @@
+// The CPU backend: the Eigen reference every CUDA kernel is checked against. A backend is a struct of
+// static functions with the same names and arguments in every backend; the model orchestration
+// (model/gpt2.h) is a template over it, so the choice is made once, at compile time, with no virtual
+// call per kernel. Real is float for training and double for finite-difference gradient checks.
+#pragma once
+#include <algorithm>
+#include <cstring>
+
+#include "model/cpu/adamw.h"
+#include "model/cpu/attention.h"
+#include "model/cpu/classifier.h"
+#include "model/cpu/encoder.h"
+#include "model/cpu/gelu.h"
+#include "model/cpu/global_norm.h"
+#include "model/cpu/layernorm.h"
+#include "model/cpu/matmul.h"
+#include "model/cpu/residual.h"
+
+template <typename Real>
+struct CpuBackend {
+    using real = Real;
+    static const char* name() { return "cpu"; }
+
+    // memory: zero-initialised host arrays
+    template <typename U>
+    static U* allocate(size_t count) { return new U[std::max<size_t>(count, 1)](); }
+    template <typename U>
+    static void release(U* memory) { delete[] memory; }
+    template <typename U>
+    static void zero(U* memory, size_t count) { std::fill(memory, memory + count, U(0)); }
+    // host <-> backend copies, converting element types where they differ (float <-> double)
+    template <typename Destination, typename Source>
+    static void upload(Destination* destination, const Source* source, size_t count) {
+        std::copy(source, source + count, destination);
+    }
+    template <typename Destination, typename Source>
+    static void download(Destination* destination, const Source* source, size_t count) {
+        std::copy(source, source + count, destination);
+    }
+
+    // kernels: see model/cpu/<family>.h for shapes and math
+    static void encoder_forward(real* out, const int* inp, const real* wte, const real* wpe, int B, int T, int C) {
+        cpu::encoder_forward(out, inp, wte, wpe, B, T, C);
+    }
+    static void encoder_backward(real* dwte, real* dwpe, const real* dout, const int* inp, int B, int T, int C) {
+        cpu::encoder_backward(dwte, dwpe, dout, inp, B, T, C);
+    }
+    static void layernorm_forward(real* out, real* mean, real* rstd, const real* inp, const real* weight,
+                                  const real* bias, int N, int C) {
+        cpu::layernorm_forward(out, mean, rstd, inp, weight, bias, N, C);
+    }
+    static void layernorm_backward(real* dinp, real* dweight, real* dbias, const real* dout, const real* inp,
+                                   const real* weight, const real* mean, const real* rstd, int N, int C) {
+        cpu::layernorm_backward(dinp, dweight, dbias, dout, inp, weight, mean, rstd, N, C);
+    }
+    static void matmul_forward(real* out, const real* inp, const real* weight, const real* bias, int N, int C,
+                               int OC) {
+        cpu::matmul_forward(out, inp, weight, bias, N, C, OC);
+    }
+    static void matmul_backward(real* dinp, real* dweight, real* dbias, const real* dout, const real* inp,
+                                const real* weight, int N, int C, int OC) {
+        cpu::matmul_backward(dinp, dweight, dbias, dout, inp, weight, N, C, OC);
+    }
+    static void attention_forward(real* out, real* att, const real* qkv, int B, int T, int C, int NH) {
+        cpu::attention_forward(out, att, qkv, B, T, C, NH);
+    }
+    static void attention_backward(real* dqkv, const real* dout, const real* qkv, const real* att, int B, int T,
+                                   int C, int NH) {
+        cpu::attention_backward(dqkv, dout, qkv, att, B, T, C, NH);
+    }
+    static void gelu_forward(real* out, const real* inp, size_t N) { cpu::gelu_forward(out, inp, N); }
+    static void gelu_backward(real* dinp, const real* inp, const real* dout, size_t N) {
+        cpu::gelu_backward(dinp, inp, dout, N);
+    }
+    static void residual_forward(real* out, const real* a, const real* b, size_t N) {
+        cpu::residual_forward(out, a, b, N);
+    }
+    static void residual_backward(real* da, real* db, const real* dout, size_t N) {
+        cpu::residual_backward(da, db, dout, N);
+    }
+    static void classifier_forward(real* losses, const real* logits, const int* targets, int N, int V, int Vp) {
+        cpu::classifier_forward(losses, logits, targets, N, V, Vp);
+    }
+    static void classifier_backward(real* dlogits, const real* logits, const int* targets, const float* weights,
+                                    double weight_sum, int N, int V, int Vp) {
+        cpu::classifier_backward(dlogits, logits, targets, weights, real(weight_sum), N, V, Vp);
+    }
+    static double sum_of_squares(const real* x, size_t N) { return cpu::sum_of_squares(x, N); }
+    static void adamw_update(real* params, const real* grads, real* m, real* v, size_t N, float lr, float beta1,
+                             float beta2, float eps, float weight_decay, int t, float grad_scale) {
+        cpu::adamw_update(params, grads, m, v, N, lr, beta1, beta2, eps, weight_decay, t, grad_scale);
+    }
+};

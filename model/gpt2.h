@@ -1,0 +1,267 @@
+// GPT-2: parameters, gradients, optimizer state and activations, with the forward, backward and AdamW
+// update written once as explicit call sequences over a kernel backend (CpuBackend<float|double>, and the
+// CUDA backend). Every buffer lives in the backend's memory; the host sees only what it copies out.
+#pragma once
+#include <cmath>
+#include <string>
+#include <vector>
+
+#include "data/file_io.h"
+#include "model/activations.h"
+#include "model/gpt2_config.h"
+#include "model/parameters.h"
+
+// AdamW and clipping hyperparameters of one optimizer step.
+struct AdamWSettings {
+    float learning_rate = 3e-4f;
+    float beta1 = 0.9f;
+    float beta2 = 0.999f;
+    float eps = 1e-8f;
+    float weight_decay = 0.0f;  // applied to the 2-D tensors only
+    float grad_clip = 1.0f;     // global-norm clipping; 0 disables it
+};
+
+template <class Backend>
+struct GPT2 {
+    using real = typename Backend::real;
+
+    GPT2Config config;
+    std::array<size_t, NUM_PARAMETER_TENSORS> parameter_sizes;
+    size_t num_parameters = 0;
+    real* parameters_memory = nullptr;  // (num_parameters) the 16 tensors in file order
+    real* gradients_memory = nullptr;   // (num_parameters) same layout
+    real* adam_m = nullptr;             // (num_parameters) first moments, allocated by the first update
+    real* adam_v = nullptr;             // (num_parameters) second moments
+    ParameterTensors<real> params, grads;
+
+    // activations for the current (B, T); reallocated when the shape changes
+    int batch_size = 0, seq_len = 0;
+    real* activations_memory = nullptr;
+    real* activation_gradients_memory = nullptr;
+    ActivationTensors<real> acts, grads_acts;
+    int* inputs = nullptr;         // (B,T)
+    int* targets = nullptr;        // (B,T)
+    float* loss_weights = nullptr;  // (B,T)
+    std::vector<float> host_loss_weights;
+    double weight_sum = 0;
+    float mean_loss = -1;  // of the last forward with targets; -1 without
+
+    // Takes the parameters from host fp32 values in checkpoint layout (num_parameters(config) of them).
+    GPT2(const GPT2Config& config, const float* host_parameters) : config(config) {
+        validate_config(config, "model");
+        parameter_sizes = ::parameter_sizes(config);
+        num_parameters = ::num_parameters(config);
+        parameters_memory = Backend::template allocate<real>(num_parameters);
+        gradients_memory = Backend::template allocate<real>(num_parameters);
+        Backend::upload(parameters_memory, host_parameters, num_parameters);
+        params = carve_parameters(parameters_memory, config);
+        grads = carve_parameters(gradients_memory, config);
+    }
+    GPT2(const GPT2&) = delete;
+    GPT2& operator=(const GPT2&) = delete;
+    ~GPT2() {
+        Backend::release(parameters_memory);
+        Backend::release(gradients_memory);
+        Backend::release(adam_m);
+        Backend::release(adam_v);
+        release_activations();
+    }
+
+    void release_activations() {
+        Backend::release(activations_memory);
+        Backend::release(activation_gradients_memory);
+        Backend::release(inputs);
+        Backend::release(targets);
+        Backend::release(loss_weights);
+        activations_memory = activation_gradients_memory = nullptr;
+        inputs = targets = nullptr;
+        loss_weights = nullptr;
+    }
+
+    void ensure_activations(int B, int T) {
+        if (B == batch_size && T == seq_len) return;
+        release_activations();
+        size_t count = num_activations(config, B, T);
+        activations_memory = Backend::template allocate<real>(count);
+        activation_gradients_memory = Backend::template allocate<real>(count);
+        acts = carve_activations(activations_memory, config, B, T);
+        grads_acts = carve_activations(activation_gradients_memory, config, B, T);
+        inputs = Backend::template allocate<int>(size_t(B) * T);
+        targets = Backend::template allocate<int>(size_t(B) * T);
+        loss_weights = Backend::template allocate<float>(size_t(B) * T);
+        batch_size = B, seq_len = T;
+    }
+
+    std::vector<float> parameters_to_host() const {
+        std::vector<float> values(num_parameters);
+        Backend::download(values.data(), parameters_memory, num_parameters);
+        return values;
+    }
+    std::vector<float> gradients_to_host() const {
+        std::vector<float> values(num_parameters);
+        Backend::download(values.data(), gradients_memory, num_parameters);
+        return values;
+    }
+};
+
+// Fails, naming the field and position, on a token id outside [0, vocab_size).
+inline void check_token_ids(const int* tokens, size_t count, int vocab_size, const char* what) {
+    for (size_t i = 0; i < count; i++)
+        if (tokens[i] < 0 || tokens[i] >= vocab_size)
+            fail(std::string(what) + ": token id " + std::to_string(tokens[i]) + " at position " + std::to_string(i) +
+                 " is out of range for vocabulary size " + std::to_string(vocab_size));
+}
+
+// Forward pass on host token ids inputs (B,T). With targets (B,T), also the per-position losses and the
+// weighted mean loss (loss_weights (B,T), null = all ones; weight 0 ignores a position).
+template <class Backend>
+void gpt2_forward(GPT2<Backend>& model, const int* inputs, const int* targets, const float* loss_weights, int B,
+                  int T) {
+    const GPT2Config& c = model.config;
+    if (B <= 0 || T <= 0 || T > c.max_seq_len)
+        fail("forward: batch " + std::to_string(B) + "x" + std::to_string(T) + " does not fit max_seq_len " +
+             std::to_string(c.max_seq_len));
+    const int L = c.num_layers, C = c.channels, NH = c.num_heads, V = c.vocab_size, Vp = c.padded_vocab_size;
+    const int N = B * T;
+    model.ensure_activations(B, T);
+    check_token_ids(inputs, N, V, "inputs");
+    Backend::upload(model.inputs, inputs, N);
+
+    auto& p = model.params;
+    auto& a = model.acts;
+    Backend::encoder_forward(a.encoded, model.inputs, p.wte, p.wpe, B, T, C);
+    for (int l = 0; l < L; l++) {
+        const auto* residual = l == 0 ? a.encoded : a.residual3 + size_t(l - 1) * N * C;
+        auto* ln1 = a.ln1 + size_t(l) * N * C;
+        auto* qkv = a.qkv + size_t(l) * N * 3 * C;
+        auto* atty = a.atty + size_t(l) * N * C;
+        auto* att = a.att + size_t(l) * B * NH * T * T;
+        auto* attproj = a.attproj + size_t(l) * N * C;
+        auto* residual2 = a.residual2 + size_t(l) * N * C;
+        auto* ln2 = a.ln2 + size_t(l) * N * C;
+        auto* fch = a.fch + size_t(l) * N * 4 * C;
+        auto* fch_gelu = a.fch_gelu + size_t(l) * N * 4 * C;
+        auto* fcproj = a.fcproj + size_t(l) * N * C;
+        auto* residual3 = a.residual3 + size_t(l) * N * C;
+
+        Backend::layernorm_forward(ln1, a.ln1_mean + l * N, a.ln1_rstd + l * N, residual, p.ln1w + l * C,
+                                   p.ln1b + l * C, N, C);
+        Backend::matmul_forward(qkv, ln1, p.qkvw + size_t(l) * 3 * C * C, p.qkvb + l * 3 * C, N, C, 3 * C);
+        Backend::attention_forward(atty, att, qkv, B, T, C, NH);
+        Backend::matmul_forward(attproj, atty, p.attprojw + size_t(l) * C * C, p.attprojb + l * C, N, C, C);
+        Backend::residual_forward(residual2, residual, attproj, size_t(N) * C);
+        Backend::layernorm_forward(ln2, a.ln2_mean + l * N, a.ln2_rstd + l * N, residual2, p.ln2w + l * C,
+                                   p.ln2b + l * C, N, C);
+        Backend::matmul_forward(fch, ln2, p.fcw + size_t(l) * 4 * C * C, p.fcb + l * 4 * C, N, C, 4 * C);
+        Backend::gelu_forward(fch_gelu, fch, size_t(N) * 4 * C);
+        Backend::matmul_forward(fcproj, fch_gelu, p.fcprojw + size_t(l) * C * 4 * C, p.fcprojb + l * C, N, 4 * C, C);
+        Backend::residual_forward(residual3, residual2, fcproj, size_t(N) * C);
+    }
+    const auto* last = a.residual3 + size_t(L - 1) * N * C;
+    Backend::layernorm_forward(a.lnf, a.lnf_mean, a.lnf_rstd, last, p.lnfw, p.lnfb, N, C);
+    Backend::matmul_forward(a.logits, a.lnf, p.wte, nullptr, N, C, Vp);  // tied output embedding
+
+    model.mean_loss = -1;
+    if (!targets) return;
+    check_token_ids(targets, N, V, "targets");
+    Backend::upload(model.targets, targets, N);
+    if (loss_weights) model.host_loss_weights.assign(loss_weights, loss_weights + N);
+    else model.host_loss_weights.assign(N, 1.0f);
+    for (int i = 0; i < N; i++)
+        if (!(model.host_loss_weights[i] >= 0) || !std::isfinite(model.host_loss_weights[i]))
+            fail("loss weight " + std::to_string(model.host_loss_weights[i]) + " at position " + std::to_string(i) +
+                 " must be finite and >= 0");
+    Backend::upload(model.loss_weights, model.host_loss_weights.data(), N);
+    Backend::classifier_forward(a.losses, a.logits, model.targets, N, V, Vp);
+
+    std::vector<double> losses(N);
+    Backend::download(losses.data(), a.losses, N);
+    double weighted = 0, weight_sum = 0;
+    for (int i = 0; i < N; i++) {
+        weighted += model.host_loss_weights[i] * losses[i];
+        weight_sum += model.host_loss_weights[i];
+    }
+    model.weight_sum = weight_sum;
+    model.mean_loss = weight_sum > 0 ? float(weighted / weight_sum) : 0.0f;
+}
+
+template <class Backend>
+void gpt2_zero_grad(GPT2<Backend>& model) {
+    Backend::zero(model.gradients_memory, model.num_parameters);
+}
+
+// Accumulates the gradient of the last forward's mean loss into model.grads.
+template <class Backend>
+void gpt2_backward(GPT2<Backend>& model) {
+    if (model.mean_loss < 0) fail("backward: the last forward had no targets");
+    const GPT2Config& c = model.config;
+    const int B = model.batch_size, T = model.seq_len;
+    const int L = c.num_layers, C = c.channels, NH = c.num_heads, V = c.vocab_size, Vp = c.padded_vocab_size;
+    const int N = B * T;
+    auto& p = model.params;
+    auto& g = model.grads;
+    auto& a = model.acts;
+    auto& d = model.grads_acts;
+    Backend::zero(model.activation_gradients_memory, num_activations(c, B, T));
+
+    Backend::classifier_backward(d.logits, a.logits, model.targets, model.loss_weights, model.weight_sum, N, V, Vp);
+    Backend::matmul_backward(d.lnf, g.wte, nullptr, d.logits, a.lnf, p.wte, N, C, Vp);
+    const auto* last = a.residual3 + size_t(L - 1) * N * C;
+    auto* dlast = d.residual3 + size_t(L - 1) * N * C;
+    Backend::layernorm_backward(dlast, g.lnfw, g.lnfb, d.lnf, last, p.lnfw, a.lnf_mean, a.lnf_rstd, N, C);
+
+    for (int l = L - 1; l >= 0; l--) {
+        const auto* residual = l == 0 ? a.encoded : a.residual3 + size_t(l - 1) * N * C;
+        auto* dresidual = l == 0 ? d.encoded : d.residual3 + size_t(l - 1) * N * C;
+        size_t nc = size_t(l) * N * C, n3c = size_t(l) * N * 3 * C, n4c = size_t(l) * N * 4 * C;
+        size_t att_offset = size_t(l) * B * NH * T * T;
+
+        Backend::residual_backward(d.residual2 + nc, d.fcproj + nc, d.residual3 + nc, size_t(N) * C);
+        Backend::matmul_backward(d.fch_gelu + n4c, g.fcprojw + size_t(l) * C * 4 * C, g.fcprojb + l * C, d.fcproj + nc,
+                                 a.fch_gelu + n4c, p.fcprojw + size_t(l) * C * 4 * C, N, 4 * C, C);
+        Backend::gelu_backward(d.fch + n4c, a.fch + n4c, d.fch_gelu + n4c, size_t(N) * 4 * C);
+        Backend::matmul_backward(d.ln2 + nc, g.fcw + size_t(l) * 4 * C * C, g.fcb + l * 4 * C, d.fch + n4c,
+                                 a.ln2 + nc, p.fcw + size_t(l) * 4 * C * C, N, C, 4 * C);
+        Backend::layernorm_backward(d.residual2 + nc, g.ln2w + l * C, g.ln2b + l * C, d.ln2 + nc, a.residual2 + nc,
+                                    p.ln2w + l * C, a.ln2_mean + l * N, a.ln2_rstd + l * N, N, C);
+        Backend::residual_backward(dresidual, d.attproj + nc, d.residual2 + nc, size_t(N) * C);
+        Backend::matmul_backward(d.atty + nc, g.attprojw + size_t(l) * C * C, g.attprojb + l * C, d.attproj + nc,
+                                 a.atty + nc, p.attprojw + size_t(l) * C * C, N, C, C);
+        Backend::attention_backward(d.qkv + n3c, d.atty + nc, a.qkv + n3c, a.att + att_offset, B, T, C, NH);
+        Backend::matmul_backward(d.ln1 + nc, g.qkvw + size_t(l) * 3 * C * C, g.qkvb + l * 3 * C, d.qkv + n3c,
+                                 a.ln1 + nc, p.qkvw + size_t(l) * 3 * C * C, N, C, 3 * C);
+        Backend::layernorm_backward(dresidual, g.ln1w + l * C, g.ln1b + l * C, d.ln1 + nc, residual, p.ln1w + l * C,
+                                    a.ln1_mean + l * N, a.ln1_rstd + l * N, N, C);
+    }
+    Backend::encoder_backward(g.wte, g.wpe, d.encoded, model.inputs, B, T, C);
+}
+
+// The global L2 norm of all gradients.
+template <class Backend>
+double gpt2_grad_norm(const GPT2<Backend>& model) {
+    return std::sqrt(Backend::sum_of_squares(model.gradients_memory, model.num_parameters));
+}
+
+// One AdamW step (t = 1-based step count) after clipping the gradients to global norm settings.grad_clip,
+// as torch.nn.utils.clip_grad_norm_: scale = min(1, clip / (norm + 1e-6)). Returns the norm before clipping.
+template <class Backend>
+double gpt2_update(GPT2<Backend>& model, const AdamWSettings& settings, int t) {
+    using real = typename GPT2<Backend>::real;
+    if (!model.adam_m) {
+        model.adam_m = Backend::template allocate<real>(model.num_parameters);
+        model.adam_v = Backend::template allocate<real>(model.num_parameters);
+    }
+    double norm = gpt2_grad_norm(model);
+    if (!std::isfinite(norm)) fail("update: the gradient norm is not finite (" + std::to_string(norm) + ")");
+    float scale = 1.0f;
+    if (settings.grad_clip > 0) scale = float(std::min(1.0, settings.grad_clip / (norm + 1e-6)));
+    size_t offset = 0;
+    for (int i = 0; i < NUM_PARAMETER_TENSORS; i++) {
+        float weight_decay = parameter_is_matrix(i) ? settings.weight_decay : 0.0f;
+        Backend::adamw_update(model.parameters_memory + offset, model.gradients_memory + offset, model.adam_m + offset,
+                              model.adam_v + offset, model.parameter_sizes[i], settings.learning_rate, settings.beta1,
+                              settings.beta2, settings.eps, weight_decay, t, scale);
+        offset += model.parameter_sizes[i];
+    }
+    return norm;
+}
