@@ -1,0 +1,56 @@
+#include "data/token_loader.h"
+
+#include "data/file_io.h"
+#include "data/token_shard.h"
+
+TokenLoader::TokenLoader(const std::string& pattern, int batch_size, int seq_len, int vocab_size)
+    : batch_size(batch_size), seq_len(seq_len), vocab_size(vocab_size), shard_paths(glob_files(pattern)) {
+    load_shard(0);
+}
+
+TokenLoader::TokenLoader(std::vector<uint16_t> stream, int batch_size, int seq_len, int vocab_size)
+    : batch_size(batch_size), seq_len(seq_len), vocab_size(vocab_size), tokens(std::move(stream)) {
+    for (size_t i = 0; i < tokens.size(); i++)
+        if (tokens[i] >= vocab_size)
+            fail("token stream: token id " + std::to_string(tokens[i]) + " at position " + std::to_string(i) +
+                 " is out of range for vocabulary size " + std::to_string(vocab_size));
+    if (tokens.size() < size_t(batch_size) * seq_len + 1)
+        fail("token stream: " + std::to_string(tokens.size()) + " tokens, a batch needs " +
+             std::to_string(size_t(batch_size) * seq_len + 1));
+    loaded_shard = 0;
+}
+
+void TokenLoader::load_shard(int64_t index) {
+    if (shard_paths.empty() || index == loaded_shard) return;
+    const std::string& path = shard_paths.at(index);
+    tokens = read_token_shard(path, vocab_size);
+    if (tokens.size() < size_t(batch_size) * seq_len + 1)
+        fail(path + ": " + std::to_string(tokens.size()) + " tokens, too few for one batch of " +
+             std::to_string(batch_size) + "x" + std::to_string(seq_len) + " (+1)");
+    loaded_shard = index;
+}
+
+void TokenLoader::seek(int64_t shard, int64_t offset) {
+    int64_t shards = shard_paths.empty() ? 1 : int64_t(shard_paths.size());
+    if (shard < 0 || shard >= shards) fail("data position: shard " + std::to_string(shard) + " does not exist");
+    load_shard(shard);
+    if (offset < 0 || offset + int64_t(batch_size) * seq_len + 1 > int64_t(tokens.size()))
+        fail("data position: offset " + std::to_string(offset) + " is past the end of shard " + std::to_string(shard));
+    shard_index = shard;
+    position = offset;
+}
+
+void TokenLoader::next_batch() {
+    const int64_t window = int64_t(batch_size) * seq_len;
+    if (position + window + 1 > int64_t(tokens.size())) {  // move on to the next shard, wrapping around
+        int64_t shards = shard_paths.empty() ? 1 : int64_t(shard_paths.size());
+        seek((shard_index + 1) % shards, 0);
+    }
+    inputs.resize(window);
+    targets.resize(window);
+    for (int64_t i = 0; i < window; i++) {
+        inputs[i] = tokens[position + i];
+        targets[i] = tokens[position + i + 1];
+    }
+    position += window;
+}

@@ -1,0 +1,30 @@
+// Batches of (inputs, targets) read in order from llm.c token shards (or from tokens in memory):
+// each batch is a window of B*T+1 consecutive tokens; inputs are its first B*T, targets the next B*T.
+// A shard too short for the next window is left for the next shard; after the last shard, the first.
+#pragma once
+#include <cstdint>
+#include <string>
+#include <vector>
+
+struct TokenLoader {
+    int batch_size, seq_len, vocab_size;
+    std::vector<std::string> shard_paths;  // empty when the tokens were given in memory
+    std::vector<uint16_t> tokens;          // the current shard
+    int64_t shard_index = 0;               // position: shard and token offset of the next window
+    int64_t position = 0;
+    std::vector<int> inputs, targets;      // (B,T) the last batch
+
+    // Shards matching a glob pattern; every shard is checked when it is loaded (tokens < vocab_size,
+    // at least B*T+1 tokens).
+    TokenLoader(const std::string& pattern, int batch_size, int seq_len, int vocab_size);
+    // One in-memory stream.
+    TokenLoader(std::vector<uint16_t> stream, int batch_size, int seq_len, int vocab_size);
+
+    void next_batch();
+    void reset() { seek(0, 0); }
+    void seek(int64_t shard_index, int64_t position);  // fails if the position is not within the data
+
+private:
+    void load_shard(int64_t index);
+    int64_t loaded_shard = -1;
+};

@@ -1,0 +1,102 @@
+// Reading and writing llm.c GPT-2 checkpoints (version 3 fp32, version 5 bf16).
+#include "model/checkpoint.h"
+
+#include <cmath>
+#include <cstring>
+
+#include "data/file_io.h"
+#include "data/llmc_header.h"
+#include "model/parameters.h"
+
+namespace {
+const char* const CHECKPOINT_KIND = "GPT-2 checkpoint";
+
+LlmcHeader checkpoint_header(const GPT2Config& config, int32_t version) {
+    LlmcHeader header = make_llmc_header(CHECKPOINT_MAGIC, version);
+    header[2] = config.max_seq_len;
+    header[3] = config.vocab_size;
+    header[4] = config.num_layers;
+    header[5] = config.num_heads;
+    header[6] = config.channels;
+    header[7] = config.padded_vocab_size;
+    return header;
+}
+
+// Fails naming the tensor and the element of the first NaN or Inf.
+void expect_finite(const FileReader& reader, const GPT2Config& config, const std::vector<float>& parameters) {
+    size_t tensor_begin = 0;
+    std::array<size_t, NUM_PARAMETER_TENSORS> sizes = parameter_sizes(config);
+    for (int tensor = 0; tensor < NUM_PARAMETER_TENSORS; tensor++) {
+        for (size_t i = 0; i < sizes[tensor]; i++) {
+            float value = parameters[tensor_begin + i];
+            if (!std::isfinite(value))
+                reader.fail_here("parameter tensor " + std::string(PARAMETER_NAMES[tensor]) +
+                                 " has a non-finite value (" + std::to_string(value) + ") at element " +
+                                 std::to_string(i) + " of " + std::to_string(sizes[tensor]));
+        }
+        tensor_begin += sizes[tensor];
+    }
+}
+}  // namespace
+
+float bf16_to_float(uint16_t value) {
+    uint32_t bits = uint32_t(value) << 16;
+    float result;
+    std::memcpy(&result, &bits, sizeof(result));
+    return result;
+}
+
+uint16_t float_to_bf16(float value) {
+    uint32_t bits;
+    std::memcpy(&bits, &value, sizeof(bits));
+    if (std::isnan(value)) return uint16_t((bits >> 16) | 0x0040);  // keep it a (quiet) NaN
+    uint32_t round_to_even_bias = 0x7FFF + ((bits >> 16) & 1);
+    return uint16_t((bits + round_to_even_bias) >> 16);
+}
+
+Checkpoint read_checkpoint(const std::string& path) {
+    FileReader reader(path);
+    LlmcHeader header = read_llmc_header(reader, CHECKPOINT_MAGIC, CHECKPOINT_KIND);
+    expect_llmc_version(reader, header, CHECKPOINT_KIND, {CHECKPOINT_VERSION_FP32, CHECKPOINT_VERSION_BF16},
+                        " (3 = fp32, 5 = bf16 parameters)");
+    Checkpoint checkpoint;
+    GPT2Config& config = checkpoint.config;
+    config.max_seq_len = header[2];
+    config.vocab_size = header[3];
+    config.num_layers = header[4];
+    config.num_heads = header[5];
+    config.channels = header[6];
+    config.padded_vocab_size = header[7] != 0 ? header[7] : padded_vocab(config.vocab_size);
+    validate_config(config, path);
+
+    size_t count = num_parameters(config);
+    if (header[1] == CHECKPOINT_VERSION_FP32) {
+        checkpoint.parameters = read_payload<float>(reader, count, "fp32 parameters");
+    } else {
+        std::vector<uint16_t> narrow = read_payload<uint16_t>(reader, count, "bf16 parameters");
+        checkpoint.parameters.resize(count);
+        for (size_t i = 0; i < count; i++) checkpoint.parameters[i] = bf16_to_float(narrow[i]);
+    }
+    reader.expect_end();
+    expect_finite(reader, config, checkpoint.parameters);
+    return checkpoint;
+}
+
+void write_checkpoint(const std::string& path, const GPT2Config& config, const float* parameters) {
+    validate_config(config, path);
+    AtomicFileWriter writer(path);
+    write_llmc_header(writer, checkpoint_header(config, CHECKPOINT_VERSION_FP32));
+    writer.write(parameters, num_parameters(config) * sizeof(float));
+    writer.commit();
+}
+
+void write_checkpoint_bf16(const std::string& path, const GPT2Config& config, const float* parameters) {
+    validate_config(config, path);
+    size_t count = num_parameters(config);
+    std::vector<uint16_t> narrow(count);
+    for (size_t i = 0; i < count; i++) narrow[i] = float_to_bf16(parameters[i]);
+    AtomicFileWriter writer(path);
+    write_llmc_header(writer, checkpoint_header(config, CHECKPOINT_VERSION_BF16));
+    writer.write_array(narrow);
+    writer.commit();
+}

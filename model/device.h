@@ -1,0 +1,19 @@
+// Which backend runs: --device cpu|cuda|auto. The CUDA backend's kernels arrive with the CUDA issue;
+// until then `auto` runs on the CPU and `cuda` says why it cannot.
+#pragma once
+#include <string>
+
+enum class Device { cpu, cuda };
+
+// Whether this build has the CUDA kernels (the seam is here; the kernels are not yet).
+constexpr bool CUDA_BACKEND_BUILT = false;
+
+// The number of usable CUDA devices, 0 when there is no GPU or no driver (model/cuda/device.cu).
+int cuda_device_count();
+// A one-line description of why no CUDA device is usable ("no CUDA-capable device is detected", ...).
+std::string cuda_unavailable_reason();
+
+// Resolves the flag value; `auto` prints a one-line notice on stderr when it falls back to the CPU.
+// Fails on an unknown value, or on `cuda` when no GPU (or no CUDA backend) is there.
+Device resolve_device(const std::string& flag);
+const char* device_name(Device device);

@@ -1,0 +1,43 @@
+// `train pretrain`: train GPT-2 on token shards (or, with none given, on a built-in synthetic stream),
+// log every step, evaluate the validation loss, write checkpoints, and resume exactly from the latest.
+#pragma once
+#include <cstdint>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "model/gpt2.h"
+#include "model/lr_schedule.h"
+
+struct PretrainOptions {
+    std::string train_pattern;  // glob of token shards; empty: the built-in synthetic stream
+    std::string val_pattern;    // glob of token shards; empty: no validation (synthetic: a held-out stream)
+    std::string init_checkpoint;  // start from this model; empty: random init of model_config
+    std::string model_config;     // "L:C:NH:V:maxT" or d12/d24/...; empty: d12 (synthetic: 2:64:4:256:64)
+    std::string out_dir = "out/pretrain";
+    std::string device = "auto";
+    int batch_size = 4, seq_len = 64;
+    int steps = 500;
+    LearningRateSchedule schedule;
+    AdamWSettings optimizer;
+    int val_every = 50, val_batches = 4;
+    int checkpoint_every = 0;  // 0: only at the end
+    bool resume = false;       // continue from the latest checkpoint in out_dir
+    uint64_t seed = 1337;
+    bool quiet = false;        // no per-step lines (tests)
+};
+
+struct PretrainResult {
+    int first_step = 1;                          // 1-based step the run started at (> 1 when resumed)
+    std::vector<float> train_losses;             // one per step run
+    std::vector<std::pair<int, float>> val_losses;  // (step, loss)
+    std::vector<float> final_parameters;
+};
+
+PretrainResult run_pretrain(const PretrainOptions& options);
+
+// "<dir>/model_00000100.bin" and "<dir>/state_00000100.bin"
+std::string checkpoint_path(const std::string& dir, int step);
+std::string training_state_path(const std::string& dir, int step);
+// The step of the latest complete checkpoint in dir (state file present), or 0.
+int latest_checkpoint_step(const std::string& dir);

@@ -1,0 +1,107 @@
+// The `train` binary end to end: exit codes, messages and files, run as a user would.
+#include <sys/wait.h>
+
+#include <cstdio>
+
+#include "data/file_io.h"
+#include "test/test_support.h"
+
+namespace {
+struct Run {
+    int status;
+    std::string output;  // stdout and stderr together
+};
+
+Run run_train(const std::string& arguments) {
+    std::string command = "./train " + arguments + " 2>&1";
+    FILE* pipe = popen(command.c_str(), "r");
+    REQUIRE(pipe);
+    Run run;
+    char buffer[4096];
+    size_t count;
+    while ((count = fread(buffer, 1, sizeof(buffer), pipe)) > 0) run.output.append(buffer, count);
+    int status = pclose(pipe);
+    run.status = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+    return run;
+}
+}  // namespace
+
+TEST_CASE("cli: train verify passes on the PyTorch fixture and prints every tensor") {
+    Run run = run_train("verify --model test/fixtures/gpt2_tiny.bin --state test/fixtures/gpt2_tiny_state.bin --device cpu");
+    INFO(run.output);
+    CHECK(run.status == 0);
+    for (const char* name : {"logits", "loss", "wte", "qkvw", "fcprojb", "lnfb", "all within tolerance"})
+        CHECK_THAT(run.output, Catch::Contains(name));
+}
+
+TEST_CASE("cli: verify fails when the reference disagrees") {
+    // a model with different weights against the same state: far outside the tolerance
+    std::string dir = make_temp_dir("cli_verify");
+    std::vector<uint8_t> bytes = read_file_bytes("test/fixtures/gpt2_tiny.bin");
+    REQUIRE(bytes.size() > 4096);
+    bytes[1024 + 37 * 4 + 3] ^= 0x01;  // nudge one wte value
+    bytes[2000] ^= 0x40;
+    AtomicFileWriter writer(dir + "/changed.bin");
+    writer.write(bytes.data(), bytes.size());
+    writer.commit();
+    Run run = run_train("verify --model " + dir + "/changed.bin --state test/fixtures/gpt2_tiny_state.bin --device cpu");
+    INFO(run.output);
+    CHECK(run.status == 1);
+    CHECK_THAT(run.output, Catch::Contains("FAIL"));
+}
+
+TEST_CASE("cli: the default pretraining run works with no data and writes its checkpoint") {
+    std::string dir = make_temp_dir("cli_pretrain");
+    Run run = run_train("pretrain --steps 3 --val-every 2 --device cpu --out " + dir);
+    INFO(run.output);
+    CHECK(run.status == 0);
+    CHECK_THAT(run.output, Catch::Contains("step     3/3 | loss"));
+    CHECK_THAT(run.output, Catch::Contains("val loss"));
+    CHECK(file_exists(dir + "/model_00000003.bin"));
+    CHECK(file_exists(dir + "/state_00000003.bin"));
+    CHECK(file_exists(dir + "/metrics.jsonl"));
+}
+
+TEST_CASE("cli: bad input gives one clear error line and a non-zero exit") {
+    struct Case {
+        const char* arguments;
+        const char* message;
+    } cases[] = {
+        {"pretrain --bogus 1", "unknown flag '--bogus'"},
+        {"pretrain --steps", "flag '--steps' needs a value"},
+        {"pretrain --steps ten", "--steps 'ten': expected an integer"},
+        {"pretrain --device tpu", "expected cpu, cuda or auto"},
+        {"pretrain --model-config 3:100:7:50:64", "channels must be divisible by num_heads"},
+        {"verify --model /nonexistent/m.bin --state s.bin", "/nonexistent/m.bin: cannot open"},
+        {"verify --model test/fixtures/gpt2_tiny.bin", "verify needs --model and --state"},
+        {"frobnicate", "unknown command 'frobnicate'"},
+    };
+    for (const Case& c : cases) {
+        Run run = run_train(c.arguments);
+        INFO(c.arguments << "\n" << run.output);
+        CHECK(run.status == 1);
+        CHECK_THAT(run.output, Catch::Contains("error: ") && Catch::Contains(c.message));
+    }
+}
+
+TEST_CASE("cli: --help on every command") {
+    for (const char* command : {"pretrain", "verify"}) {
+        Run run = run_train(std::string(command) + " --help");
+        INFO(run.output);
+        CHECK(run.status == 0);
+        CHECK_THAT(run.output, Catch::Contains(std::string("train ") + command));
+    }
+    CHECK_THAT(run_train("pretrain --help").output, Catch::Contains("--resume"));
+    CHECK(run_train("--help").status == 0);
+}
+
+TEST_CASE("cli: --device cuda without a GPU is a clear error, auto falls back to the CPU") {
+    Run probe = run_train("pretrain --steps 1 --device cuda --out /tmp/clora_cli_cuda_probe");
+    if (probe.status == 0) SKIP_TEST("a usable GPU is present");
+    CHECK(probe.status == 1);
+    CHECK_THAT(probe.output, Catch::Contains("--device cuda"));
+    std::string dir = make_temp_dir("cli_auto");
+    Run run = run_train("pretrain --steps 1 --device auto --out " + dir);
+    CHECK(run.status == 0);
+    CHECK_THAT(run.output, Catch::Contains("device: auto -> cpu"));
+}

@@ -1,0 +1,189 @@
+// clora's entry point: `train <command> [--flag value ...]`. Each command parses its flags (unknown flags,
+// missing or malformed values are errors), runs, and returns its exit status; every Error is printed
+// as one line on stderr with exit status 1.
+#include <cstdio>
+#include <cstdlib>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "data/file_io.h"
+#include "model/pretrain.h"
+#include "model/verify.h"
+
+namespace {
+
+// The flags of one command: declared with defaults and help, then parsed from argv.
+struct Flags {
+    struct Flag {
+        std::string name, value, help;
+        bool is_switch;
+    };
+    std::string usage;
+    std::vector<Flag> flags;
+
+    Flags(std::string usage) : usage(std::move(usage)) {}
+    void add(const std::string& name, const std::string& default_value, const std::string& help) {
+        flags.push_back({name, default_value, help, false});
+    }
+    void add_switch(const std::string& name, const std::string& help) { flags.push_back({name, "", help, true}); }
+
+    Flag* find(const std::string& name) {
+        for (Flag& flag : flags)
+            if (flag.name == name) return &flag;
+        return nullptr;
+    }
+    void print_help() const {
+        std::printf("%s\n\nflags:\n", usage.c_str());
+        for (const Flag& flag : flags)
+            std::printf("  --%-20s %s%s\n", (flag.name + (flag.is_switch ? "" : " X")).c_str(), flag.help.c_str(),
+                        flag.is_switch || flag.value.empty() ? "" : (" (default " + flag.value + ")").c_str());
+        std::printf("  --%-20s %s\n", "help", "show this help");
+    }
+    // Returns false when --help was asked for (help printed).
+    bool parse(int argc, char** argv, int first) {
+        for (int i = first; i < argc; i++) {
+            std::string argument = argv[i];
+            if (argument == "--help" || argument == "-h") {
+                print_help();
+                return false;
+            }
+            if (argument.rfind("--", 0) != 0) fail("unexpected argument '" + argument + "' (flags start with --)");
+            Flag* flag = find(argument.substr(2));
+            if (!flag) fail("unknown flag '" + argument + "' (see --help)");
+            if (flag->is_switch) {
+                flag->value = "1";
+                continue;
+            }
+            if (i + 1 >= argc) fail("flag '" + argument + "' needs a value");
+            flag->value = argv[++i];
+        }
+        return true;
+    }
+    std::string text(const std::string& name) { return find(name)->value; }
+    bool on(const std::string& name) { return find(name)->value == "1"; }
+    long long integer(const std::string& name) {
+        const std::string& value = find(name)->value;
+        char* end = nullptr;
+        long long number = std::strtoll(value.c_str(), &end, 10);
+        if (value.empty() || *end != '\0') fail("--" + name + " '" + value + "': expected an integer");
+        return number;
+    }
+    float real(const std::string& name) {
+        const std::string& value = find(name)->value;
+        char* end = nullptr;
+        float number = std::strtof(value.c_str(), &end);
+        if (value.empty() || *end != '\0') fail("--" + name + " '" + value + "': expected a number");
+        return number;
+    }
+};
+
+int command_pretrain(int argc, char** argv) {
+    PretrainOptions o;
+    Flags flags("train pretrain [flags]\n\nTrain GPT-2 on llm.c token shards; with no --train, on a built-in synthetic "
+                "token stream\nwith a tiny model (the default run). Writes <out>/model_<step>.bin (llm.c format), "
+                "<out>/state_<step>.bin\n(optimizer and data position) and <out>/metrics.jsonl.");
+    flags.add("train", "", "glob of training token shards, e.g. 'data/shard_train_*.bin'");
+    flags.add("val", "", "glob of validation token shards");
+    flags.add("init", "", "start from this llm.c checkpoint instead of a random init");
+    flags.add("model-config", "", "random init of this size: d12|d24|d36|d48 or L:C:NH:V:maxT (default d12; "
+                                  "synthetic: 2:64:4:256:64)");
+    flags.add("out", o.out_dir, "output directory");
+    flags.add("device", o.device, "cpu, cuda or auto");
+    flags.add("batch-size", std::to_string(o.batch_size), "sequences per step (B)");
+    flags.add("seq-len", std::to_string(o.seq_len), "tokens per sequence (T)");
+    flags.add("steps", std::to_string(o.steps), "optimizer steps in all (a resumed run continues to this count)");
+    flags.add("lr", "1e-3", "peak learning rate");
+    flags.add("lr-schedule", "cosine", "constant or cosine (linear warmup, then cosine decay)");
+    flags.add("warmup", "0", "warmup steps");
+    flags.add("final-lr-fraction", "0.1", "cosine decays to this fraction of the peak");
+    flags.add("weight-decay", "0.1", "AdamW weight decay on the 2-D tensors");
+    flags.add("beta1", "0.9", "AdamW beta1");
+    flags.add("beta2", "0.95", "AdamW beta2");
+    flags.add("eps", "1e-8", "AdamW epsilon");
+    flags.add("grad-clip", "1.0", "clip the global gradient norm to this (0: off)");
+    flags.add("val-every", std::to_string(o.val_every), "validation loss every N steps (and at the end)");
+    flags.add("val-batches", std::to_string(o.val_batches), "batches per validation");
+    flags.add("checkpoint-every", "0", "checkpoint every N steps (0: only at the end)");
+    flags.add("seed", std::to_string(o.seed), "seed of the initial weights and the synthetic data");
+    flags.add_switch("resume", "continue from the latest checkpoint in --out");
+    if (!flags.parse(argc, argv, 2)) return 0;
+
+    o.train_pattern = flags.text("train");
+    o.val_pattern = flags.text("val");
+    o.init_checkpoint = flags.text("init");
+    o.model_config = flags.text("model-config");
+    o.out_dir = flags.text("out");
+    o.device = flags.text("device");
+    o.batch_size = int(flags.integer("batch-size"));
+    o.seq_len = int(flags.integer("seq-len"));
+    o.steps = int(flags.integer("steps"));
+    o.schedule.max_lr = flags.real("lr");
+    o.schedule.kind = flags.text("lr-schedule");
+    o.schedule.warmup_steps = int(flags.integer("warmup"));
+    o.schedule.final_fraction = flags.real("final-lr-fraction");
+    o.optimizer.weight_decay = flags.real("weight-decay");
+    o.optimizer.beta1 = flags.real("beta1");
+    o.optimizer.beta2 = flags.real("beta2");
+    o.optimizer.eps = flags.real("eps");
+    o.optimizer.grad_clip = flags.real("grad-clip");
+    o.val_every = int(flags.integer("val-every"));
+    o.val_batches = int(flags.integer("val-batches"));
+    o.checkpoint_every = int(flags.integer("checkpoint-every"));
+    o.seed = uint64_t(flags.integer("seed"));
+    o.resume = flags.on("resume");
+    if (!o.init_checkpoint.empty() && !o.model_config.empty()) fail("give --init or --model-config, not both");
+    if (o.val_batches <= 0) fail("--val-batches must be positive");
+    run_pretrain(o);
+    return 0;
+}
+
+int command_verify(int argc, char** argv) {
+    Flags flags("train verify --model M.bin --state S.bin [flags]\n\nOne forward and backward on the debug state's batch "
+                "(llm.c format, e.g. written by PyTorch);\nprints the relative error of the logits, the loss and each "
+                "of the 16 gradient tensors.\nExit status 0 only when all are within the tolerance.");
+    flags.add("model", "", "llm.c model checkpoint (version 3 fp32 or 5 bf16)");
+    flags.add("state", "", "llm.c debug state (inputs, targets, logits, loss, gradients)");
+    flags.add("device", "auto", "cpu, cuda or auto");
+    flags.add("tolerance", "1e-4", "largest relative error accepted (fp32)");
+    if (!flags.parse(argc, argv, 2)) return 0;
+    if (flags.text("model").empty() || flags.text("state").empty()) fail("verify needs --model and --state");
+    double tolerance = flags.real("tolerance");
+    VerifyReport report = run_verify(flags.text("model"), flags.text("state"), flags.text("device"), tolerance);
+    print_verify_report(report, tolerance);
+    return report.all_ok() ? 0 : 1;
+}
+
+void print_usage() {
+    std::printf(
+        "clora: a from-scratch GPT-2 trainer for continual learning with LoRA adapters\n\n"
+        "usage: train <command> [flags]     (train <command> --help for its flags)\n\n"
+        "commands:\n"
+        "  pretrain   train GPT-2 on token shards (built-in synthetic data when none are given)\n"
+        "  verify     check one forward/backward against an llm.c debug state (PyTorch parity)\n");
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    if (argc < 2 || std::string(argv[1]) == "--help" || std::string(argv[1]) == "-h" ||
+        std::string(argv[1]) == "help") {
+        print_usage();
+        return argc < 2 ? 1 : 0;
+    }
+    const std::vector<std::pair<std::string, std::function<int(int, char**)>>> commands = {
+        {"pretrain", command_pretrain}, {"verify", command_verify}};
+    std::string name = argv[1];
+    try {
+        for (const auto& command : commands)
+            if (command.first == name) return command.second(argc, argv);
+        fail("unknown command '" + name + "' (see train --help)");
+    } catch (const Error& error) {
+        std::fprintf(stderr, "error: %s\n", error.what());
+        return 1;
+    } catch (const std::bad_alloc&) {
+        std::fprintf(stderr, "error: out of memory\n");
+        return 1;
+    }
+    return 1;
+}
