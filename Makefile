@@ -15,7 +15,7 @@ CXXFLAGS += -std=c++17 -Wall -Wextra -MMD -MP
 NVCCFLAGS ?= -O2 -g
 NVCCFLAGS += -std=c++17 $(GENCODE) -MMD -MP
 LDFLAGS := -L$(CUDA_HOME)/lib64 -Xlinker -rpath=$(CUDA_HOME)/lib64
-LDLIBS := -lcublas -lcudart
+LDLIBS := -lcublas -lcudart -lpcre2-8
 
 BUILD := build
 LIB_SOURCES := $(wildcard data/*.cpp model/*.cpp model/cpu/*.cpp lora/*.cpp)
@@ -23,8 +23,10 @@ CUDA_SOURCES := $(wildcard model/cuda/*.cu)
 TEST_SOURCES := $(wildcard test/*.cpp)
 LIB_OBJECTS := $(LIB_SOURCES:%.cpp=$(BUILD)/%.o) $(CUDA_SOURCES:%.cu=$(BUILD)/%.o)
 TEST_OBJECTS := $(TEST_SOURCES:%.cpp=$(BUILD)/%.o)
+LAB_SOURCES := $(wildcard dev/cuda/*.cu)
+LAB_BINARIES := $(LAB_SOURCES:dev/cuda/%.cu=$(BUILD)/lab/%)
 
-.PHONY: all test clean
+.PHONY: all test lab clean
 all: train
 
 train: $(BUILD)/train.o $(LIB_OBJECTS)
@@ -37,6 +39,13 @@ $(BUILD)/test_runner: $(TEST_OBJECTS) $(LIB_OBJECTS)
 # Tests that run the CLI use ./train, so it is built first.
 test: train $(BUILD)/test_runner
 	@./$(BUILD)/test_runner
+
+# The kernel lab: one standalone program per kernel family (reference, versions, check, timing).
+lab: $(LAB_BINARIES)
+
+$(BUILD)/lab/%: dev/cuda/%.cu
+	@mkdir -p $(dir $@)
+	$(NVCC) -std=c++17 -O3 $(GENCODE) -I. $< -o $@ $(LDFLAGS) -lcublas
 
 $(BUILD)/%.o: %.cpp
 	@mkdir -p $(dir $@)

@@ -2,7 +2,7 @@
 # Installs what clora needs from Debian's packages (when missing) and checks for the CUDA toolkit.
 # Used by README's commands and by .ci/run. Run as root (or with sudo available).
 set -euo pipefail
-packages=(make g++ libeigen3-dev catch2)
+packages=(make g++ libeigen3-dev catch2 libpcre2-dev nlohmann-json3-dev)
 missing=()
 for package in "${packages[@]}"; do
     dpkg -s "$package" >/dev/null 2>&1 || missing+=("$package")

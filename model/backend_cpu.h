@@ -53,6 +53,10 @@ struct CpuBackend {
                                    const real* weight, const real* mean, const real* rstd, int N, int C) {
         cpu::layernorm_backward(dinp, dweight, dbias, dout, inp, weight, mean, rstd, N, C);
     }
+    static void fused_residual_layernorm_forward(real* residual_out, real* out, real* mean, real* rstd, const real* a,
+                                                 const real* b, const real* weight, const real* bias, int N, int C) {
+        cpu::fused_residual_layernorm_forward(residual_out, out, mean, rstd, a, b, weight, bias, N, C);
+    }
     static void matmul_forward(real* out, const real* inp, const real* weight, const real* bias, int N, int C,
                                int OC) {
         cpu::matmul_forward(out, inp, weight, bias, N, C, OC);

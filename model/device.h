@@ -1,12 +1,8 @@
-// Which backend runs: --device cpu|cuda|auto. The CUDA backend's kernels arrive with the CUDA issue;
-// until then `auto` runs on the CPU and `cuda` says why it cannot.
+// Which backend runs: --device cpu|cuda|auto (auto: the GPU when one is usable, else the CPU).
 #pragma once
 #include <string>
 
 enum class Device { cpu, cuda };
-
-// Whether this build has the CUDA kernels (the seam is here; the kernels are not yet).
-constexpr bool CUDA_BACKEND_BUILT = false;
 
 // The number of usable CUDA devices, 0 when there is no GPU or no driver (model/cuda/device.cu).
 int cuda_device_count();
@@ -14,6 +10,6 @@ int cuda_device_count();
 std::string cuda_unavailable_reason();
 
 // Resolves the flag value; `auto` prints a one-line notice on stderr when it falls back to the CPU.
-// Fails on an unknown value, or on `cuda` when no GPU (or no CUDA backend) is there.
+// Fails on an unknown value, or on `cuda` when no GPU is usable.
 Device resolve_device(const std::string& flag);
 const char* device_name(Device device);

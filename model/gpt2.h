@@ -149,9 +149,8 @@ void gpt2_forward(GPT2<Backend>& model, const int* inputs, const int* targets, c
         Backend::matmul_forward(qkv, ln1, p.qkvw + size_t(l) * 3 * C * C, p.qkvb + l * 3 * C, N, C, 3 * C);
         Backend::attention_forward(atty, att, qkv, B, T, C, NH);
         Backend::matmul_forward(attproj, atty, p.attprojw + size_t(l) * C * C, p.attprojb + l * C, N, C, C);
-        Backend::residual_forward(residual2, residual, attproj, size_t(N) * C);
-        Backend::layernorm_forward(ln2, a.ln2_mean + l * N, a.ln2_rstd + l * N, residual2, p.ln2w + l * C,
-                                   p.ln2b + l * C, N, C);
+        Backend::fused_residual_layernorm_forward(residual2, ln2, a.ln2_mean + l * N, a.ln2_rstd + l * N, residual,
+                                                  attproj, p.ln2w + l * C, p.ln2b + l * C, N, C);
         Backend::matmul_forward(fch, ln2, p.fcw + size_t(l) * 4 * C * C, p.fcb + l * 4 * C, N, C, 4 * C);
         Backend::gelu_forward(fch_gelu, fch, size_t(N) * 4 * C);
         Backend::matmul_forward(fcproj, fch_gelu, p.fcprojw + size_t(l) * C * 4 * C, p.fcprojb + l * C, N, 4 * C, C);
@@ -174,7 +173,7 @@ void gpt2_forward(GPT2<Backend>& model, const int* inputs, const int* targets, c
     Backend::upload(model.loss_weights, model.host_loss_weights.data(), N);
     Backend::classifier_forward(a.losses, a.logits, model.targets, N, V, Vp);
 
-    std::vector<double> losses(N);
+    std::vector<float> losses(N);
     Backend::download(losses.data(), a.losses, N);
     double weighted = 0, weight_sum = 0;
     for (int i = 0; i < N; i++) {

@@ -11,6 +11,7 @@
 #include "data/synthetic_tokens.h"
 #include "data/token_loader.h"
 #include "model/backend_cpu.h"
+#include "model/backend_cuda.h"
 #include "model/checkpoint.h"
 #include "model/device.h"
 #include "model/initialisation.h"
@@ -207,7 +208,6 @@ int latest_checkpoint_step(const std::string& dir) {
 }
 
 PretrainResult run_pretrain(const PretrainOptions& options) {
-    Device device = resolve_device(options.device);
-    if (device == Device::cuda) fail("pretrain: the CUDA backend is not built yet");
+    if (resolve_device(options.device) == Device::cuda) return pretrain_on<CudaBackend>(options);
     return pretrain_on<CpuBackend<float>>(options);
 }

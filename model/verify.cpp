@@ -4,6 +4,7 @@
 #include <cstdio>
 
 #include "model/backend_cpu.h"
+#include "model/backend_cuda.h"
 #include "model/checkpoint.h"
 #include "model/debug_state.h"
 #include "model/device.h"
@@ -52,7 +53,7 @@ VerifyReport run_verify(const std::string& model_path, const std::string& state_
                         double tolerance) {
     Checkpoint checkpoint = read_checkpoint(model_path);
     DebugState state = read_debug_state(state_path, checkpoint.config);
-    if (resolve_device(device) == Device::cuda) fail("verify: the CUDA backend is not built yet");
+    if (resolve_device(device) == Device::cuda) return verify_on<CudaBackend>(checkpoint, state, tolerance);
     return verify_on<CpuBackend<float>>(checkpoint, state, tolerance);
 }
 

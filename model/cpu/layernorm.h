@@ -52,4 +52,13 @@ void layernorm_backward(T* dinp, T* dweight, T* dbias, const T* dout, const T* i
     }
 }
 
+// residual_out = a + b, then out = layernorm(residual_out): the pair that follows each attention block,
+// one kernel on the GPU. residual_out, out (N,C); mean, rstd (N).
+template <typename T>
+void fused_residual_layernorm_forward(T* residual_out, T* out, T* mean, T* rstd, const T* a, const T* b,
+                                      const T* weight, const T* bias, int N, int C) {
+    for (size_t i = 0; i < size_t(N) * C; i++) residual_out[i] = a[i] + b[i];
+    layernorm_forward(out, mean, rstd, residual_out, weight, bias, N, C);
+}
+
 }  // namespace cpu

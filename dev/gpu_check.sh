@@ -1,0 +1,56 @@
+#!/usr/bin/env bash
+# Everything that needs a GPU, in one run: build; every GPU test against the CPU reference; every kernel
+# lab (check + timing); PyTorch parity through `train verify --device cuda`; training throughput of GPT-2
+# 124M-sized random weights (B=8, T=1024); then a one-screen summary table, printed last.
+# Usage (on a GPU host, from the repository root): bash dev/gpu_check.sh [GPU_ARCHS]   (default 90)
+set -uo pipefail
+cd "$(dirname "$0")/.."
+export PATH="/usr/local/cuda/bin:$PATH"
+logs=${GPU_CHECK_LOGS:-/tmp/clora_gpu_check}
+mkdir -p "$logs"
+summary=()
+row() { summary+=("$(printf '%-34s %-6s %s' "$1" "$2" "$3")"); }
+
+nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader | tee "$logs/gpu.txt"
+if ! make -j"$(nproc)" GPU_ARCHS="${1:-90}" train build/test_runner lab >"$logs/build.log" 2>&1; then
+    tail -30 "$logs/build.log"
+    echo "gpu_check: build failed (log: $logs/build.log)"
+    exit 1
+fi
+
+# GPU tests (Catch2 names "cuda kernels: ..." and "cuda model: ..."), one row each
+./build/test_runner "cuda*" -r compact >"$logs/tests.log" 2>&1
+tests_status=$?
+while IFS= read -r name; do
+    if ./build/test_runner "$name" >"$logs/one_test.log" 2>&1; then
+        if grep -q "^SKIPPED" "$logs/one_test.log"; then row "$name" skip ""; else row "$name" ok ""; fi
+    else
+        row "$name" FAIL "$(grep -m1 -E 'with expansion|FAILED|error' -A2 "$logs/one_test.log" | tr '\n' ' ' | cut -c1-60)"
+    fi
+done < <(./build/test_runner "cuda*" --list-test-names-only | grep -E '^cuda')
+
+# the kernel lab: each program checks against its CPU reference and prints its timings
+for lab in build/lab/*; do
+    name=$(basename "$lab")
+    if "$lab" >"$logs/lab_$name.log" 2>&1; then status=ok; else status=FAIL; fi
+    row "lab $name" "$status" "$(grep -v '^\s*$' "$logs/lab_$name.log" | tail -1 | cut -c1-70)"
+done
+
+# PyTorch parity on the GPU
+if ./train verify --model test/fixtures/gpt2_tiny.bin --state test/fixtures/gpt2_tiny_state.bin --device cuda \
+    >"$logs/verify.log" 2>&1; then status=ok; else status=FAIL; fi
+row "train verify --device cuda" "$status" "$(awk '$1=="logits"||$1=="wte"{printf "%s %s  ", $1, $2}' "$logs/verify.log")"
+
+# throughput: GPT-2 124M shapes, random weights, synthetic tokens, 20 steps
+./train pretrain --device cuda --model-config d12 --batch-size 8 --seq-len 1024 --steps 20 --val-every 0 \
+    --val-batches 1 --out "$logs/pretrain" >"$logs/pretrain.log" 2>&1
+status=$?
+tokens_per_second=$(grep -E '^step +[0-9]+/20 \| loss' "$logs/pretrain.log" | tail -10 |
+    awk -F'|' '{gsub(/[^0-9.]/, "", $6); total += $6; n++} END {if (n) printf "%.0f", total / n}')
+row "pretrain d12 B=8 T=1024 (tok/s)" "$([ $status -eq 0 ] && echo ok || echo FAIL)" "${tokens_per_second:-n/a} tok/s (mean of the last 10 steps)"
+
+echo
+echo "== clora gpu_check: $(head -1 "$logs/gpu.txt") =="
+printf '%s\n' "${summary[@]}"
+echo "logs: $logs"
+[ $tests_status -eq 0 ] && ! printf '%s\n' "${summary[@]}" | grep -q " FAIL "

@@ -1,0 +1,97 @@
+// The CUDA backend: the same static functions as CpuBackend (model/backend_cpu.h), over device memory,
+// calling the kernels of model/cuda/. fp32 throughout (bf16 comes with the speed work).
+#pragma once
+#include <type_traits>
+#include <vector>
+
+#include "model/cuda/kernels.h"
+
+struct CudaBackend {
+    using real = float;
+    static const char* name() { return "cuda"; }
+
+    template <typename U>
+    static U* allocate(size_t count) { return static_cast<U*>(cuda::device_allocate(count * sizeof(U))); }
+    template <typename U>
+    static void release(U* memory) { cuda::device_free(memory); }
+    template <typename U>
+    static void zero(U* memory, size_t count) { cuda::device_zero(memory, count * sizeof(U)); }
+    // host -> device, converting on the host first when the element types differ
+    template <typename Destination, typename Source>
+    static void upload(Destination* destination, const Source* source, size_t count) {
+        if constexpr (std::is_same_v<Destination, Source>) {
+            cuda::copy_to_device(destination, source, count * sizeof(Source));
+        } else {
+            std::vector<Destination> converted(source, source + count);
+            cuda::copy_to_device(destination, converted.data(), count * sizeof(Destination));
+        }
+    }
+    // device -> host, converting on the host after the copy when the element types differ
+    template <typename Destination, typename Source>
+    static void download(Destination* destination, const Source* source, size_t count) {
+        if constexpr (std::is_same_v<Destination, Source>) {
+            cuda::copy_to_host(destination, source, count * sizeof(Source));
+        } else {
+            std::vector<Source> raw(count);
+            cuda::copy_to_host(raw.data(), source, count * sizeof(Source));
+            std::copy(raw.begin(), raw.end(), destination);
+        }
+    }
+
+    static void encoder_forward(real* out, const int* inp, const real* wte, const real* wpe, int B, int T, int C) {
+        cuda::encoder_forward(out, inp, wte, wpe, B, T, C);
+    }
+    static void encoder_backward(real* dwte, real* dwpe, const real* dout, const int* inp, int B, int T, int C) {
+        cuda::encoder_backward(dwte, dwpe, dout, inp, B, T, C);
+    }
+    static void layernorm_forward(real* out, real* mean, real* rstd, const real* inp, const real* weight,
+                                  const real* bias, int N, int C) {
+        cuda::layernorm_forward(out, mean, rstd, inp, weight, bias, N, C);
+    }
+    static void layernorm_backward(real* dinp, real* dweight, real* dbias, const real* dout, const real* inp,
+                                   const real* weight, const real* mean, const real* rstd, int N, int C) {
+        cuda::layernorm_backward(dinp, dweight, dbias, dout, inp, weight, mean, rstd, N, C);
+    }
+    static void fused_residual_layernorm_forward(real* residual_out, real* out, real* mean, real* rstd, const real* a,
+                                                 const real* b, const real* weight, const real* bias, int N, int C) {
+        cuda::fused_residual_layernorm_forward(residual_out, out, mean, rstd, a, b, weight, bias, N, C);
+    }
+    static void matmul_forward(real* out, const real* inp, const real* weight, const real* bias, int N, int C,
+                               int OC) {
+        cuda::matmul_forward(out, inp, weight, bias, N, C, OC);
+    }
+    static void matmul_backward(real* dinp, real* dweight, real* dbias, const real* dout, const real* inp,
+                                const real* weight, int N, int C, int OC) {
+        cuda::matmul_backward(dinp, dweight, dbias, dout, inp, weight, N, C, OC);
+    }
+    static void attention_forward(real* out, real* att, const real* qkv, int B, int T, int C, int NH) {
+        cuda::attention_forward(out, att, qkv, B, T, C, NH);
+    }
+    static void attention_backward(real* dqkv, const real* dout, const real* qkv, const real* att, int B, int T,
+                                   int C, int NH) {
+        cuda::attention_backward(dqkv, dout, qkv, att, B, T, C, NH);
+    }
+    static void gelu_forward(real* out, const real* inp, size_t N) { cuda::gelu_forward(out, inp, N); }
+    static void gelu_backward(real* dinp, const real* inp, const real* dout, size_t N) {
+        cuda::gelu_backward(dinp, inp, dout, N);
+    }
+    static void residual_forward(real* out, const real* a, const real* b, size_t N) {
+        cuda::residual_forward(out, a, b, N);
+    }
+    static void residual_backward(real* da, real* db, const real* dout, size_t N) {
+        cuda::residual_backward(da, db, dout, N);
+    }
+    // The fused kernel computes losses and dlogits in one pass; the forward asks for the losses only.
+    static void classifier_forward(real* losses, const real* logits, const int* targets, int N, int V, int Vp) {
+        cuda::fused_classifier(losses, nullptr, logits, targets, nullptr, 0.0, N, V, Vp);
+    }
+    static void classifier_backward(real* dlogits, const real* logits, const int* targets, const float* weights,
+                                    double weight_sum, int N, int V, int Vp) {
+        cuda::fused_classifier(nullptr, dlogits, logits, targets, weights, weight_sum, N, V, Vp);
+    }
+    static double sum_of_squares(const real* x, size_t N) { return cuda::sum_of_squares(x, N); }
+    static void adamw_update(real* params, const real* grads, real* m, real* v, size_t N, float lr, float beta1,
+                             float beta2, float eps, float weight_decay, int t, float grad_scale) {
+        cuda::adamw_update(params, grads, m, v, N, lr, beta1, beta2, eps, weight_decay, t, grad_scale);
+    }
+};

@@ -1,0 +1,252 @@
+// Causal multi-head self-attention on packed qkv (B,T,3C), the CUDA version of model/cpu/attention.h.
+// Strategy (the approach of llm.c's CUDA attention; see dev/cuda/attention.cu, version 2):
+//   forward:  permute qkv -> Q, K, V (B,NH,T,hs) in scratch; S = Q K^T into att (cuBLAS, batched over B*NH);
+//             causal softmax of each row of att in place (one warp per row, scale 1/sqrt(hs));
+//             Y = P V (cuBLAS) into scratch (B,NH,T,hs); unpermute Y -> out (B,T,C).
+//   backward: permute qkv -> Q, K, V again and dout -> dY (B,NH,T,hs); dP = dY V^T and dV = P^T dY (cuBLAS);
+//             softmax backward dS = P * (dP - rowsum(dP * P)) / sqrt(hs) in place (one warp per row);
+//             dQ = dS K and dK = dS^T Q (cuBLAS); dQ, dK, dV are added into dqkv (accumulates, as the reference).
+// cuBLAS is column-major: a row-major (r, c) matrix with leading dimension c is, to cuBLAS, its (c, r) transpose
+// with the same leading dimension. So a row-major product C = A B is computed as the column-major C^T = B^T A^T,
+// i.e. with the operands swapped. Each call below is written with the row-major product it computes.
+// The handle uses CUBLAS_DEFAULT_MATH (true fp32, no TF32). Everything is deterministic: no atomics, and cuBLAS
+// gives bit-identical results run to run on the same GPU.
+#include <cmath>
+
+#include "model/cuda/cuda_check.h"
+#include "model/cuda/kernels.h"
+
+namespace {
+
+// A device buffer owned by this file, grown on demand (never shrunk); its contents do not survive a call.
+struct Scratch {
+    float* data = nullptr;
+    size_t capacity = 0;  // floats
+    float* get(size_t count) {
+        if (count > capacity) {
+            cuda::device_free(data);  // cudaFree waits for the device, so no kernel still uses the old buffer
+            data = nullptr;
+            capacity = 0;
+            data = static_cast<float*>(cuda::device_allocate(count * sizeof(float)));
+            capacity = count;
+        }
+        return data;
+    }
+};
+
+Scratch qkv_scratch;   // Q, K, V (B,NH,T,hs) each, one after the other
+Scratch y_scratch;     // forward: Y (B,NH,T,hs); backward: dY (B,NH,T,hs)
+Scratch dqkv_scratch;  // backward: dQ, dK, dV (B,NH,T,hs) each
+Scratch datt_scratch;  // backward: dP, then dS in place (B,NH,T,T)
+
+constexpr int THREADS = 256;
+constexpr int WARPS_PER_BLOCK = 4;  // softmax kernels: one warp per row
+
+// qkv (B,T,3,NH,hs) -> q, k, v (B,NH,T,hs). One thread per element of qkv: reads are coalesced, writes are
+// contiguous in runs of hs.
+__global__ void permute_kernel(float* __restrict__ q, float* __restrict__ k, float* __restrict__ v,
+                               const float* __restrict__ qkv, int B, int T, int NH, int hs) {
+    const int C = NH * hs;
+    size_t index = size_t(blockIdx.x) * blockDim.x + threadIdx.x;
+    if (index >= size_t(B) * T * 3 * C) return;
+    int d = int(index % hs);
+    int h = int((index / hs) % NH);
+    int which = int((index / C) % 3);  // 0 = q, 1 = k, 2 = v
+    int t = int((index / (3 * size_t(C))) % T);
+    int b = int(index / (3 * size_t(C) * T));
+    size_t destination = ((size_t(b) * NH + h) * T + t) * hs + d;
+    float* target = which == 0 ? q : (which == 1 ? k : v);
+    target[destination] = qkv[index];
+}
+
+// dqkv (B,T,3,NH,hs) += dq, dk, dv (B,NH,T,hs). One thread per element of dqkv: each element is read, added
+// to and written by exactly one thread.
+__global__ void permute_backward_kernel(float* __restrict__ dqkv, const float* __restrict__ dq,
+                                        const float* __restrict__ dk, const float* __restrict__ dv, int B, int T,
+                                        int NH, int hs) {
+    const int C = NH * hs;
+    size_t index = size_t(blockIdx.x) * blockDim.x + threadIdx.x;
+    if (index >= size_t(B) * T * 3 * C) return;
+    int d = int(index % hs);
+    int h = int((index / hs) % NH);
+    int which = int((index / C) % 3);
+    int t = int((index / (3 * size_t(C))) % T);
+    int b = int(index / (3 * size_t(C) * T));
+    size_t source = ((size_t(b) * NH + h) * T + t) * hs + d;
+    const float* gradient = which == 0 ? dq : (which == 1 ? dk : dv);
+    dqkv[index] += gradient[source];
+}
+
+// y (B,NH,T,hs) -> out (B,T,NH,hs) = (B,T,C). One thread per element of out.
+__global__ void unpermute_kernel(float* __restrict__ out, const float* __restrict__ y, int B, int T, int NH,
+                                 int hs) {
+    const int C = NH * hs;
+    size_t index = size_t(blockIdx.x) * blockDim.x + threadIdx.x;
+    if (index >= size_t(B) * T * C) return;
+    int d = int(index % hs);
+    int h = int((index / hs) % NH);
+    int t = int((index / C) % T);
+    int b = int(index / (size_t(C) * T));
+    out[index] = y[((size_t(b) * NH + h) * T + t) * hs + d];
+}
+
+// dout (B,T,NH,hs) -> dy (B,NH,T,hs): the backward of unpermute_kernel. One thread per element of dout.
+__global__ void unpermute_backward_kernel(float* __restrict__ dy, const float* __restrict__ dout, int B, int T,
+                                          int NH, int hs) {
+    const int C = NH * hs;
+    size_t index = size_t(blockIdx.x) * blockDim.x + threadIdx.x;
+    if (index >= size_t(B) * T * C) return;
+    int d = int(index % hs);
+    int h = int((index / hs) % NH);
+    int t = int((index / C) % T);
+    int b = int(index / (size_t(C) * T));
+    dy[((size_t(b) * NH + h) * T + t) * hs + d] = dout[index];
+}
+
+__device__ float warp_max(float value) {
+    for (int offset = 16; offset > 0; offset >>= 1) value = fmaxf(value, __shfl_xor_sync(0xFFFFFFFFu, value, offset));
+    return value;
+}
+
+__device__ float warp_sum(float value) {
+    for (int offset = 16; offset > 0; offset >>= 1) value += __shfl_xor_sync(0xFFFFFFFFu, value, offset);
+    return value;
+}
+
+// att (B*NH*T rows of T): on entry the raw scores S = Q K^T, on exit the probabilities
+// P[t, s] = softmax_s(S[t, s] * scale) over s <= t, and exactly 0 for s > t.
+// One warp per row: each lane keeps a running max and sum over its columns s = lane, lane + 32, ... (online
+// softmax), the lanes' (max, sum) pairs are merged by shuffles, then the row is written.
+__global__ void softmax_forward_kernel(float* __restrict__ att, int rows, int T, float scale) {
+    int row = blockIdx.x * WARPS_PER_BLOCK + threadIdx.x / 32;
+    int lane = threadIdx.x % 32;
+    if (row >= rows) return;  // whole warps leave together
+    int t = row % T;
+    float* p = att + size_t(row) * T;
+
+    float max_value = -INFINITY, sum = 0.0f;
+    for (int s = lane; s <= t; s += 32) {
+        float x = p[s] * scale;
+        if (x > max_value) {
+            sum = sum * expf(max_value - x) + 1.0f;  // expf(-inf) = 0 on a lane's first column
+            max_value = x;
+        } else {
+            sum += expf(x - max_value);
+        }
+    }
+    float row_max = warp_max(max_value);  // finite: column 0 is always in the row
+    // lanes with no column (t < lane) have sum 0 and max -inf: expf(-inf) = 0 keeps them out
+    float row_sum = warp_sum(sum * expf(max_value - row_max));
+    for (int s = lane; s < T; s += 32) p[s] = s <= t ? expf(p[s] * scale - row_max) / row_sum : 0.0f;
+}
+
+// datt (B*NH*T rows of T): on entry dP, on exit dS = P * (dP - sum_s dP[t, s] P[t, s]) * scale, zero for s > t
+// (where P is zero). One warp per row.
+__global__ void softmax_backward_kernel(float* __restrict__ datt, const float* __restrict__ att, int rows, int T,
+                                        float scale) {
+    int row = blockIdx.x * WARPS_PER_BLOCK + threadIdx.x / 32;
+    int lane = threadIdx.x % 32;
+    if (row >= rows) return;
+    int t = row % T;
+    float* dp = datt + size_t(row) * T;
+    const float* p = att + size_t(row) * T;
+
+    float dot = 0.0f;
+    for (int s = lane; s <= t; s += 32) dot += dp[s] * p[s];
+    dot = warp_sum(dot);
+    for (int s = lane; s < T; s += 32) dp[s] = s <= t ? p[s] * (dp[s] - dot) * scale : 0.0f;
+}
+
+}  // namespace
+
+namespace cuda {
+
+void attention_forward(float* out, float* att, const float* qkv, int B, int T, int C, int NH) {
+    const int hs = C / NH;
+    const size_t head_size = size_t(B) * T * C;  // elements of one of Q, K, V in (B,NH,T,hs)
+    const int batches = B * NH;
+    const long long head_stride = (long long)T * hs, att_stride = (long long)T * T;
+    const float one = 1.0f, zero = 0.0f;
+    const float scale = 1.0f / std::sqrt(float(hs));
+
+    float* q = qkv_scratch.get(3 * head_size);
+    float* k = q + head_size;
+    float* v = k + head_size;
+    float* y = y_scratch.get(head_size);
+
+    permute_kernel<<<ceil_div(3 * head_size, THREADS), THREADS>>>(q, k, v, qkv, B, T, NH, hs);
+    CUDA_CHECK_LAUNCH();
+
+    // Per (b,h): S (T,T) = Q (T,hs) K^T, row-major, into att. Column-major: S^T (T,T) = K_cm^T Q_cm, where
+    // K_cm = K seen column-major = K^T (hs,T) with ld hs, likewise Q_cm = Q^T (hs,T).
+    //   m = T, n = T, k = hs; A = k (op T, lda hs); B = q (op N, ldb hs); C = att (ldc T).
+    CUBLAS_CHECK(cublasSgemmStridedBatched(cublas_handle(), CUBLAS_OP_T, CUBLAS_OP_N, T, T, hs, &one, k, hs,
+                                           head_stride, q, hs, head_stride, &zero, att, T, att_stride, batches));
+
+    const int rows = B * NH * T;
+    softmax_forward_kernel<<<ceil_div(rows, WARPS_PER_BLOCK), WARPS_PER_BLOCK * 32>>>(att, rows, T, scale);
+    CUDA_CHECK_LAUNCH();
+
+    // Per (b,h): Y (T,hs) = P (T,T) V (T,hs), row-major. Column-major: Y^T (hs,T) = V_cm (hs,T) P_cm (T,T),
+    // where P_cm = P^T with ld T.
+    //   m = hs, n = T, k = T; A = v (op N, lda hs); B = att (op N, ldb T); C = y (ldc hs).
+    CUBLAS_CHECK(cublasSgemmStridedBatched(cublas_handle(), CUBLAS_OP_N, CUBLAS_OP_N, hs, T, T, &one, v, hs,
+                                           head_stride, att, T, att_stride, &zero, y, hs, head_stride, batches));
+
+    unpermute_kernel<<<ceil_div(head_size, THREADS), THREADS>>>(out, y, B, T, NH, hs);
+    CUDA_CHECK_LAUNCH();
+}
+
+void attention_backward(float* dqkv, const float* dout, const float* qkv, const float* att, int B, int T, int C,
+                        int NH) {
+    const int hs = C / NH;
+    const size_t head_size = size_t(B) * T * C;
+    const int batches = B * NH;
+    const long long head_stride = (long long)T * hs, att_stride = (long long)T * T;
+    const float one = 1.0f, zero = 0.0f;
+    const float scale = 1.0f / std::sqrt(float(hs));
+
+    float* q = qkv_scratch.get(3 * head_size);
+    float* k = q + head_size;
+    float* v = k + head_size;
+    float* dy = y_scratch.get(head_size);
+    float* dq = dqkv_scratch.get(3 * head_size);
+    float* dk = dq + head_size;
+    float* dv = dk + head_size;
+    float* datt = datt_scratch.get(size_t(batches) * T * T);
+
+    permute_kernel<<<ceil_div(3 * head_size, THREADS), THREADS>>>(q, k, v, qkv, B, T, NH, hs);
+    CUDA_CHECK_LAUNCH();
+    unpermute_backward_kernel<<<ceil_div(head_size, THREADS), THREADS>>>(dy, dout, B, T, NH, hs);
+    CUDA_CHECK_LAUNCH();
+
+    // Per (b,h): dP (T,T) = dY (T,hs) V^T, row-major. Column-major: dP^T = V_cm^T dY_cm (as S = Q K^T above).
+    //   m = T, n = T, k = hs; A = v (op T, lda hs); B = dy (op N, ldb hs); C = datt (ldc T).
+    CUBLAS_CHECK(cublasSgemmStridedBatched(cublas_handle(), CUBLAS_OP_T, CUBLAS_OP_N, T, T, hs, &one, v, hs,
+                                           head_stride, dy, hs, head_stride, &zero, datt, T, att_stride, batches));
+    // Per (b,h): dV (T,hs) = P^T (T,T) dY (T,hs), row-major. Column-major: dV^T (hs,T) = dY_cm (hs,T) P_cm^T,
+    // where P_cm = P^T (ld T), so P_cm^T = P.
+    //   m = hs, n = T, k = T; A = dy (op N, lda hs); B = att (op T, ldb T); C = dv (ldc hs).
+    CUBLAS_CHECK(cublasSgemmStridedBatched(cublas_handle(), CUBLAS_OP_N, CUBLAS_OP_T, hs, T, T, &one, dy, hs,
+                                           head_stride, att, T, att_stride, &zero, dv, hs, head_stride, batches));
+
+    const int rows = B * NH * T;
+    softmax_backward_kernel<<<ceil_div(rows, WARPS_PER_BLOCK), WARPS_PER_BLOCK * 32>>>(datt, att, rows, T, scale);
+    CUDA_CHECK_LAUNCH();
+
+    // Per (b,h): dQ (T,hs) = dS (T,T) K (T,hs), row-major (dS already carries 1/sqrt(hs)). Column-major:
+    // dQ^T (hs,T) = K_cm (hs,T) dS_cm (T,T) (as Y = P V above).
+    //   m = hs, n = T, k = T; A = k (op N, lda hs); B = datt (op N, ldb T); C = dq (ldc hs).
+    CUBLAS_CHECK(cublasSgemmStridedBatched(cublas_handle(), CUBLAS_OP_N, CUBLAS_OP_N, hs, T, T, &one, k, hs,
+                                           head_stride, datt, T, att_stride, &zero, dq, hs, head_stride, batches));
+    // Per (b,h): dK (T,hs) = dS^T (T,T) Q (T,hs), row-major. Column-major: dK^T (hs,T) = Q_cm (hs,T) dS_cm^T
+    // (as dV = P^T dY above).
+    //   m = hs, n = T, k = T; A = q (op N, lda hs); B = datt (op T, ldb T); C = dk (ldc hs).
+    CUBLAS_CHECK(cublasSgemmStridedBatched(cublas_handle(), CUBLAS_OP_N, CUBLAS_OP_T, hs, T, T, &one, q, hs,
+                                           head_stride, datt, T, att_stride, &zero, dk, hs, head_stride, batches));
+
+    permute_backward_kernel<<<ceil_div(3 * head_size, THREADS), THREADS>>>(dqkv, dq, dk, dv, B, T, NH, hs);
+    CUDA_CHECK_LAUNCH();
+}
+
+}  // namespace cuda

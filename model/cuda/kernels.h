@@ -1,0 +1,63 @@
+// The CUDA backend's kernels, declared in plain C++ (no CUDA types) so that the model orchestration,
+// compiled by the host compiler, can call them. Every pointer is device memory; shapes and math are those
+// of the CPU reference in model/cpu/<family>.h, which each kernel is tested against (test/test_cuda_kernels.cpp).
+// Every launch and library call is checked; a failure throws Error naming the call, file and line.
+// "Accumulates" means += into the output, as in the CPU reference; gradients of frozen tensors are null.
+#pragma once
+#include <cstddef>
+
+namespace cuda {
+
+// model/cuda/encoder.cu. encoder_backward is deterministic: no atomics on wte (the positions are bucketed
+// by token on the host, then one thread block per distinct token adds its positions' rows in order).
+void encoder_forward(float* out, const int* inp, const float* wte, const float* wpe, int B, int T, int C);
+void encoder_backward(float* dwte, float* dwpe, const float* dout, const int* inp, int B, int T, int C);
+
+// model/cuda/layernorm.cu. The backward is deterministic (per-block partial sums of dweight/dbias reduced
+// in a fixed order).
+void layernorm_forward(float* out, float* mean, float* rstd, const float* inp, const float* weight,
+                       const float* bias, int N, int C);
+void layernorm_backward(float* dinp, float* dweight, float* dbias, const float* dout, const float* inp,
+                        const float* weight, const float* mean, const float* rstd, int N, int C);
+// residual_out = a + b, then out = layernorm(residual_out), in one kernel.
+void fused_residual_layernorm_forward(float* residual_out, float* out, float* mean, float* rstd, const float* a,
+                                      const float* b, const float* weight, const float* bias, int N, int C);
+
+// model/cuda/elementwise.cu
+void gelu_forward(float* out, const float* inp, size_t N);
+void gelu_backward(float* dinp, const float* inp, const float* dout, size_t N);
+void residual_forward(float* out, const float* a, const float* b, size_t N);
+void residual_backward(float* da, float* db, const float* dout, size_t N);
+
+// model/cuda/matmul.cu (cuBLAS): out (N,OC) = inp (N,C) W^T + bias; the backward accumulates.
+void matmul_forward(float* out, const float* inp, const float* weight, const float* bias, int N, int C, int OC);
+void matmul_backward(float* dinp, float* dweight, float* dbias, const float* dout, const float* inp,
+                     const float* weight, int N, int C, int OC);
+
+// model/cuda/attention.cu: causal multi-head attention on packed qkv (B,T,3C); att (B,NH,T,T) holds the
+// probabilities. Hand-written softmax kernels; cuBLAS strided-batched products.
+void attention_forward(float* out, float* att, const float* qkv, int B, int T, int C, int NH);
+void attention_backward(float* dqkv, const float* dout, const float* qkv, const float* att, int B, int T, int C,
+                        int NH);
+
+// model/cuda/classifier.cu: softmax + cross-entropy + dlogits fused in one pass over each row of logits;
+// probabilities are never stored. losses (N) written when not null; dlogits (N,Vp) written when not null,
+// with row i scaled by weights[i] / weight_sum, padded columns zero.
+void fused_classifier(float* losses, float* dlogits, const float* logits, const int* targets, const float* weights,
+                      double weight_sum, int N, int V, int Vp);
+
+// model/cuda/optimizer.cu
+// sum of squares of x (N), deterministic (fixed two-stage reduction), returned to the host.
+double sum_of_squares(const float* x, size_t N);
+void adamw_update(float* params, const float* grads, float* m, float* v, size_t N, float lr, float beta1,
+                  float beta2, float eps, float weight_decay, int t, float grad_scale);
+
+// model/cuda/memory.cu: device memory and copies.
+void* device_allocate(size_t bytes);  // zero-initialised
+void device_free(void* memory);
+void device_zero(void* memory, size_t bytes);
+void copy_to_device(void* destination, const void* source, size_t bytes);
+void copy_to_host(void* destination, const void* source, size_t bytes);
+void synchronize();
+
+}  // namespace cuda

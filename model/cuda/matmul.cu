@@ -1,0 +1,74 @@
+// Linear layers through cuBLAS, plus the bias kernels.
+// cuBLAS is column-major: a row-major (r, c) matrix is, to cuBLAS, its (c, r) transpose with leading
+// dimension c. Each call below is written as the row-major product it computes.
+#include "model/cuda/cuda_check.h"
+#include "model/cuda/kernels.h"
+
+cublasHandle_t cublas_handle() {
+    static cublasHandle_t handle = [] {
+        cublasHandle_t created;
+        CUBLAS_CHECK(cublasCreate(&created));
+        // default math: true fp32 (no TF32), so that kernels match the CPU reference to 1e-5
+        CUBLAS_CHECK(cublasSetMathMode(created, CUBLAS_DEFAULT_MATH));
+        return created;
+    }();
+    return handle;
+}
+
+namespace {
+
+// out (N,OC) += bias (OC) broadcast over rows
+__global__ void add_bias_kernel(float* __restrict__ out, const float* __restrict__ bias, int N, int OC) {
+    size_t index = size_t(blockIdx.x) * blockDim.x + threadIdx.x;
+    if (index < size_t(N) * OC) out[index] += bias[index % OC];
+}
+
+// dbias (OC) += column sums of dout (N,OC), deterministically: a block of 32 x 8 threads owns 32 columns;
+// thread row y sums rows y, y+8, y+16, ... in order, then the 8 partial sums are added in a fixed order.
+__global__ void bias_backward_kernel(float* __restrict__ dbias, const float* __restrict__ dout, int N, int OC) {
+    __shared__ float partial[8][32];
+    int column = blockIdx.x * 32 + threadIdx.x;
+    float sum = 0.0f;
+    if (column < OC)
+        for (int row = threadIdx.y; row < N; row += 8) sum += dout[size_t(row) * OC + column];
+    partial[threadIdx.y][threadIdx.x] = sum;
+    __syncthreads();
+    if (threadIdx.y == 0 && column < OC) {
+        float total = 0.0f;
+        for (int y = 0; y < 8; y++) total += partial[y][threadIdx.x];
+        dbias[column] += total;
+    }
+}
+
+}  // namespace
+
+namespace cuda {
+
+void matmul_forward(float* out, const float* inp, const float* weight, const float* bias, int N, int C, int OC) {
+    const float one = 1.0f, zero = 0.0f;
+    // out (N,OC) = inp (N,C) W^T: column-major out^T (OC,N) = W_cm^T (OC,C) inp_cm (C,N), W_cm = W as (C,OC)
+    CUBLAS_CHECK(cublasSgemm(cublas_handle(), CUBLAS_OP_T, CUBLAS_OP_N, OC, N, C, &one, weight, C, inp, C, &zero, out,
+                             OC));
+    if (bias) {
+        size_t count = size_t(N) * OC;
+        add_bias_kernel<<<ceil_div(count, 256), 256>>>(out, bias, N, OC);
+        CUDA_CHECK_LAUNCH();
+    }
+}
+
+void matmul_backward(float* dinp, float* dweight, float* dbias, const float* dout, const float* inp,
+                     const float* weight, int N, int C, int OC) {
+    const float one = 1.0f;
+    if (dinp)  // dinp (N,C) += dout (N,OC) W (OC,C): column-major dinp^T (C,N) += W_cm (C,OC) dout_cm (OC,N)
+        CUBLAS_CHECK(cublasSgemm(cublas_handle(), CUBLAS_OP_N, CUBLAS_OP_N, C, N, OC, &one, weight, C, dout, OC, &one,
+                                 dinp, C));
+    if (dweight)  // dW (OC,C) += dout^T inp: column-major dW^T (C,OC) += inp_cm (C,N) dout_cm^T (N,OC)
+        CUBLAS_CHECK(cublasSgemm(cublas_handle(), CUBLAS_OP_N, CUBLAS_OP_T, C, OC, N, &one, inp, C, dout, OC, &one,
+                                 dweight, C));
+    if (dbias) {
+        bias_backward_kernel<<<ceil_div(OC, 32), dim3(32, 8)>>>(dbias, dout, N, OC);
+        CUDA_CHECK_LAUNCH();
+    }
+}
+
+}  // namespace cuda

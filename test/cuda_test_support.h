@@ -1,0 +1,43 @@
+// Helpers for the GPU tests: skip (reported as skipped) when no GPU is usable, device buffers filled from
+// and read back to host vectors, and poisoning of outputs before a kernel runs.
+#pragma once
+#include <cstring>
+#include <vector>
+
+#include "model/cuda/kernels.h"
+#include "model/device.h"
+#include "test/test_support.h"
+
+#define REQUIRE_GPU_OR_SKIP()                                                              \
+    do {                                                                                   \
+        if (cuda_device_count() == 0) SKIP_TEST("no GPU: " + cuda_unavailable_reason());   \
+    } while (0)
+
+// A device array of T that frees itself.
+template <typename T>
+struct DeviceBuffer {
+    T* data = nullptr;
+    size_t count = 0;
+    explicit DeviceBuffer(size_t count) : data(static_cast<T*>(cuda::device_allocate(count * sizeof(T)))), count(count) {}
+    explicit DeviceBuffer(const std::vector<T>& host) : DeviceBuffer(host.size()) { upload(host); }
+    DeviceBuffer(const DeviceBuffer&) = delete;
+    DeviceBuffer& operator=(const DeviceBuffer&) = delete;
+    ~DeviceBuffer() { cuda::device_free(data); }
+
+    void upload(const std::vector<T>& host) {
+        REQUIRE(host.size() == count);
+        cuda::copy_to_device(data, host.data(), count * sizeof(T));
+    }
+    std::vector<T> download() const {
+        std::vector<T> host(count);
+        cuda::copy_to_host(host.data(), data, count * sizeof(T));
+        return host;
+    }
+    // Fills every byte with 0xFF (a NaN for floats), so an output the kernel fails to write shows up.
+    void poison() {
+        std::vector<unsigned char> bytes(count * sizeof(T), 0xFF);
+        cuda::copy_to_device(data, bytes.data(), bytes.size());
+    }
+};
+
+constexpr double FP32_TOLERANCE = 1e-5;  // relative error of a CUDA kernel against its CPU reference
