@@ -2,6 +2,11 @@
 # GPU architectures are pinned, never auto-detected: GPU_ARCHS=90 (H100/H200) by default,
 # e.g. `make GPU_ARCHS="80 90"` for A100 and H100.
 
+# Build in parallel on every core unless -j is given.
+ifeq ($(filter -j%,$(MAKEFLAGS)),)
+MAKEFLAGS += -j$(shell nproc)
+endif
+
 NVCC ?= nvcc
 CXX ?= g++
 GPU_ARCHS ?= 90
