@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "data/file_io.h"
+#include "data/tokenize_text.h"
 #include "model/pretrain.h"
 #include "model/verify.h"
 
@@ -18,6 +19,8 @@ struct Flags {
     struct Flag {
         std::string name, value, help;
         bool is_switch;
+        bool repeatable = false;
+        std::vector<std::string> values;  // every occurrence, for repeatable flags
     };
     std::string usage;
     std::vector<Flag> flags;
@@ -27,6 +30,9 @@ struct Flags {
         flags.push_back({name, default_value, help, false});
     }
     void add_switch(const std::string& name, const std::string& help) { flags.push_back({name, "", help, true}); }
+    void add_repeatable(const std::string& name, const std::string& help) {
+        flags.push_back({name, "", help, false, true, {}});
+    }
 
     Flag* find(const std::string& name) {
         for (Flag& flag : flags)
@@ -57,10 +63,12 @@ struct Flags {
             }
             if (i + 1 >= argc) fail("flag '" + argument + "' needs a value");
             flag->value = argv[++i];
+            flag->values.push_back(flag->value);
         }
         return true;
     }
     std::string text(const std::string& name) { return find(name)->value; }
+    const std::vector<std::string>& all(const std::string& name) { return find(name)->values; }
     bool on(const std::string& name) { return find(name)->value == "1"; }
     long long integer(const std::string& name) {
         const std::string& value = find(name)->value;
@@ -154,11 +162,40 @@ int command_verify(int argc, char** argv) {
     return report.all_ok() ? 0 : 1;
 }
 
+int command_tokenize(int argc, char** argv) {
+    TokenizeOptions o;
+    Flags flags("train tokenize --input PATH [--input PATH ...] --out DIR [flags]\n\nText files -> GPT-2 token shards "
+                "(llm.c format) for `train pretrain`: <out>/train_NNNNNN.bin and\n<out>/val_NNNNNN.bin. Each file is "
+                "one document, starting with <|endoftext|>; Project Gutenberg\nheaders and footers are cut.");
+    flags.add_repeatable("input", "text file, directory (its *.txt files) or quoted glob; repeatable");
+    flags.add("out", "", "output directory, created if missing");
+    flags.add("tokenizer", "../shared/data/tokenizer/gpt2", "folder with GPT-2's encoder.json and vocab.bpe");
+    flags.add("val-fraction", "0.05", "share held out for validation: whole documents when there are at least "
+                                      "1/F of them, else the last F of each document");
+    flags.add("shard-tokens", "100000000", "at most this many tokens per shard");
+    flags.add_switch("no-strip-gutenberg", "keep Project Gutenberg headers and footers");
+    flags.add_switch("keep-crlf", "do not turn \\r\\n into \\n");
+    if (!flags.parse(argc, argv, 2)) return 0;
+    o.inputs = flags.all("input");
+    o.out_dir = flags.text("out");
+    if (o.inputs.empty() || o.out_dir.empty()) fail("tokenize needs --input and --out");
+    o.tokenizer_dir = flags.text("tokenizer");
+    o.val_fraction = flags.real("val-fraction");
+    long long shard_tokens = flags.integer("shard-tokens");
+    if (shard_tokens <= 0) fail("--shard-tokens must be positive");
+    o.shard_tokens = size_t(shard_tokens);
+    o.strip_gutenberg = !flags.on("no-strip-gutenberg");
+    o.normalize_newlines = !flags.on("keep-crlf");
+    run_tokenize(o);
+    return 0;
+}
+
 void print_usage() {
     std::printf(
         "clora: a from-scratch GPT-2 trainer for continual learning with LoRA adapters\n\n"
         "usage: train <command> [flags]     (train <command> --help for its flags)\n\n"
         "commands:\n"
+        "  tokenize   text files -> GPT-2 token shards (train and validation)\n"
         "  pretrain   train GPT-2 on token shards (built-in synthetic data when none are given)\n"
         "  verify     check one forward/backward against an llm.c debug state (PyTorch parity)\n");
 }
@@ -172,7 +209,7 @@ int main(int argc, char** argv) {
         return argc < 2 ? 1 : 0;
     }
     const std::vector<std::pair<std::string, std::function<int(int, char**)>>> commands = {
-        {"pretrain", command_pretrain}, {"verify", command_verify}};
+        {"tokenize", command_tokenize}, {"pretrain", command_pretrain}, {"verify", command_verify}};
     std::string name = argv[1];
     try {
         for (const auto& command : commands)
