@@ -75,6 +75,9 @@ TEST_CASE("cli: bad input gives one clear error line and a non-zero exit") {
         {"verify --model /nonexistent/m.bin --state s.bin", "/nonexistent/m.bin: cannot open"},
         {"verify --model test/fixtures/gpt2_tiny.bin", "verify needs --model and --state"},
         {"frobnicate", "unknown command 'frobnicate'"},
+        {"tokenize --out /tmp/clora_cli_never", "tokenize needs --input and --out"},
+        {"tokenize --input /nonexistent/book.txt --out /tmp/clora_cli_never --tokenizer /nonexistent",
+         "/nonexistent"},
     };
     for (const Case& c : cases) {
         Run run = run_train(c.arguments);
@@ -84,8 +87,33 @@ TEST_CASE("cli: bad input gives one clear error line and a non-zero exit") {
     }
 }
 
+TEST_CASE("cli: tokenize turns text into shards that pretrain reads") {
+    std::string data = shared_data_dir();
+    if (data.empty()) SKIP_TEST("../shared/data (the GPT-2 tokenizer files) is absent");
+    std::string dir = make_temp_dir("cli_tokenize");
+    {
+        AtomicFileWriter text(dir + "/story.txt");
+        std::string story;
+        for (int i = 0; i < 60; i++) story += "Once upon a time, a small model read a story, line " + std::to_string(i) + ".\n";
+        text.write(story.data(), story.size());
+        text.commit();
+    }
+    Run tokenize = run_train("tokenize --input " + dir + "/story.txt --out " + dir + "/shards --val-fraction 0.2 --tokenizer " +
+                             data + "/tokenizer/gpt2");
+    INFO(tokenize.output);
+    REQUIRE(tokenize.status == 0);
+    CHECK(file_exists(dir + "/shards/train_000000.bin"));
+    CHECK(file_exists(dir + "/shards/val_000000.bin"));
+    Run pretrain = run_train("pretrain --train '" + dir + "/shards/train_*.bin' --val '" + dir +
+                             "/shards/val_*.bin' --model-config 1:16:2:50257:16 --batch-size 2 --seq-len 16 --steps 2 "
+                             "--val-batches 1 --device cpu --out " + dir + "/out");
+    INFO(pretrain.output);
+    CHECK(pretrain.status == 0);
+    CHECK_THAT(pretrain.output, Catch::Contains("val loss"));
+}
+
 TEST_CASE("cli: --help on every command") {
-    for (const char* command : {"pretrain", "verify"}) {
+    for (const char* command : {"tokenize", "pretrain", "verify"}) {
         Run run = run_train(std::string(command) + " --help");
         INFO(run.output);
         CHECK(run.status == 0);
