@@ -123,8 +123,18 @@ void gpt2_forward(GPT2<Backend>& model, const int* inputs, const int* targets, c
              std::to_string(c.max_seq_len));
     const int L = c.num_layers, C = c.channels, NH = c.num_heads, V = c.vocab_size, Vp = c.padded_vocab_size;
     const int N = B * T;
-    model.ensure_activations(B, T);
+    // every input is checked before anything is computed
     check_token_ids(inputs, N, V, "inputs");
+    if (targets) {
+        check_token_ids(targets, N, V, "targets");
+        if (loss_weights) model.host_loss_weights.assign(loss_weights, loss_weights + N);
+        else model.host_loss_weights.assign(N, 1.0f);
+        for (int i = 0; i < N; i++)
+            if (!(model.host_loss_weights[i] >= 0) || !std::isfinite(model.host_loss_weights[i]))
+                fail("loss weight " + std::to_string(model.host_loss_weights[i]) + " at position " +
+                     std::to_string(i) + " must be finite and >= 0");
+    }
+    model.ensure_activations(B, T);
     Backend::upload(model.inputs, inputs, N);
 
     auto& p = model.params;
@@ -162,14 +172,7 @@ void gpt2_forward(GPT2<Backend>& model, const int* inputs, const int* targets, c
 
     model.mean_loss = -1;
     if (!targets) return;
-    check_token_ids(targets, N, V, "targets");
     Backend::upload(model.targets, targets, N);
-    if (loss_weights) model.host_loss_weights.assign(loss_weights, loss_weights + N);
-    else model.host_loss_weights.assign(N, 1.0f);
-    for (int i = 0; i < N; i++)
-        if (!(model.host_loss_weights[i] >= 0) || !std::isfinite(model.host_loss_weights[i]))
-            fail("loss weight " + std::to_string(model.host_loss_weights[i]) + " at position " + std::to_string(i) +
-                 " must be finite and >= 0");
     Backend::upload(model.loss_weights, model.host_loss_weights.data(), N);
     Backend::classifier_forward(a.losses, a.logits, model.targets, N, V, Vp);
 
