@@ -4,7 +4,9 @@
 // call per kernel. Real is float for training and double for finite-difference gradient checks.
 #pragma once
 #include <algorithm>
+#include <cstdlib>
 #include <cstring>
+#include <new>
 
 #include "model/cpu/adamw.h"
 #include "model/cpu/attention.h"
@@ -21,11 +23,19 @@ struct CpuBackend {
     using real = Real;
     static const char* name() { return "cpu"; }
 
-    // memory: zero-initialised host arrays
+    // memory: zero-initialised host arrays, 64-byte aligned. The alignment is part of determinism: Eigen's
+    // vector kernels split work by the address's alignment, so a buffer that lands elsewhere would round
+    // differently and a resumed run would drift from the uninterrupted one.
     template <typename U>
-    static U* allocate(size_t count) { return new U[std::max<size_t>(count, 1)](); }
+    static U* allocate(size_t count) {
+        size_t bytes = (std::max<size_t>(count, 1) * sizeof(U) + 63) / 64 * 64;
+        void* memory = std::aligned_alloc(64, bytes);
+        if (!memory) throw std::bad_alloc();
+        std::memset(memory, 0, bytes);
+        return static_cast<U*>(memory);
+    }
     template <typename U>
-    static void release(U* memory) { delete[] memory; }
+    static void release(U* memory) { std::free(memory); }
     template <typename U>
     static void zero(U* memory, size_t count) { std::fill(memory, memory + count, U(0)); }
     // host <-> backend copies, converting element types where they differ (float <-> double)
