@@ -1,0 +1,24 @@
+// The multi-branch LoRA linear's adapter path on the GPU (model/cuda/lora_linear.cu), declared in plain C++
+// (no CUDA types) like kernels.h; LoraShape (lora/lora_shape.h) is shared with the CPU reference
+// lora/cpu/lora_linear.h.
+// Every pointer is device memory; the math (../shared/docs/METHODS.md section 1) is written out line by line in
+// the CPU reference, which each kernel is tested against (test/test_lora_linear.cpp).
+#pragma once
+#include "lora/lora_shape.h"
+
+namespace cuda {
+
+// out (N,OC) += scale * (hidden .* w) B^T, with hidden (N,R) = (inp .* dropout_mask) A^T written (.* is the
+// elementwise product; w holds one weight per row and branch, broadcast over the branch's rank columns).
+// inp (N,C); A (R,C); B (OC,R); block_weights (N,branches) or null (all ones); dropout_mask (N,C) or null.
+void lora_forward(float* out, float* hidden, const float* inp, const float* A, const float* B,
+                  const float* block_weights, const float* dropout_mask, float scale, LoraShape shape);
+
+// Accumulates dinp (N,C), the trainable rows of dA (R,C), the trainable columns of dB (OC,R) and
+// d_block_weights (N,branches); each may be null (not wanted). hidden (N,R) is the forward's.
+// Deterministic: cuBLAS products and fixed-order reductions, no atomics.
+void lora_backward(float* dinp, float* dA, float* dB, float* d_block_weights, const float* dout, const float* inp,
+                   const float* hidden, const float* A, const float* B, const float* block_weights,
+                   const float* dropout_mask, float scale, LoraShape shape);
+
+}  // namespace cuda

@@ -1,0 +1,180 @@
+// The multi-branch LoRA linear's adapter path on the GPU, the CUDA version of lora/cpu/lora_linear.h (the math,
+// line by line, is there and in ../shared/docs/METHODS.md section 1). R = branches * rank; .* = elementwise.
+//   forward:  h~ = inp .* mask (scratch); hidden = h~ A^T (cuBLAS); weighted = hidden .* w (scratch);
+//             out += scale * weighted B^T (cuBLAS)
+//   backward: g = scale * dout B (cuBLAS, scratch); dB[:, trainable] += scale * dout^T weighted[:, trainable]
+//             (cuBLAS); d_block_weights += per-branch row sums of g .* hidden and g .*= w, in one kernel;
+//             dA[trainable, :] += g[:, trainable]^T h~ (cuBLAS); dinp += (g A) .* mask (cuBLAS, then a kernel)
+// cuBLAS is column-major: a row-major (r, c) matrix with leading dimension ld is, to cuBLAS, its (c, r) transpose
+// with the same leading dimension, so a row-major product X = Y Z is computed as the column-major X^T = Z^T Y^T.
+// Each call below is written with the row-major product it computes. The trainable columns of a row-major (., R)
+// matrix are a window starting `frozen` elements in with leading dimension R; the trainable rows of A (R,C) start
+// frozen * C elements in. The handle uses CUBLAS_DEFAULT_MATH (true fp32, no TF32). No atomics: deterministic.
+#include "model/cuda/cuda_check.h"
+#include "model/cuda/kernels.h"
+#include "model/cuda/lora_kernels.h"
+
+namespace {
+
+// A device buffer owned by this file, grown on demand (never shrunk); its contents do not survive a call.
+struct Scratch {
+    float* data = nullptr;
+    size_t capacity = 0;  // floats
+    float* get(size_t count) {
+        if (count > capacity) {
+            cuda::device_free(data);  // cudaFree waits for the device, so no kernel still uses the old buffer
+            data = nullptr;
+            capacity = 0;
+            data = static_cast<float*>(cuda::device_allocate(count * sizeof(float)));
+            capacity = count;
+        }
+        return data;
+    }
+};
+
+Scratch input_scratch;     // h~ (N,C); in the backward, then gw A (N,C)
+Scratch weighted_scratch;  // weighted = hidden .* w (N,R)
+Scratch gradient_scratch;  // g, then gw = g .* w (N,R)
+
+constexpr int THREADS = 256;
+
+// out (count) = a .* b
+__global__ void multiply_kernel(float* __restrict__ out, const float* __restrict__ a, const float* __restrict__ b,
+                                size_t count) {
+    size_t index = size_t(blockIdx.x) * blockDim.x + threadIdx.x;
+    if (index < count) out[index] = a[index] * b[index];
+}
+
+// out (count) += a .* b
+__global__ void multiply_add_kernel(float* __restrict__ out, const float* __restrict__ a,
+                                    const float* __restrict__ b, size_t count) {
+    size_t index = size_t(blockIdx.x) * blockDim.x + threadIdx.x;
+    if (index < count) out[index] += a[index] * b[index];
+}
+
+// weighted (N,R) = hidden (N,R) .* w (N,branches), w[n,b] broadcast over columns b*rank .. b*rank+rank-1
+__global__ void block_weights_forward_kernel(float* __restrict__ weighted, const float* __restrict__ hidden,
+                                             const float* __restrict__ block_weights, int N, int branches,
+                                             int rank) {
+    const int R = branches * rank;
+    size_t index = size_t(blockIdx.x) * blockDim.x + threadIdx.x;
+    if (index >= size_t(N) * R) return;
+    size_t row = index / R;
+    int branch = int(index % R) / rank;
+    weighted[index] = hidden[index] * block_weights[row * branches + branch];
+}
+
+// One thread per (row n, branch b), over that branch's rank columns of g and hidden (N,R), in order:
+//   d_block_weights[n,b] += sum_k g[n,k] hidden[n,k]     (when d_block_weights is not null)
+//   g[n,k] *= w[n,b]                                     (when block_weights is not null: g becomes gw)
+__global__ void block_weights_backward_kernel(float* __restrict__ d_block_weights, float* __restrict__ g,
+                                              const float* __restrict__ hidden,
+                                              const float* __restrict__ block_weights, int N, int branches,
+                                              int rank) {
+    size_t index = size_t(blockIdx.x) * blockDim.x + threadIdx.x;  // n * branches + b
+    if (index >= size_t(N) * branches) return;
+    size_t first = index * rank;  // = n * R + b * rank: the branch's columns are contiguous in the row
+    if (d_block_weights) {
+        float sum = 0.0f;
+        for (int k = 0; k < rank; k++) sum += g[first + k] * hidden[first + k];
+        d_block_weights[index] += sum;
+    }
+    if (block_weights) {
+        float w = block_weights[index];
+        for (int k = 0; k < rank; k++) g[first + k] *= w;
+    }
+}
+
+// h~ (N,C): inp itself without dropout, else inp .* mask in input_scratch
+const float* dropped_input(const float* inp, const float* dropout_mask, size_t count) {
+    if (!dropout_mask) return inp;
+    float* dropped = input_scratch.get(count);
+    multiply_kernel<<<ceil_div(count, THREADS), THREADS>>>(dropped, inp, dropout_mask, count);
+    CUDA_CHECK_LAUNCH();
+    return dropped;
+}
+
+// weighted (N,R) = hidden .* w in weighted_scratch, or hidden itself when there are no block weights
+const float* weighted_hidden(const float* hidden, const float* block_weights, const LoraShape& s) {
+    if (!block_weights) return hidden;
+    size_t count = size_t(s.N) * s.branches * s.rank;
+    float* weighted = weighted_scratch.get(count);
+    block_weights_forward_kernel<<<ceil_div(count, THREADS), THREADS>>>(weighted, hidden, block_weights, s.N,
+                                                                        s.branches, s.rank);
+    CUDA_CHECK_LAUNCH();
+    return weighted;
+}
+
+}  // namespace
+
+namespace cuda {
+
+void lora_forward(float* out, float* hidden, const float* inp, const float* A, const float* B,
+                  const float* block_weights, const float* dropout_mask, float scale, LoraShape s) {
+    const int R = s.branches * s.rank;
+    const float one = 1.0f, zero = 0.0f;
+    const float* dropped = dropped_input(inp, dropout_mask, size_t(s.N) * s.C);
+    // hidden (N,R) = h~ (N,C) A^T (C,R): column-major hidden^T (R,N) = A_cm^T (R,C) h~_cm (C,N)
+    CUBLAS_CHECK(cublasSgemm(cublas_handle(), CUBLAS_OP_T, CUBLAS_OP_N, R, s.N, s.C, &one, A, s.C, dropped, s.C,
+                             &zero, hidden, R));
+    const float* weighted = weighted_hidden(hidden, block_weights, s);
+    // out (N,OC) += scale * weighted (N,R) B^T (R,OC): column-major out^T (OC,N) += scale B_cm^T (OC,R) weighted_cm
+    CUBLAS_CHECK(cublasSgemm(cublas_handle(), CUBLAS_OP_T, CUBLAS_OP_N, s.OC, s.N, R, &scale, B, R, weighted, R,
+                             &one, out, s.OC));
+}
+
+void lora_backward(float* dinp, float* dA, float* dB, float* d_block_weights, const float* dout, const float* inp,
+                   const float* hidden, const float* A, const float* B, const float* block_weights,
+                   const float* dropout_mask, float scale, LoraShape s) {
+    const int R = s.branches * s.rank;
+    const int frozen = s.first_trainable_branch * s.rank;  // frozen columns of hidden / rows of A
+    const int trainable = R - frozen;
+    const float one = 1.0f, zero = 0.0f;
+    cublasHandle_t handle = cublas_handle();
+
+    // g (N,R) = scale * dout (N,OC) B (OC,R): column-major g^T (R,N) = scale B_cm (R,OC) dout_cm (OC,N)
+    float* g = gradient_scratch.get(size_t(s.N) * R);
+    CUBLAS_CHECK(cublasSgemm(handle, CUBLAS_OP_N, CUBLAS_OP_N, R, s.N, s.OC, &scale, B, R, dout, s.OC, &zero, g, R));
+
+    // dB[:, trainable] (OC,R_t) += scale * dout^T (OC,N) weighted[:, trainable] (N,R_t):
+    // column-major dB_t^T (R_t,OC) += scale weighted_t_cm (R_t,N) dout_cm^T (N,OC)
+    if (dB && trainable > 0) {
+        const float* weighted = weighted_hidden(hidden, block_weights, s);
+        CUBLAS_CHECK(cublasSgemm(handle, CUBLAS_OP_N, CUBLAS_OP_T, trainable, s.OC, s.N, &scale, weighted + frozen,
+                                 R, dout, s.OC, &one, dB + frozen, R));
+    }
+
+    // d_block_weights (N,branches) += per-branch row sums of g .* hidden; then g .*= w (gw)
+    if (d_block_weights || block_weights) {
+        size_t count = size_t(s.N) * s.branches;
+        block_weights_backward_kernel<<<ceil_div(count, THREADS), THREADS>>>(d_block_weights, g, hidden,
+                                                                             block_weights, s.N, s.branches, s.rank);
+        CUDA_CHECK_LAUNCH();
+    }
+
+    // dA[trainable, :] (R_t,C) += gw[:, trainable]^T (R_t,N) h~ (N,C):
+    // column-major dA_t^T (C,R_t) += h~_cm (C,N) gw_t_cm^T (N,R_t)
+    if (dA && trainable > 0) {
+        const float* dropped = dropped_input(inp, dropout_mask, size_t(s.N) * s.C);
+        CUBLAS_CHECK(cublasSgemm(handle, CUBLAS_OP_N, CUBLAS_OP_T, s.C, trainable, s.N, &one, dropped, s.C,
+                                 g + frozen, R, &one, dA + size_t(frozen) * s.C, s.C));
+    }
+
+    // dinp (N,C) += (gw (N,R) A (R,C)) .* mask: column-major (gw A)^T (C,N) = A_cm (C,R) gw_cm (R,N), straight into
+    // dinp without dropout, else into input_scratch (h~ is no longer needed) and then multiplied into dinp
+    if (dinp) {
+        if (!dropout_mask) {
+            CUBLAS_CHECK(cublasSgemm(handle, CUBLAS_OP_N, CUBLAS_OP_N, s.C, s.N, R, &one, A, s.C, g, R, &one, dinp,
+                                     s.C));
+        } else {
+            size_t count = size_t(s.N) * s.C;
+            float* product = input_scratch.get(count);
+            CUBLAS_CHECK(cublasSgemm(handle, CUBLAS_OP_N, CUBLAS_OP_N, s.C, s.N, R, &one, A, s.C, g, R, &zero, product,
+                                     s.C));
+            multiply_add_kernel<<<ceil_div(count, THREADS), THREADS>>>(dinp, product, dropout_mask, count);
+            CUDA_CHECK_LAUNCH();
+        }
+    }
+}
+
+}  // namespace cuda
