@@ -48,12 +48,17 @@ $(BUILD)/test_runner: $(TEST_OBJECTS) $(LIB_OBJECTS)
 test: train $(BUILD)/test_runner
 	@./$(BUILD)/test_runner
 
-# The kernel lab: one standalone program per kernel family (reference, versions, check, timing).
+# The kernel lab: one standalone program per kernel family (reference, versions, check, timing). Each includes its
+# family's model/cuda/*.cu (the version that ships) and links what those use: fail(), the cuBLAS handle and the
+# device memory calls. build/lab holds only the programs (dev/gpu_check.sh runs each file there); their
+# dependency files go to build/dev/cuda.
+LAB_OBJECTS := $(BUILD)/data/file_io.o $(BUILD)/model/cuda/matmul.o $(BUILD)/model/cuda/memory.o
 lab: $(LAB_BINARIES)
 
-$(BUILD)/lab/%: dev/cuda/%.cu
-	@mkdir -p $(dir $@)
-	$(NVCC) -std=c++17 -O3 $(GENCODE) -I. $< -o $@ $(LDFLAGS) -lcublas
+$(BUILD)/lab/%: dev/cuda/%.cu $(LAB_OBJECTS)
+	@mkdir -p $(dir $@) $(BUILD)/dev/cuda
+	$(NVCC) -std=c++17 -O3 $(GENCODE) -I. -MMD -MP -MF $(BUILD)/dev/cuda/$*.d $< $(LAB_OBJECTS) -o $@ $(LDFLAGS) \
+	    -lcublas
 
 $(BUILD)/%.o: %.cpp
 	@mkdir -p $(dir $@)

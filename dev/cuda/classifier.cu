@@ -1,9 +1,9 @@
 // Kernel lab: the fused classifier (softmax + cross-entropy + dlogits in one pass over each row of logits).
-// Build and run (on a GPU host):
-//   nvcc -std=c++17 -O3 -gencode arch=compute_90,code=sm_90 -I. dev/cuda/classifier.cu -o build/lab/classifier -lcublas
-//   ./build/lab/classifier        every version;   ./build/lab/classifier 2   version 2 only
-// (or `make lab`). Each version is checked against the CPU reference below at small and odd shapes, then timed at
-// GPT-2 124M shapes (N = B*T = 8192 rows, V = 50257, Vp = 50304). Exits non-zero when a check fails.
+// Build and run (from the repository root, on a GPU host):
+//   make lab && ./build/lab/classifier        every version;   ./build/lab/classifier 2   version 2 only
+// Each version is checked against the CPU reference below at small and odd shapes, then timed at GPT-2 124M shapes
+// (N = B*T = 8192 rows, V = 50257, Vp = 50304). Exits non-zero when a check fails. The last line sums up the
+// shipped version (2).
 //
 // The math, for row i of logits z (N,Vp), of which only the first V columns are real tokens:
 //   loss_i = log(sum_{v<V} exp(z_v)) - z_target = log(sum_v exp(z_v - max)) + max - z_target
@@ -14,28 +14,9 @@
 //   1  naive: one thread per row, three serial passes (max, sum, write).
 //   2  one block per row: each thread keeps a running (max, sum) over its columns (online softmax), merged across
 //      the block in a fixed order; a second pass writes dlogits; float4 loads and stores when Vp % 4 == 0.
-//      THIS IS THE VERSION IN model/cuda/classifier.cu.
-#include <cuda_runtime.h>
-
-#include <algorithm>
-#include <cmath>
-#include <cstdint>
-#include <cstdio>
-#include <cstdlib>
-#include <vector>
-
-#define CHECK_CUDA(call)                                                                               \
-    do {                                                                                               \
-        cudaError_t status_ = (call);                                                                  \
-        if (status_ != cudaSuccess) {                                                                  \
-            std::fprintf(stderr, "CUDA error %s in %s at %s:%d\n", cudaGetErrorString(status_), #call, \
-                         __FILE__, __LINE__);                                                          \
-            std::exit(2);                                                                              \
-        }                                                                                              \
-    } while (0)
-#define CHECK_LAUNCH() CHECK_CUDA(cudaGetLastError())
-
-static int ceil_div(size_t a, size_t b) { return int((a + b - 1) / b); }
+//      THIS IS cuda::fused_classifier, model/cuda/classifier.cu, included below (not copied).
+#include "dev/cuda/lab_common.h"
+#include "model/cuda/classifier.cu"
 
 // ---------------------------------------------------------------------------------------------------------------
 // CPU reference: plain loops, double accumulators. losses (N) or null; dlogits (N,Vp) or null.
@@ -57,7 +38,7 @@ void classifier_cpu(float* losses, float* dlogits, const float* logits, const in
 }
 
 // ---------------------------------------------------------------------------------------------------------------
-// Version 1: naive, one thread per row.
+// Version 1: naive, one thread per row. (Version 2 is model/cuda/classifier.cu's.)
 
 __global__ void classifier_naive_kernel(float* losses, float* dlogits, const float* logits, const int* targets,
                                         const float* weights, double weight_sum, int N, int V, int Vp) {
@@ -75,164 +56,15 @@ __global__ void classifier_naive_kernel(float* losses, float* dlogits, const flo
             v < V ? (expf(z[v] - max_logit) / sum - (v == targets[i] ? 1.0f : 0.0f)) * scale : 0.0f;
 }
 
-// ---------------------------------------------------------------------------------------------------------------
-// Version 2: one block per row, online softmax, block merge, float4 (model/cuda/classifier.cu).
-
-constexpr int MAX_THREADS = 1024;
-
-struct MaxSum {
-    float max;
-    float sum;  // of exp(x - max) over the values seen
-};
-
-__device__ void accumulate(MaxSum& a, float x) {
-    if (x > a.max) {
-        a.sum = a.sum * expf(a.max - x) + 1.0f;
-        a.max = x;
-    } else {
-        a.sum += expf(x - a.max);
-    }
-}
-
-__device__ MaxSum merge(MaxSum a, MaxSum b) {
-    MaxSum merged;
-    merged.max = fmaxf(a.max, b.max);
-    merged.sum = (a.sum > 0.0f ? a.sum * expf(a.max - merged.max) : 0.0f) +
-                 (b.sum > 0.0f ? b.sum * expf(b.max - merged.max) : 0.0f);
-    return merged;
-}
-
-__device__ MaxSum warp_merge(MaxSum value) {
-    for (int offset = 16; offset > 0; offset >>= 1) {
-        MaxSum other;
-        other.max = __shfl_xor_sync(0xFFFFFFFFu, value.max, offset);
-        other.sum = __shfl_xor_sync(0xFFFFFFFFu, value.sum, offset);
-        value = merge(value, other);
-    }
-    return value;
-}
-
-__device__ MaxSum block_merge(MaxSum value) {
-    __shared__ float warp_max[32], warp_sum[32];
-    __shared__ MaxSum result;
-    const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, warps = blockDim.x / 32;
-    value = warp_merge(value);
-    if (lane == 0) {
-        warp_max[warp] = value.max;
-        warp_sum[warp] = value.sum;
-    }
-    __syncthreads();
-    if (warp == 0) {
-        MaxSum partial = lane < warps ? MaxSum{warp_max[lane], warp_sum[lane]} : MaxSum{-INFINITY, 0.0f};
-        partial = warp_merge(partial);
-        if (lane == 0) result = partial;
-    }
-    __syncthreads();
-    return result;
-}
-
-template <bool VECTOR>
-__global__ void __launch_bounds__(MAX_THREADS)
-    classifier_block_kernel(float* __restrict__ losses, float* __restrict__ dlogits, const float* __restrict__ logits,
-                            const int* __restrict__ targets, const float* __restrict__ weights, double weight_sum,
-                            int V, int Vp) {
-    const int row = blockIdx.x;
-    const float* z = logits + size_t(row) * Vp;
-    const int target = targets[row];
-    MaxSum thread_pair{-INFINITY, 0.0f};
-    int scalar_start = 0;
-    if (VECTOR) {
-        const float4* z4 = reinterpret_cast<const float4*>(z);
-        for (int i = threadIdx.x; i < V / 4; i += blockDim.x) {
-            float4 x = z4[i];
-            accumulate(thread_pair, x.x);
-            accumulate(thread_pair, x.y);
-            accumulate(thread_pair, x.z);
-            accumulate(thread_pair, x.w);
-        }
-        scalar_start = V / 4 * 4;
-    }
-    for (int v = scalar_start + threadIdx.x; v < V; v += blockDim.x) accumulate(thread_pair, z[v]);
-    const MaxSum row_pair = block_merge(thread_pair);
-    if (losses && threadIdx.x == 0) losses[row] = logf(row_pair.sum) + row_pair.max - z[target];
-    if (!dlogits) return;
-
-    const float scale = weight_sum > 0.0 ? float(double(weights[row]) / weight_sum) : 0.0f;
-    const float inverse_sum = 1.0f / row_pair.sum;
-    float* dz = dlogits + size_t(row) * Vp;
-    auto gradient = [&](float x, int v) {
-        return v < V ? (expf(x - row_pair.max) * inverse_sum - (v == target ? 1.0f : 0.0f)) * scale : 0.0f;
-    };
-    if (VECTOR) {
-        const float4* z4 = reinterpret_cast<const float4*>(z);
-        float4* dz4 = reinterpret_cast<float4*>(dz);
-        for (int i = threadIdx.x; i < Vp / 4; i += blockDim.x) {
-            float4 x = __ldcs(z4 + i);
-            const int v = 4 * i;
-            __stcs(dz4 + i, make_float4(gradient(x.x, v), gradient(x.y, v + 1), gradient(x.z, v + 2),
-                                        gradient(x.w, v + 3)));
-        }
-    } else {
-        for (int v = threadIdx.x; v < Vp; v += blockDim.x) dz[v] = gradient(__ldcs(z + v), v);
-    }
-}
-
-// ---------------------------------------------------------------------------------------------------------------
-// Driver.
-
 void fused_classifier(int version, float* losses, float* dlogits, const float* logits, const int* targets,
                       const float* weights, double weight_sum, int N, int V, int Vp) {
-    if (version == 1) {
-        classifier_naive_kernel<<<ceil_div(N, 128), 128>>>(losses, dlogits, logits, targets, weights, weight_sum, N, V,
-                                                           Vp);
-        CHECK_LAUNCH();
-        return;
-    }
-    auto aligned = [](const void* pointer) { return reinterpret_cast<uintptr_t>(pointer) % 16 == 0; };
-    const bool vector = Vp % 4 == 0 && aligned(logits) && (!dlogits || aligned(dlogits));
-    const int threads = std::min(MAX_THREADS, std::max(32, ceil_div(ceil_div(Vp, vector ? 4 : 1), 32) * 32));
-    if (vector)
-        classifier_block_kernel<true><<<N, threads>>>(losses, dlogits, logits, targets, weights, weight_sum, V, Vp);
-    else
-        classifier_block_kernel<false><<<N, threads>>>(losses, dlogits, logits, targets, weights, weight_sum, V, Vp);
+    if (version == 2) return cuda::fused_classifier(losses, dlogits, logits, targets, weights, weight_sum, N, V, Vp);
+    classifier_naive_kernel<<<ceil_div(N, 128), 128>>>(losses, dlogits, logits, targets, weights, weight_sum, N, V, Vp);
     CHECK_LAUNCH();
 }
 
 // ---------------------------------------------------------------------------------------------------------------
 // Check and timing.
-
-std::vector<float> random_floats(size_t count, uint64_t seed, float low, float high) {
-    std::vector<float> values(count);
-    uint64_t state = seed * 0x9E3779B97F4A7C15ull + 1;
-    for (float& value : values) {
-        state = state * 6364136223846793005ull + 1442695040888963407ull;
-        value = low + (high - low) * float(double(state >> 11) / 9007199254740992.0);
-    }
-    return values;
-}
-
-double relative_error(const std::vector<float>& a, const std::vector<float>& b) {
-    double difference = 0, reference = 0;
-    for (size_t i = 0; i < a.size(); i++) {
-        difference += (double(a[i]) - b[i]) * (double(a[i]) - b[i]);
-        reference += double(b[i]) * b[i];
-    }
-    return reference > 0 ? std::sqrt(difference / reference) : std::sqrt(difference);
-}
-
-template <typename T>
-T* to_device(const std::vector<T>& host) {
-    T* device;
-    CHECK_CUDA(cudaMalloc(&device, host.size() * sizeof(T)));
-    CHECK_CUDA(cudaMemcpy(device, host.data(), host.size() * sizeof(T), cudaMemcpyHostToDevice));
-    return device;
-}
-
-std::vector<float> to_host(const float* device, size_t count) {
-    std::vector<float> host(count);
-    CHECK_CUDA(cudaMemcpy(host.data(), device, count * sizeof(float), cudaMemcpyDeviceToHost));
-    return host;
-}
 
 // Random logits, targets spread over [0, V) (the last row's target the last real column), weights with zeros.
 struct Inputs {
@@ -267,56 +99,23 @@ bool check(int version, int N, int V, int Vp) {
     float* d_losses = to_device(std::vector<float>(N, NAN));  // poisoned: every element must be written
     float* d_dlogits = to_device(std::vector<float>(dlogits.size(), NAN));
     fused_classifier(version, d_losses, d_dlogits, d_logits, d_targets, d_weights, in.weight_sum, N, V, Vp);
-    double error_losses = relative_error(to_host(d_losses, N), losses);
-    double error_dlogits = relative_error(to_host(d_dlogits, dlogits.size()), dlogits);
-    CHECK_CUDA(cudaMemcpy(d_losses, std::vector<float>(N, NAN).data(), N * sizeof(float), cudaMemcpyHostToDevice));
+    double error_losses = relative_error(download(d_losses, N), losses);
+    double error_dlogits = relative_error(download(d_dlogits, dlogits.size()), dlogits);
+    upload(d_losses, std::vector<float>(N, NAN));
     fused_classifier(version, d_losses, nullptr, d_logits, d_targets, d_weights, in.weight_sum, N, V, Vp);
-    double error_losses_only = relative_error(to_host(d_losses, N), losses);
-    bool ok = error_losses < tolerance && error_dlogits < tolerance && error_losses_only < tolerance;
-    std::printf("version %d  N=%d V=%d Vp=%d  relative error losses %.2e dlogits %.2e (losses only %.2e)  %s\n",
-                version, N, V, Vp, error_losses, error_dlogits, error_losses_only, ok ? "ok" : "FAILED");
-    for (void* buffer : {(void*)d_logits, (void*)d_weights, (void*)d_targets, (void*)d_losses, (void*)d_dlogits})
-        CHECK_CUDA(cudaFree(buffer));
+    double error_losses_only = relative_error(download(d_losses, N), losses);
+    bool ok = print_result(
+        format("version %d  N=%d V=%d Vp=%d", version, N, V, Vp),
+        std::max({error_losses, error_dlogits, error_losses_only}), tolerance, -1.0f, 0.0,
+        format("(losses %.2e, dlogits %.2e, losses only %.2e)", error_losses, error_dlogits, error_losses_only));
+    CHECK_CUDA(cudaFree(d_targets));
+    for (float* buffer : {d_logits, d_weights, d_losses, d_dlogits}) CHECK_CUDA(cudaFree(buffer));
     return ok;
 }
 
-template <typename F>
-float time_ms(F&& run) {
-    run();  // warm up
-    CHECK_CUDA(cudaDeviceSynchronize());
-    cudaEvent_t start, stop;
-    CHECK_CUDA(cudaEventCreate(&start));
-    CHECK_CUDA(cudaEventCreate(&stop));
-    CHECK_CUDA(cudaEventRecord(start));
-    run();
-    CHECK_CUDA(cudaEventRecord(stop));
-    CHECK_CUDA(cudaEventSynchronize(stop));
-    float first = 0;
-    CHECK_CUDA(cudaEventElapsedTime(&first, start, stop));
-    const int repeats = std::max(1, std::min(20, int(500.0f / std::max(first, 1e-3f))));  // about half a second
-    CHECK_CUDA(cudaEventRecord(start));
-    for (int i = 0; i < repeats; i++) run();
-    CHECK_CUDA(cudaEventRecord(stop));
-    CHECK_CUDA(cudaEventSynchronize(stop));
-    float total = 0;
-    CHECK_CUDA(cudaEventElapsedTime(&total, start, stop));
-    CHECK_CUDA(cudaEventDestroy(start));
-    CHECK_CUDA(cudaEventDestroy(stop));
-    return total / repeats;
-}
-
 int main(int argc, char** argv) {
-    const int only = argc > 1 ? std::atoi(argv[1]) : 0;
-    std::vector<int> versions;
-    for (int version : {1, 2})
-        if (only == 0 || only == version) versions.push_back(version);
-    if (versions.empty()) {
-        std::fprintf(stderr, "usage: %s [version: 1 or 2]\n", argv[0]);
-        return 2;
-    }
-    cudaDeviceProp properties;
-    CHECK_CUDA(cudaGetDeviceProperties(&properties, 0));
-    std::printf("device: %s\n", properties.name);
+    const std::vector<int> versions = versions_to_run(argc, argv, 2);
+    print_device();
 
     bool ok = true;
     struct Shape {
@@ -335,6 +134,7 @@ int main(int argc, char** argv) {
     CHECK_CUDA(cudaMalloc(&d_losses, N * sizeof(float)));
     CHECK_CUDA(cudaMalloc(&d_dlogits, in.logits.size() * sizeof(float)));
     const double row_bytes = double(N) * Vp * sizeof(float);
+    std::string shipped = "version 2 not run";
     std::printf("timing at N=%d V=%d Vp=%d\n", N, V, Vp);
     for (int version : versions) {
         float both_ms = time_ms([&] {
@@ -344,10 +144,11 @@ int main(int argc, char** argv) {
             fused_classifier(version, d_losses, nullptr, d_logits, d_targets, d_weights, in.weight_sum, N, V, Vp);
         });
         std::printf("version %d  losses + dlogits %8.3f ms %7.1f GB/s   losses only %8.3f ms %7.1f GB/s\n", version,
-                    both_ms, 2 * row_bytes / (both_ms * 1e-3) / 1e9, losses_ms, row_bytes / (losses_ms * 1e-3) / 1e9);
+                    both_ms, 2 * row_bytes / both_ms * 1e-6, losses_ms, row_bytes / losses_ms * 1e-6);
+        // the training step's call (losses + dlogits) in full; the evaluation's (losses only) by its time
+        if (version == 2) shipped = timing("train", both_ms, 2 * row_bytes) + format(" | eval %.3f ms", losses_ms);
     }
-    for (void* buffer : {(void*)d_logits, (void*)d_weights, (void*)d_targets, (void*)d_losses, (void*)d_dlogits})
-        CHECK_CUDA(cudaFree(buffer));
-    std::printf("%s\n", ok ? "all checks passed" : "SOME CHECKS FAILED");
-    return ok ? 0 : 1;
+    CHECK_CUDA(cudaFree(d_targets));
+    for (float* buffer : {d_logits, d_weights, d_losses, d_dlogits}) CHECK_CUDA(cudaFree(buffer));
+    return finish("classifier", ok, shipped);
 }

@@ -5,33 +5,16 @@
 // reference, and timings for a GPT-2 124M-sized shape (the MLP activation: B*T*4C = 8*1024*3072 floats).
 //
 // Build and run (from the repository root):
-//   nvcc -std=c++17 -O3 -gencode arch=compute_90,code=sm_90 -I. dev/cuda/gelu.cu -o build/lab/gelu -lcublas
-//   ./build/lab/gelu             (or `make lab`)
-// Exits non-zero when a version disagrees with the reference.
+//   make lab && ./build/lab/gelu
+// Exits non-zero when a version disagrees with the reference. The last line sums up the shipped version (1).
 //
 // Versions (forward and backward alike):
-//   1. one thread per element, scalar loads (model/cuda/elementwise.cu: simple, and any N and alignment)
+//   1. one thread per element, scalar loads: cuda::gelu_forward and cuda::gelu_backward, model/cuda/elementwise.cu
+//      (included below, not copied): simple, and any N and alignment
 //   2. one thread per float4, 16-byte loads and stores; the N % 4 tail handled by the first threads
 // Both are memory-bound; version 2 issues a quarter of the memory instructions.
-#include <cuda_runtime.h>
-
-#include <algorithm>
-#include <cmath>
-#include <cstdint>
-#include <cstdio>
-#include <cstdlib>
-#include <vector>
-
-#define CHECK_CUDA(call)                                                                                   \
-    do {                                                                                                   \
-        cudaError_t status_ = (call);                                                                      \
-        if (status_ != cudaSuccess) {                                                                      \
-            std::fprintf(stderr, "CUDA error: %s in %s at %s:%d\n", cudaGetErrorString(status_), #call,    \
-                         __FILE__, __LINE__);                                                              \
-            std::exit(1);                                                                                  \
-        }                                                                                                  \
-    } while (0)
-#define CHECK_LAUNCH() CHECK_CUDA(cudaGetLastError())
+#include "dev/cuda/lab_common.h"
+#include "model/cuda/elementwise.cu"
 
 constexpr float kScale = float(0.7978845608028654);  // sqrt(2 / pi)
 constexpr float kCubic = float(0.044715);
@@ -56,25 +39,13 @@ void gelu_backward_cpu(float* dinp, const float* inp, const float* dout, size_t 
 }
 
 // ---------------------------------------------------------------------------------------------------------
-// Kernels
+// Kernels (version 1 is model/cuda/elementwise.cu's)
 
 __device__ inline float gelu(float x) { return 0.5f * x * (1.0f + tanhf(kScale * (x + kCubic * x * x * x))); }
 
 __device__ inline float gelu_derivative(float x) {
     float th = tanhf(kScale * (x + kCubic * x * x * x));
     return 0.5f * (1.0f + th) + 0.5f * x * (1.0f - th * th) * (kScale * (1.0f + kCubic3 * x * x));
-}
-
-// version 1 (model/cuda/elementwise.cu): one thread per element
-__global__ void gelu_forward_kernel1(float* __restrict__ out, const float* __restrict__ inp, size_t N) {
-    size_t i = size_t(blockIdx.x) * blockDim.x + threadIdx.x;
-    if (i < N) out[i] = gelu(inp[i]);
-}
-
-__global__ void gelu_backward_kernel1(float* __restrict__ dinp, const float* __restrict__ inp,
-                                      const float* __restrict__ dout, size_t N) {
-    size_t i = size_t(blockIdx.x) * blockDim.x + threadIdx.x;
-    if (i < N) dinp[i] += dout[i] * gelu_derivative(inp[i]);
 }
 
 // version 2: one thread per float4 (16-byte aligned pointers), then the N % 4 tail
@@ -108,83 +79,29 @@ __global__ void gelu_backward_kernel2(float* __restrict__ dinp, const float* __r
     }
 }
 
-unsigned blocks_for(size_t threads_needed) { return unsigned((std::max<size_t>(threads_needed, 4) + 255) / 256); }
+int blocks_for(size_t N) { return ceil_div(std::max<size_t>(N / 4, 4), 256); }  // version 2: a thread per float4
 
 void gelu_forward(int version, float* out, const float* inp, size_t N) {
-    if (version == 1)
-        gelu_forward_kernel1<<<blocks_for(N), 256>>>(out, inp, N);
-    else
-        gelu_forward_kernel2<<<blocks_for(N / 4), 256>>>(out, inp, N);
+    if (version == 1) return cuda::gelu_forward(out, inp, N);
+    gelu_forward_kernel2<<<blocks_for(N), 256>>>(out, inp, N);
     CHECK_LAUNCH();
 }
 
 void gelu_backward(int version, float* dinp, const float* inp, const float* dout, size_t N) {
-    if (version == 1)
-        gelu_backward_kernel1<<<blocks_for(N), 256>>>(dinp, inp, dout, N);
-    else
-        gelu_backward_kernel2<<<blocks_for(N / 4), 256>>>(dinp, inp, dout, N);
+    if (version == 1) return cuda::gelu_backward(dinp, inp, dout, N);
+    gelu_backward_kernel2<<<blocks_for(N), 256>>>(dinp, inp, dout, N);
     CHECK_LAUNCH();
 }
 
 // ---------------------------------------------------------------------------------------------------------
-// Harness
-
-std::vector<float> random_floats(size_t count, uint64_t seed, float low, float high) {
-    std::vector<float> values(count);
-    uint64_t state = seed * 0x9E3779B97F4A7C15ULL + 1;
-    for (auto& value : values) {
-        state = state * 6364136223846793005ULL + 1442695040888963407ULL;
-        value = float(low + (high - low) * (double(state >> 11) * (1.0 / 9007199254740992.0)));
-    }
-    return values;
-}
-
-double relative_error(const std::vector<float>& a, const std::vector<float>& b) {
-    double difference = 0, reference = 0;
-    for (size_t i = 0; i < a.size(); i++) {
-        double d = double(a[i]) - double(b[i]);
-        difference += d * d;
-        reference += double(b[i]) * double(b[i]);
-    }
-    return reference > 0 ? std::sqrt(difference / reference) : std::sqrt(difference);
-}
-
-float* to_device(const std::vector<float>& host) {
-    float* device;
-    CHECK_CUDA(cudaMalloc(&device, host.size() * sizeof(float)));
-    CHECK_CUDA(cudaMemcpy(device, host.data(), host.size() * sizeof(float), cudaMemcpyHostToDevice));
-    return device;
-}
-
-std::vector<float> download(const float* device, size_t count) {
-    std::vector<float> host(count);
-    CHECK_CUDA(cudaMemcpy(host.data(), device, count * sizeof(float), cudaMemcpyDeviceToHost));
-    return host;
-}
-
-template <typename Launch>
-float time_ms(Launch launch, int repeats = 50) {
-    launch();
-    CHECK_CUDA(cudaDeviceSynchronize());
-    cudaEvent_t start, stop;
-    CHECK_CUDA(cudaEventCreate(&start));
-    CHECK_CUDA(cudaEventCreate(&stop));
-    CHECK_CUDA(cudaEventRecord(start));
-    for (int r = 0; r < repeats; r++) launch();
-    CHECK_CUDA(cudaEventRecord(stop));
-    CHECK_CUDA(cudaEventSynchronize(stop));
-    float ms = 0;
-    CHECK_CUDA(cudaEventElapsedTime(&ms, start, stop));
-    CHECK_CUDA(cudaEventDestroy(start));
-    CHECK_CUDA(cudaEventDestroy(stop));
-    return ms / repeats;
-}
+// Check and timing
 
 int main() {
     const int B = 8, T = 1024, C = 768;
     const size_t N = size_t(B) * T * 4 * C;
     const double tolerance = 1e-5;
     bool ok = true;
+    std::string shipped;
 
     std::vector<float> inp = random_floats(N, 1, -5.0f, 5.0f), dout = random_floats(N, 2, -1.0f, 1.0f);
     std::vector<float> dinp0 = random_floats(N, 3, -1.0f, 1.0f);
@@ -197,36 +114,31 @@ int main() {
 
     // an odd size as well, to check the tails; the timing uses the full N
     for (size_t n : {N, size_t(4 * 771 + 3)}) {
-        std::vector<float> out_n(out_ref.begin(), out_ref.begin() + n);
         for (int version = 1; version <= 2; version++) {
-            CHECK_CUDA(cudaMemset(d_out, 0xFF, n * sizeof(float)));
+            CHECK_CUDA(cudaMemset(d_out, 0xFF, n * sizeof(float)));  // poison: NaN
             gelu_forward(version, d_out, d_inp, n);
-            double error = relative_error(download(d_out, n), out_n);
-            bool pass = error < tolerance;
-            ok = ok && pass;
+            double error = relative_error(download(d_out, n), out_ref);
             if (n != N) {
-                std::printf("forward  version %d, N=%zu: relative error %.2e %s\n", version, n, error,
-                            pass ? "ok" : "FAIL");
+                ok &= print_result(format("forward  version %d, N=%zu", version, n), error, tolerance);
                 continue;
             }
             float ms = time_ms([&] { gelu_forward(version, d_out, d_inp, N); });
-            std::printf("forward  version %d: relative error %.2e %s  %8.4f ms  %7.1f GB/s\n", version, error,
-                        pass ? "ok  " : "FAIL", ms, 2.0 * N * sizeof(float) / ms * 1e-6);
+            const double bytes = 2.0 * N * sizeof(float);
+            ok &= print_result(format("forward  version %d", version), error, tolerance, ms, bytes);
+            if (version == 1) shipped = timing("fwd", ms, bytes);
         }
     }
     for (int version = 1; version <= 2; version++) {
-        CHECK_CUDA(cudaMemcpy(d_dinp, dinp0.data(), N * sizeof(float), cudaMemcpyHostToDevice));
+        upload(d_dinp, dinp0);
         gelu_backward(version, d_dinp, d_inp, d_dout, N);
         double error = relative_error(download(d_dinp, N), dinp_ref);
-        bool pass = error < tolerance;
-        ok = ok && pass;
         // dinp accumulates over the timing calls; only the time matters there
         float ms = time_ms([&] { gelu_backward(version, d_dinp, d_inp, d_dout, N); });
-        std::printf("backward version %d: relative error %.2e %s  %8.4f ms  %7.1f GB/s\n", version, error,
-                    pass ? "ok  " : "FAIL", ms, 4.0 * N * sizeof(float) / ms * 1e-6);
+        const double bytes = 4.0 * N * sizeof(float);
+        ok &= print_result(format("backward version %d", version), error, tolerance, ms, bytes);
+        if (version == 1) shipped += " | " + timing("bwd", ms, bytes);
     }
 
-    for (float* p : {d_inp, d_dout, d_out, d_dinp}) cudaFree(p);
-    std::printf(ok ? "all versions match the reference\n" : "MISMATCH\n");
-    return ok ? 0 : 1;
+    for (float* p : {d_inp, d_dout, d_out, d_dinp}) CHECK_CUDA(cudaFree(p));
+    return finish("gelu", ok, shipped);
 }
