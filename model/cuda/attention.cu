@@ -15,29 +15,14 @@
 
 #include "model/cuda/cuda_check.h"
 #include "model/cuda/kernels.h"
+#include "model/cuda/scratch.h"
 
 namespace {
 
-// A device buffer owned by this file, grown on demand (never shrunk); its contents do not survive a call.
-struct Scratch {
-    float* data = nullptr;
-    size_t capacity = 0;  // floats
-    float* get(size_t count) {
-        if (count > capacity) {
-            cuda::device_free(data);  // cudaFree waits for the device, so no kernel still uses the old buffer
-            data = nullptr;
-            capacity = 0;
-            data = static_cast<float*>(cuda::device_allocate(count * sizeof(float)));
-            capacity = count;
-        }
-        return data;
-    }
-};
-
-Scratch qkv_scratch;   // Q, K, V (B,NH,T,hs) each, one after the other
-Scratch y_scratch;     // forward: Y (B,NH,T,hs); backward: dY (B,NH,T,hs)
-Scratch dqkv_scratch;  // backward: dQ, dK, dV (B,NH,T,hs) each
-Scratch datt_scratch;  // backward: dP, then dS in place (B,NH,T,T)
+DeviceScratch<float> qkv_scratch;   // Q, K, V (B,NH,T,hs) each, one after the other
+DeviceScratch<float> y_scratch;     // forward: Y (B,NH,T,hs); backward: dY (B,NH,T,hs)
+DeviceScratch<float> dqkv_scratch;  // backward: dQ, dK, dV (B,NH,T,hs) each
+DeviceScratch<float> datt_scratch;  // backward: dP, then dS in place (B,NH,T,T)
 
 constexpr int THREADS = 256;
 constexpr int WARPS_PER_BLOCK = 4;  // softmax kernels: one warp per row

@@ -10,6 +10,7 @@
 
 #include "model/cuda/cuda_check.h"
 #include "model/cuda/kernels.h"
+#include "model/cuda/scratch.h"
 
 namespace {
 
@@ -58,18 +59,7 @@ __global__ void token_backward_kernel(float* __restrict__ dwte, const float* __r
 
 bool aligned16(const void* pointer) { return reinterpret_cast<uintptr_t>(pointer) % 16 == 0; }
 
-// Device scratch for the token buckets, kept between calls and grown when needed.
-int* bucket_scratch(size_t count) {
-    static int* scratch = nullptr;
-    static size_t capacity = 0;
-    if (count > capacity) {
-        if (scratch) CUDA_CHECK(cudaFree(scratch));
-        scratch = nullptr;
-        CUDA_CHECK(cudaMalloc(&scratch, count * sizeof(int)));
-        capacity = count;
-    }
-    return scratch;
-}
+DeviceScratch<int> bucket_scratch;  // the token buckets, uploaded by encoder_backward
 
 }  // namespace
 
@@ -130,7 +120,7 @@ void encoder_backward(float* dwte, float* dwpe, const float* dout, const int* in
     packed.insert(packed.end(), offsets.begin(), offsets.end());
     packed.insert(packed.end(), positions.begin(), positions.end());
 
-    int* device_packed = bucket_scratch(packed.size());
+    int* device_packed = bucket_scratch.get(packed.size());
     CUDA_CHECK(cudaMemcpy(device_packed, packed.data(), packed.size() * sizeof(int), cudaMemcpyHostToDevice));
     token_backward_kernel<<<D, threads>>>(dwte, dout, device_packed, device_packed + D, device_packed + 2 * D + 1, C);
     CUDA_CHECK_LAUNCH();

@@ -6,6 +6,7 @@
 // are reduced in two fixed-order stages without atomics. Lab: dev/cuda/layernorm.cu.
 #include "model/cuda/cuda_check.h"
 #include "model/cuda/kernels.h"
+#include "model/cuda/scratch.h"
 
 namespace {
 
@@ -134,18 +135,7 @@ __global__ void layernorm_weight_reduce_kernel(float* __restrict__ dweight, floa
     if (dbias) dbias[c] += dbias_sum;
 }
 
-// Device scratch for the backward's partial sums, kept between calls and grown when needed.
-float* partial_scratch(size_t count) {
-    static float* scratch = nullptr;
-    static size_t capacity = 0;
-    if (count > capacity) {
-        if (scratch) CUDA_CHECK(cudaFree(scratch));
-        scratch = nullptr;
-        CUDA_CHECK(cudaMalloc(&scratch, count * sizeof(float)));
-        capacity = count;
-    }
-    return scratch;
-}
+DeviceScratch<float> partial_scratch;  // the backward's per-block partial sums of dweight and dbias
 
 }  // namespace
 
@@ -175,7 +165,7 @@ void layernorm_backward(float* dinp, float* dweight, float* dbias, const float* 
     if (N == 0 || C == 0) return;
     const int num_blocks = ceil_div(N, kBackwardRowsPerBlock);
     const bool weights_wanted = dweight || dbias;
-    float* partials = weights_wanted ? partial_scratch(2 * size_t(num_blocks) * C) : nullptr;
+    float* partials = weights_wanted ? partial_scratch.get(2 * size_t(num_blocks) * C) : nullptr;
     float* partial_dweight = partials;
     float* partial_dbias = weights_wanted ? partials + size_t(num_blocks) * C : nullptr;
     layernorm_backward_kernel<<<num_blocks, kThreads>>>(dinp, partial_dweight, partial_dbias, dout, inp, weight, mean,

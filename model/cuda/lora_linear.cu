@@ -12,29 +12,14 @@
 // frozen * C elements in. The handle uses CUBLAS_DEFAULT_MATH (true fp32, no TF32). No atomics: deterministic.
 #include "model/cuda/cuda_check.h"
 #include "model/cuda/kernels.h"
+#include "model/cuda/scratch.h"
 #include "model/cuda/lora_kernels.h"
 
 namespace {
 
-// A device buffer owned by this file, grown on demand (never shrunk); its contents do not survive a call.
-struct Scratch {
-    float* data = nullptr;
-    size_t capacity = 0;  // floats
-    float* get(size_t count) {
-        if (count > capacity) {
-            cuda::device_free(data);  // cudaFree waits for the device, so no kernel still uses the old buffer
-            data = nullptr;
-            capacity = 0;
-            data = static_cast<float*>(cuda::device_allocate(count * sizeof(float)));
-            capacity = count;
-        }
-        return data;
-    }
-};
-
-Scratch input_scratch;     // h~ (N,C); in the backward, then gw A (N,C)
-Scratch weighted_scratch;  // weighted = hidden .* w (N,R)
-Scratch gradient_scratch;  // g, then gw = g .* w (N,R)
+DeviceScratch<float> input_scratch;     // h~ (N,C); in the backward, then gw A (N,C)
+DeviceScratch<float> weighted_scratch;  // weighted = hidden .* w (N,R)
+DeviceScratch<float> gradient_scratch;  // g, then gw = g .* w (N,R)
 
 constexpr int THREADS = 256;
 

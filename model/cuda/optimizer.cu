@@ -4,6 +4,7 @@
 
 #include "model/cuda/cuda_check.h"
 #include "model/cuda/kernels.h"
+#include "model/cuda/scratch.h"
 
 namespace {
 
@@ -70,12 +71,7 @@ __global__ void adamw_kernel(float* __restrict__ params, const float* __restrict
     params[i] = p - lr * (m_hat / (sqrtf(v_hat) + eps) + weight_decay * p);
 }
 
-// Device scratch: kSumBlocks partials, then the result. Allocated on first use and kept.
-double* sum_scratch() {
-    static double* scratch = nullptr;
-    if (!scratch) CUDA_CHECK(cudaMalloc(&scratch, (kSumBlocks + 1) * sizeof(double)));
-    return scratch;
-}
+DeviceScratch<double> sum_scratch;  // kSumBlocks partials, then the result
 
 }  // namespace
 
@@ -84,7 +80,7 @@ namespace cuda {
 // sum_i x_i^2 over x (N), in double, deterministic.
 double sum_of_squares(const float* x, size_t N) {
     if (N == 0) return 0.0;
-    double* partials = sum_scratch();
+    double* partials = sum_scratch.get(kSumBlocks + 1);
     double* result = partials + kSumBlocks;
     sum_of_squares_kernel<<<kSumBlocks, kThreads>>>(partials, x, N);
     CUDA_CHECK_LAUNCH();
