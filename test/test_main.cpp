@@ -1,5 +1,6 @@
 // The Catch2 runner, with a listener that counts test cases as passed, failed or skipped and prints the
-// closing line "N passed, N failed" (", N skipped" when any were skipped).
+// closing line "N passed, N failed" (", N skipped" when any were skipped). With CLORA_TEST_REPORT=FILE set,
+// it also writes one "status<TAB>test name" line per test case to FILE (dev/gpu_check.sh reads it).
 #define CATCH_CONFIG_RUNNER
 #include <catch2/catch.hpp>
 
@@ -14,14 +15,17 @@ namespace {
 bool current_test_skipped = false;
 int passed = 0, failed = 0, skipped = 0;
 std::vector<std::string> temp_dirs;
+FILE* report = nullptr;  // CLORA_TEST_REPORT
 
 struct CountingListener : Catch::TestEventListenerBase {
     using TestEventListenerBase::TestEventListenerBase;
     void testCaseStarting(const Catch::TestCaseInfo&) override { current_test_skipped = false; }
     void testCaseEnded(const Catch::TestCaseStats& stats) override {
-        if (stats.totals.assertions.failed > 0) failed++;
-        else if (current_test_skipped) skipped++;
+        const char* status = stats.totals.assertions.failed > 0 ? "fail" : current_test_skipped ? "skip" : "ok";
+        if (status[0] == 'f') failed++;
+        else if (status[0] == 's') skipped++;
         else passed++;
+        if (report) std::fprintf(report, "%s\t%s\n", status, stats.testInfo.name.c_str());
     }
 };
 }  // namespace
@@ -54,7 +58,12 @@ std::string make_temp_dir(const std::string& name) {
 }
 
 int main(int argc, char** argv) {
+    if (const char* path = std::getenv("CLORA_TEST_REPORT")) {
+        report = std::fopen(path, "w");
+        if (!report) std::fprintf(stderr, "cannot write the test report %s\n", path);
+    }
     int status = Catch::Session().run(argc, argv);
+    if (report) std::fclose(report);
     for (const std::string& dir : temp_dirs) std::system(("rm -rf '" + dir + "'").c_str());
     std::printf("%d passed, %d failed", passed, failed);
     if (skipped > 0) std::printf(", %d skipped", skipped);
