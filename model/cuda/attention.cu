@@ -142,25 +142,49 @@ __global__ void softmax_backward_kernel(float* __restrict__ datt, const float* _
     for (int s = lane; s < T; s += 32) dp[s] = s <= t ? p[s] * (dp[s] - dot) * scale : 0.0f;
 }
 
+// The sizes both directions derive from (B, T, C, NH).
+struct AttentionShape {
+    int hs;                  // head size C / NH
+    int batches;             // B * NH independent (T,T) problems
+    int rows;                // B * NH * T rows of att
+    size_t head_size;        // elements of one of Q, K, V in (B,NH,T,hs): B * T * C
+    long long head_stride;   // T * hs: one (b,h) block of Q, K, V, Y
+    long long att_stride;    // T * T: one (b,h) block of att
+    float scale;             // 1 / sqrt(hs)
+    AttentionShape(int B, int T, int C, int NH)
+        : hs(C / NH), batches(B * NH), rows(B * NH * T), head_size(size_t(B) * T * C),
+          head_stride((long long)T * (C / NH)), att_stride((long long)T * T), scale(1.0f / std::sqrt(float(C / NH))) {}
+};
+
+struct Heads {
+    float *q, *k, *v;  // each (B,NH,T,hs), in qkv_scratch
+};
+
+// Q, K, V of qkv (B,T,3C), permuted into qkv_scratch.
+Heads permute_heads(const float* qkv, int B, int T, int NH, const AttentionShape& s) {
+    Heads heads;
+    heads.q = qkv_scratch.get(3 * s.head_size);
+    heads.k = heads.q + s.head_size;
+    heads.v = heads.k + s.head_size;
+    permute_kernel<<<ceil_div(3 * s.head_size, THREADS), THREADS>>>(heads.q, heads.k, heads.v, qkv, B, T, NH, s.hs);
+    CUDA_CHECK_LAUNCH();
+    return heads;
+}
+
 }  // namespace
 
 namespace cuda {
 
 void attention_forward(float* out, float* att, const float* qkv, int B, int T, int C, int NH) {
-    const int hs = C / NH;
-    const size_t head_size = size_t(B) * T * C;  // elements of one of Q, K, V in (B,NH,T,hs)
-    const int batches = B * NH;
-    const long long head_stride = (long long)T * hs, att_stride = (long long)T * T;
+    const AttentionShape s(B, T, C, NH);
+    const int hs = s.hs, batches = s.batches;
+    const size_t head_size = s.head_size;
+    const long long head_stride = s.head_stride, att_stride = s.att_stride;
     const float one = 1.0f, zero = 0.0f;
-    const float scale = 1.0f / std::sqrt(float(hs));
 
-    float* q = qkv_scratch.get(3 * head_size);
-    float* k = q + head_size;
-    float* v = k + head_size;
+    const Heads heads = permute_heads(qkv, B, T, NH, s);
+    const float *q = heads.q, *k = heads.k, *v = heads.v;
     float* y = y_scratch.get(head_size);
-
-    permute_kernel<<<ceil_div(3 * head_size, THREADS), THREADS>>>(q, k, v, qkv, B, T, NH, hs);
-    CUDA_CHECK_LAUNCH();
 
     // Per (b,h): S (T,T) = Q (T,hs) K^T, row-major, into att. Column-major: S^T (T,T) = K_cm^T Q_cm, where
     // K_cm = K seen column-major = K^T (hs,T) with ld hs, likewise Q_cm = Q^T (hs,T).
@@ -168,8 +192,7 @@ void attention_forward(float* out, float* att, const float* qkv, int B, int T, i
     CUBLAS_CHECK(cublasSgemmStridedBatched(cublas_handle(), CUBLAS_OP_T, CUBLAS_OP_N, T, T, hs, &one, k, hs,
                                            head_stride, q, hs, head_stride, &zero, att, T, att_stride, batches));
 
-    const int rows = B * NH * T;
-    softmax_forward_kernel<<<ceil_div(rows, WARPS_PER_BLOCK), WARPS_PER_BLOCK * 32>>>(att, rows, T, scale);
+    softmax_forward_kernel<<<ceil_div(s.rows, WARPS_PER_BLOCK), WARPS_PER_BLOCK * 32>>>(att, s.rows, T, s.scale);
     CUDA_CHECK_LAUNCH();
 
     // Per (b,h): Y (T,hs) = P (T,T) V (T,hs), row-major. Column-major: Y^T (hs,T) = V_cm (hs,T) P_cm (T,T),
@@ -184,24 +207,20 @@ void attention_forward(float* out, float* att, const float* qkv, int B, int T, i
 
 void attention_backward(float* dqkv, const float* dout, const float* qkv, const float* att, int B, int T, int C,
                         int NH) {
-    const int hs = C / NH;
-    const size_t head_size = size_t(B) * T * C;
-    const int batches = B * NH;
-    const long long head_stride = (long long)T * hs, att_stride = (long long)T * T;
+    const AttentionShape s(B, T, C, NH);
+    const int hs = s.hs, batches = s.batches;
+    const size_t head_size = s.head_size;
+    const long long head_stride = s.head_stride, att_stride = s.att_stride;
     const float one = 1.0f, zero = 0.0f;
-    const float scale = 1.0f / std::sqrt(float(hs));
 
-    float* q = qkv_scratch.get(3 * head_size);
-    float* k = q + head_size;
-    float* v = k + head_size;
+    const Heads heads = permute_heads(qkv, B, T, NH, s);
+    const float *q = heads.q, *k = heads.k, *v = heads.v;
     float* dy = y_scratch.get(head_size);
     float* dq = dqkv_scratch.get(3 * head_size);
     float* dk = dq + head_size;
     float* dv = dk + head_size;
     float* datt = datt_scratch.get(size_t(batches) * T * T);
 
-    permute_kernel<<<ceil_div(3 * head_size, THREADS), THREADS>>>(q, k, v, qkv, B, T, NH, hs);
-    CUDA_CHECK_LAUNCH();
     unpermute_backward_kernel<<<ceil_div(head_size, THREADS), THREADS>>>(dy, dout, B, T, NH, hs);
     CUDA_CHECK_LAUNCH();
 
@@ -215,8 +234,8 @@ void attention_backward(float* dqkv, const float* dout, const float* qkv, const 
     CUBLAS_CHECK(cublasSgemmStridedBatched(cublas_handle(), CUBLAS_OP_N, CUBLAS_OP_T, hs, T, T, &one, dy, hs,
                                            head_stride, att, T, att_stride, &zero, dv, hs, head_stride, batches));
 
-    const int rows = B * NH * T;
-    softmax_backward_kernel<<<ceil_div(rows, WARPS_PER_BLOCK), WARPS_PER_BLOCK * 32>>>(datt, att, rows, T, scale);
+    softmax_backward_kernel<<<ceil_div(s.rows, WARPS_PER_BLOCK), WARPS_PER_BLOCK * 32>>>(datt, att, s.rows, T,
+                                                                                        s.scale);
     CUDA_CHECK_LAUNCH();
 
     // Per (b,h): dQ (T,hs) = dS (T,T) K (T,hs), row-major (dS already carries 1/sqrt(hs)). Column-major:
