@@ -8,7 +8,9 @@
 #include <vector>
 
 #include "data/file_io.h"
+#include "data/task_data.h"
 #include "data/tokenize_text.h"
+#include "lora/continual.h"
 #include "model/pretrain.h"
 #include "model/verify.h"
 
@@ -85,6 +87,13 @@ struct Flags {
         return number;
     }
 };
+
+// An integer flag that must be >= 0.
+long long non_negative(Flags& flags, const std::string& name) {
+    long long value = flags.integer(name);
+    if (value < 0) fail("--" + name + " must be >= 0, got " + std::to_string(value));
+    return value;
+}
 
 int command_pretrain(int argc, char** argv) {
     PretrainOptions o;
@@ -190,6 +199,87 @@ int command_tokenize(int argc, char** argv) {
     return 0;
 }
 
+int command_cl(int argc, char** argv) {
+    ContinualOptions o;
+    Flags flags("train cl [flags]\n\nContinual learning with LoRA on a frozen GPT-2: for each task of the order, train "
+                "the adapters, then\nevaluate every task seen so far (greedy decoding, exact match). Prints the "
+                "accuracy matrix and\nAA / BWT / FT per method, then a comparison table. With no --order: the built-in "
+                "synthetic\nbenchmark on a small random base (the default run). Writes <out>/<method>/metrics.jsonl,\n"
+                "results.json and adapters_taskNN.bin (resume with --resume), and <out>/comparison.json.");
+    flags.add("method", "baselines", "comma list of seqlora, inclora, replay, mtl; or baselines / all");
+    flags.add("order", "", "task order: 1..6 (task_orders.json) or a comma list of task names or directories");
+    flags.add("benchmark", "", "benchmark root (default " + default_benchmark_root() + ")");
+    flags.add("tokenizer", "../shared/data/tokenizer/gpt2", "folder with GPT-2's encoder.json and vocab.bpe");
+    flags.add("max-train", "0", "keep the first N training examples per task (0: all)");
+    flags.add("max-test", "0", "keep the first N test examples per task (0: all)");
+    flags.add("synthetic-tasks", std::to_string(o.synthetic_tasks), "tasks of the built-in benchmark");
+    flags.add("base", "", "base model checkpoint (llm.c format); required with --order");
+    flags.add("base-config", o.base_config, "random base for the synthetic benchmark: L:C:NH:V:maxT");
+    flags.add("device", o.device, "cpu, cuda or auto");
+    const ContinualPreset real = continual_preset(false), synthetic = continual_preset(true);
+    auto preset_help = [](const std::string& value, const std::string& synthetic_value) {
+        return " (default " + value + "; synthetic benchmark: " + synthetic_value + ")";
+    };
+    flags.add("lora-modules", "", "adapted linears: comma list of qkv, attn_proj, fc, fc_proj; or all" +
+                                      preset_help(real.lora_modules, synthetic.lora_modules));
+    flags.add("lora-rank", "", "r" + preset_help(std::to_string(real.lora_rank), std::to_string(synthetic.lora_rank)));
+    flags.add("lora-alpha", "32", "alpha (scale = alpha / r)");
+    flags.add("lora-dropout", "0.1", "dropout on the adapters' input while training");
+    flags.add("epochs", "", "epochs per task" +
+                                preset_help(std::to_string(real.epochs), std::to_string(synthetic.epochs)));
+    flags.add("batch-size", std::to_string(o.batch_size), "sequences per step");
+    flags.add("max-seq-len", "0", "longest training sequence (0: the model's context)");
+    flags.add("lr", "", "learning rate (constant)" + preset_help("1e-3", "3e-3"));
+    flags.add("weight-decay", "0", "AdamW weight decay");
+    flags.add("grad-clip", "1.0", "clip the global gradient norm to this (0: off)");
+    flags.add("replay-size", std::to_string(o.replay_size), "replay buffer capacity (reservoir)");
+    flags.add_switch("eval-all", "evaluate every task after each task, not only those seen so far");
+    flags.add("max-new-tokens", std::to_string(o.max_new_tokens), "longest generated answer");
+    flags.add("eval-batch-size", std::to_string(o.eval_batch_size), "prompts decoded together");
+    flags.add("out", o.out_dir, "output directory");
+    flags.add_switch("resume", "continue each method from its latest task boundary in --out");
+    flags.add("stop-after", "0", "stop each method after this many tasks (a stage; continue with --resume)");
+    flags.add("seed", std::to_string(o.seed), "seed of the data order, the adapters and the synthetic benchmark");
+    flags.add("log-every", std::to_string(o.log_every), "steps between log lines (0: none)");
+    if (!flags.parse(argc, argv, 2)) return 0;
+    o.methods = parse_methods(flags.text("method"));
+    o.order = flags.text("order");
+    o.benchmark_root = flags.text("benchmark");
+    o.tokenizer_dir = flags.text("tokenizer");
+    o.max_train = size_t(non_negative(flags, "max-train"));
+    o.max_test = size_t(non_negative(flags, "max-test"));
+    o.synthetic_tasks = int(flags.integer("synthetic-tasks"));
+    o.base_checkpoint = flags.text("base");
+    o.base_config = flags.text("base-config");
+    o.device = flags.text("device");
+    // flags left out take the preset of the data: the built-in synthetic benchmark or real tasks
+    const ContinualPreset preset = continual_preset(o.order.empty());
+    auto given = [&](const std::string& name) { return !flags.text(name).empty(); };
+    o.lora.modules = parse_lora_modules(given("lora-modules") ? flags.text("lora-modules") : preset.lora_modules);
+    o.lora.rank = given("lora-rank") ? int(flags.integer("lora-rank")) : preset.lora_rank;
+    o.lora.alpha = flags.real("lora-alpha");
+    o.lora.dropout = flags.real("lora-dropout");
+    o.epochs = given("epochs") ? int(flags.integer("epochs")) : preset.epochs;
+    o.batch_size = int(flags.integer("batch-size"));
+    o.max_seq_len = int(non_negative(flags, "max-seq-len"));
+    o.optimizer.learning_rate = given("lr") ? flags.real("lr") : preset.learning_rate;
+    o.optimizer.weight_decay = flags.real("weight-decay");
+    o.optimizer.grad_clip = flags.real("grad-clip");
+    o.replay_size = int(flags.integer("replay-size"));
+    o.eval_all = flags.on("eval-all");
+    o.max_new_tokens = int(flags.integer("max-new-tokens"));
+    o.eval_batch_size = int(flags.integer("eval-batch-size"));
+    o.out_dir = flags.text("out");
+    o.resume = flags.on("resume");
+    o.stop_after = int(non_negative(flags, "stop-after"));
+    o.seed = uint64_t(flags.integer("seed"));
+    o.log_every = int(non_negative(flags, "log-every"));
+    if (o.synthetic_tasks < 1) fail("--synthetic-tasks must be >= 1");
+    if (o.replay_size < 1) fail("--replay-size must be >= 1");
+    run_continual(o);
+    return 0;
+}
+
 void print_usage() {
     std::printf(
         "clora: a from-scratch GPT-2 trainer for continual learning with LoRA adapters\n\n"
@@ -197,6 +287,7 @@ void print_usage() {
         "commands:\n"
         "  tokenize   text files -> GPT-2 token shards (train and validation)\n"
         "  pretrain   train GPT-2 on token shards (built-in synthetic data when none are given)\n"
+        "  cl         continual learning with LoRA over a task order (built-in synthetic tasks when none given)\n"
         "  verify     check one forward/backward against an llm.c debug state (PyTorch parity)\n");
 }
 
@@ -209,7 +300,8 @@ int main(int argc, char** argv) {
         return argc < 2 ? 1 : 0;
     }
     const std::vector<std::pair<std::string, std::function<int(int, char**)>>> commands = {
-        {"tokenize", command_tokenize}, {"pretrain", command_pretrain}, {"verify", command_verify}};
+        {"tokenize", command_tokenize}, {"pretrain", command_pretrain}, {"cl", command_cl},
+        {"verify", command_verify}};
     std::string name = argv[1];
     try {
         for (const auto& command : commands)

@@ -52,5 +52,8 @@ struct AtomicFileWriter {
 };
 
 bool file_exists(const std::string& path);
+bool is_directory(const std::string& path);
+// mkdir -p: creates the directory and its missing parents; fails naming the path.
+void make_directories(const std::string& path);
 // Files matching a glob pattern, sorted; fails naming the pattern when nothing matches.
 std::vector<std::string> glob_files(const std::string& pattern);

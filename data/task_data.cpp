@@ -23,11 +23,6 @@ filesystem::path normalized_directory(const std::string& directory) {
     return path;
 }
 
-bool is_directory(const std::string& path) {
-    std::error_code error;
-    return filesystem::is_directory(path, error);
-}
-
 std::string join(const std::vector<std::string>& items, const std::string& separator) {
     std::string joined;
     for (size_t i = 0; i < items.size(); i++) joined += (i ? separator : "") + items[i];

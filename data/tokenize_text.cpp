@@ -19,21 +19,6 @@
 
 namespace {
 
-bool is_directory(const std::string& path) {
-    struct stat info;
-    return stat(path.c_str(), &info) == 0 && S_ISDIR(info.st_mode);
-}
-
-// mkdir -p.
-void make_directories(const std::string& path) {
-    if (path.empty() || is_directory(path)) return;
-    const size_t slash = path.find_last_of('/');
-    if (slash != std::string::npos && slash > 0) make_directories(path.substr(0, slash));
-    if (mkdir(path.c_str(), 0777) != 0 && errno != EEXIST)
-        fail(path + ": cannot create the output directory: " + std::strerror(errno));
-    if (!is_directory(path)) fail(path + ": exists and is not a directory");
-}
-
 std::vector<std::string> list_directory(const std::string& dir) {
     DIR* handle = opendir(dir.c_str());
     if (!handle) fail(dir + ": cannot list the directory: " + std::strerror(errno));

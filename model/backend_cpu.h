@@ -9,14 +9,18 @@
 #include <new>
 
 #include "model/cpu/adamw.h"
+#include "model/cpu/argmax.h"
 #include "model/cpu/attention.h"
 #include "model/cpu/classifier.h"
+#include "model/cpu/dropout.h"
 #include "model/cpu/encoder.h"
 #include "model/cpu/gelu.h"
 #include "model/cpu/global_norm.h"
+#include "model/cpu/kv_attention.h"
 #include "model/cpu/layernorm.h"
 #include "model/cpu/matmul.h"
 #include "model/cpu/residual.h"
+#include "lora/cpu/lora_linear.h"
 
 template <typename Real>
 struct CpuBackend {
@@ -82,6 +86,18 @@ struct CpuBackend {
                                    int C, int NH) {
         cpu::attention_backward(dqkv, dout, qkv, att, B, T, C, NH);
     }
+    // greedy decoding: one attention step against the KV caches, the argmax of each row of logits
+    static void attention_step_forward(real* out, real* key_cache, real* value_cache, const real* qkv, int position,
+                                       int B, int C, int NH, int max_T) {
+        cpu::attention_step_forward(out, key_cache, value_cache, qkv, position, B, C, NH, max_T);
+    }
+    static void argmax_rows(int* out, const real* logits, int N, int V, int Vp) {
+        cpu::argmax_rows(out, logits, N, V, Vp);
+    }
+    // inverted dropout's mask (model/cpu/dropout.h): 1/(1-p) or 0, from a hash of (seed, index)
+    static void dropout_mask(real* mask, size_t count, uint64_t seed, float p) {
+        cpu::dropout_mask(mask, count, seed, p);
+    }
     static void gelu_forward(real* out, const real* inp, size_t N) { cpu::gelu_forward(out, inp, N); }
     static void gelu_backward(real* dinp, const real* inp, const real* dout, size_t N) {
         cpu::gelu_backward(dinp, inp, dout, N);
@@ -103,5 +119,16 @@ struct CpuBackend {
     static void adamw_update(real* params, const real* grads, real* m, real* v, size_t N, float lr, float beta1,
                              float beta2, float eps, float weight_decay, int t, float grad_scale) {
         cpu::adamw_update(params, grads, m, v, N, lr, beta1, beta2, eps, weight_decay, t, grad_scale);
+    }
+    // the multi-branch LoRA linear's adapter path (lora/cpu/lora_linear.h)
+    static void lora_forward(real* out, real* hidden, const real* inp, const real* A, const real* Bt,
+                             const real* block_weights, const real* dropout_mask, real scale, LoraShape shape) {
+        cpu::lora_forward(out, hidden, inp, A, Bt, block_weights, dropout_mask, scale, shape);
+    }
+    static void lora_backward(real* dinp, real* dA, real* dBt, real* d_block_weights, const real* dout,
+                              const real* inp, const real* hidden, const real* A, const real* Bt,
+                              const real* block_weights, const real* dropout_mask, real scale, LoraShape shape) {
+        cpu::lora_backward(dinp, dA, dBt, d_block_weights, dout, inp, hidden, A, Bt, block_weights, dropout_mask, scale,
+                           shape);
     }
 };

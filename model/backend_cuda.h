@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "model/cuda/kernels.h"
+#include "model/cuda/lora_kernels.h"
 
 struct CudaBackend {
     using real = float;
@@ -71,6 +72,18 @@ struct CudaBackend {
                                    int C, int NH) {
         cuda::attention_backward(dqkv, dout, qkv, att, B, T, C, NH);
     }
+    // greedy decoding: one attention step against the KV caches, the argmax of each row of logits (out: device)
+    static void attention_step_forward(real* out, real* key_cache, real* value_cache, const real* qkv, int position,
+                                       int B, int C, int NH, int max_T) {
+        cuda::attention_step_forward(out, key_cache, value_cache, qkv, position, B, C, NH, max_T);
+    }
+    static void argmax_rows(int* out, const real* logits, int N, int V, int Vp) {
+        cuda::argmax_rows(out, logits, N, V, Vp);
+    }
+    // inverted dropout's mask, bit-identical to CpuBackend<float>'s
+    static void dropout_mask(real* mask, size_t count, uint64_t seed, float p) {
+        cuda::dropout_mask(mask, count, seed, p);
+    }
     static void gelu_forward(real* out, const real* inp, size_t N) { cuda::gelu_forward(out, inp, N); }
     static void gelu_backward(real* dinp, const real* inp, const real* dout, size_t N) {
         cuda::gelu_backward(dinp, inp, dout, N);
@@ -93,5 +106,16 @@ struct CudaBackend {
     static void adamw_update(real* params, const real* grads, real* m, real* v, size_t N, float lr, float beta1,
                              float beta2, float eps, float weight_decay, int t, float grad_scale) {
         cuda::adamw_update(params, grads, m, v, N, lr, beta1, beta2, eps, weight_decay, t, grad_scale);
+    }
+    // the multi-branch LoRA linear's adapter path (model/cuda/lora_linear.cu)
+    static void lora_forward(real* out, real* hidden, const real* inp, const real* A, const real* Bt,
+                             const real* block_weights, const real* dropout_mask, real scale, LoraShape shape) {
+        cuda::lora_forward(out, hidden, inp, A, Bt, block_weights, dropout_mask, scale, shape);
+    }
+    static void lora_backward(real* dinp, real* dA, real* dBt, real* d_block_weights, const real* dout,
+                              const real* inp, const real* hidden, const real* A, const real* Bt,
+                              const real* block_weights, const real* dropout_mask, real scale, LoraShape shape) {
+        cuda::lora_backward(dinp, dA, dBt, d_block_weights, dout, inp, hidden, A, Bt, block_weights, dropout_mask,
+                            scale, shape);
     }
 };

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "data/file_io.h"
+#include "lora/adapters.h"
 #include "model/activations.h"
 #include "model/gpt2_config.h"
 #include "model/parameters.h"
@@ -45,6 +46,11 @@ struct GPT2 {
     std::vector<float> host_loss_weights;
     double weight_sum = 0;
     float mean_loss = -1;  // of the last forward with targets; -1 without
+
+    // LoRA fine-tuning: adapters added to the adapted linears (null: none), and a frozen base, for which the
+    // backward computes no parameter gradient at all (no weight products, no encoder backward).
+    LoraAdapters<Backend>* lora = nullptr;
+    bool frozen_base = false;
 
     // Takes the parameters from host fp32 values in checkpoint layout (num_parameters(config) of them).
     GPT2(const GPT2Config& config, const float* host_parameters) : config(config) {
@@ -135,7 +141,12 @@ void gpt2_forward(GPT2<Backend>& model, const int* inputs, const int* targets, c
                      std::to_string(i) + " must be finite and >= 0");
     }
     model.ensure_activations(B, T);
+    if (model.lora) model.lora->ensure_rows(N);
     Backend::upload(model.inputs, inputs, N);
+    // the adapters' term at one linear of layer l (nothing without adapters or for a module they leave alone)
+    auto adapt = [&](int l, int module, auto* out, const auto* inp) {
+        if (model.lora) lora_module_forward(*model.lora, l, module, out, inp, N);
+    };
 
     auto& p = model.params;
     auto& a = model.acts;
@@ -157,13 +168,17 @@ void gpt2_forward(GPT2<Backend>& model, const int* inputs, const int* targets, c
         Backend::layernorm_forward(ln1, a.ln1_mean + l * N, a.ln1_rstd + l * N, residual, p.ln1w + l * C,
                                    p.ln1b + l * C, N, C);
         Backend::matmul_forward(qkv, ln1, p.qkvw + size_t(l) * 3 * C * C, p.qkvb + l * 3 * C, N, C, 3 * C);
+        adapt(l, LORA_QKV, qkv, ln1);
         Backend::attention_forward(atty, att, qkv, B, T, C, NH);
         Backend::matmul_forward(attproj, atty, p.attprojw + size_t(l) * C * C, p.attprojb + l * C, N, C, C);
+        adapt(l, LORA_ATTN_PROJ, attproj, atty);
         Backend::fused_residual_layernorm_forward(residual2, ln2, a.ln2_mean + l * N, a.ln2_rstd + l * N, residual,
                                                   attproj, p.ln2w + l * C, p.ln2b + l * C, N, C);
         Backend::matmul_forward(fch, ln2, p.fcw + size_t(l) * 4 * C * C, p.fcb + l * 4 * C, N, C, 4 * C);
+        adapt(l, LORA_FC, fch, ln2);
         Backend::gelu_forward(fch_gelu, fch, size_t(N) * 4 * C);
         Backend::matmul_forward(fcproj, fch_gelu, p.fcprojw + size_t(l) * C * 4 * C, p.fcprojb + l * C, N, 4 * C, C);
+        adapt(l, LORA_FC_PROJ, fcproj, fch_gelu);
         Backend::residual_forward(residual3, residual2, fcproj, size_t(N) * C);
     }
     const auto* last = a.residual3 + size_t(L - 1) * N * C;
@@ -192,7 +207,8 @@ void gpt2_zero_grad(GPT2<Backend>& model) {
     Backend::zero(model.gradients_memory, model.num_parameters);
 }
 
-// Accumulates the gradient of the last forward's mean loss into model.grads.
+// Accumulates the gradient of the last forward's mean loss into model.grads (nothing there with a frozen base)
+// and into the adapters' gradients.
 template <class Backend>
 void gpt2_backward(GPT2<Backend>& model) {
     if (model.mean_loss < 0) fail("backward: the last forward had no targets");
@@ -200,10 +216,17 @@ void gpt2_backward(GPT2<Backend>& model) {
     const int B = model.batch_size, T = model.seq_len;
     const int L = c.num_layers, C = c.channels, NH = c.num_heads, V = c.vocab_size, Vp = c.padded_vocab_size;
     const int N = B * T;
+    using real = typename Backend::real;
     auto& p = model.params;
-    auto& g = model.grads;
     auto& a = model.acts;
     auto& d = model.grads_acts;
+    // with a frozen base every parameter gradient pointer is null, so the kernels skip those products
+    ParameterTensors<real> g = model.frozen_base ? ParameterTensors<real>{} : model.grads;
+    auto at = [](real* tensor, size_t offset) { return tensor ? tensor + offset : nullptr; };  // a layer's slice
+    // the adapters' part of the backward at one linear of layer l: dinp += ..., and the adapters' gradients
+    auto adapt = [&](int l, int module, auto* dinp, const auto* dout, const auto* inp) {
+        if (model.lora) lora_module_backward(*model.lora, l, module, dinp, dout, inp, N);
+    };
     Backend::zero(model.activation_gradients_memory, num_activations(c, B, T));
 
     Backend::classifier_backward(d.logits, a.logits, model.targets, model.loss_weights, model.weight_sum, N, V, Vp);
@@ -219,23 +242,27 @@ void gpt2_backward(GPT2<Backend>& model) {
         size_t att_offset = size_t(l) * B * NH * T * T;
 
         Backend::residual_backward(d.residual2 + nc, d.fcproj + nc, d.residual3 + nc, size_t(N) * C);
-        Backend::matmul_backward(d.fch_gelu + n4c, g.fcprojw + size_t(l) * C * 4 * C, g.fcprojb + l * C, d.fcproj + nc,
-                                 a.fch_gelu + n4c, p.fcprojw + size_t(l) * C * 4 * C, N, 4 * C, C);
+        Backend::matmul_backward(d.fch_gelu + n4c, at(g.fcprojw, size_t(l) * C * 4 * C), at(g.fcprojb, l * C),
+                                 d.fcproj + nc, a.fch_gelu + n4c, p.fcprojw + size_t(l) * C * 4 * C, N, 4 * C, C);
+        adapt(l, LORA_FC_PROJ, d.fch_gelu + n4c, d.fcproj + nc, a.fch_gelu + n4c);
         Backend::gelu_backward(d.fch + n4c, a.fch + n4c, d.fch_gelu + n4c, size_t(N) * 4 * C);
-        Backend::matmul_backward(d.ln2 + nc, g.fcw + size_t(l) * 4 * C * C, g.fcb + l * 4 * C, d.fch + n4c,
+        Backend::matmul_backward(d.ln2 + nc, at(g.fcw, size_t(l) * 4 * C * C), at(g.fcb, l * 4 * C), d.fch + n4c,
                                  a.ln2 + nc, p.fcw + size_t(l) * 4 * C * C, N, C, 4 * C);
-        Backend::layernorm_backward(d.residual2 + nc, g.ln2w + l * C, g.ln2b + l * C, d.ln2 + nc, a.residual2 + nc,
-                                    p.ln2w + l * C, a.ln2_mean + l * N, a.ln2_rstd + l * N, N, C);
+        adapt(l, LORA_FC, d.ln2 + nc, d.fch + n4c, a.ln2 + nc);
+        Backend::layernorm_backward(d.residual2 + nc, at(g.ln2w, l * C), at(g.ln2b, l * C), d.ln2 + nc,
+                                    a.residual2 + nc, p.ln2w + l * C, a.ln2_mean + l * N, a.ln2_rstd + l * N, N, C);
         Backend::residual_backward(dresidual, d.attproj + nc, d.residual2 + nc, size_t(N) * C);
-        Backend::matmul_backward(d.atty + nc, g.attprojw + size_t(l) * C * C, g.attprojb + l * C, d.attproj + nc,
-                                 a.atty + nc, p.attprojw + size_t(l) * C * C, N, C, C);
+        Backend::matmul_backward(d.atty + nc, at(g.attprojw, size_t(l) * C * C), at(g.attprojb, l * C),
+                                 d.attproj + nc, a.atty + nc, p.attprojw + size_t(l) * C * C, N, C, C);
+        adapt(l, LORA_ATTN_PROJ, d.atty + nc, d.attproj + nc, a.atty + nc);
         Backend::attention_backward(d.qkv + n3c, d.atty + nc, a.qkv + n3c, a.att + att_offset, B, T, C, NH);
-        Backend::matmul_backward(d.ln1 + nc, g.qkvw + size_t(l) * 3 * C * C, g.qkvb + l * 3 * C, d.qkv + n3c,
+        Backend::matmul_backward(d.ln1 + nc, at(g.qkvw, size_t(l) * 3 * C * C), at(g.qkvb, l * 3 * C), d.qkv + n3c,
                                  a.ln1 + nc, p.qkvw + size_t(l) * 3 * C * C, N, C, 3 * C);
-        Backend::layernorm_backward(dresidual, g.ln1w + l * C, g.ln1b + l * C, d.ln1 + nc, residual, p.ln1w + l * C,
-                                    a.ln1_mean + l * N, a.ln1_rstd + l * N, N, C);
+        adapt(l, LORA_QKV, d.ln1 + nc, d.qkv + n3c, a.ln1 + nc);
+        Backend::layernorm_backward(dresidual, at(g.ln1w, l * C), at(g.ln1b, l * C), d.ln1 + nc, residual,
+                                    p.ln1w + l * C, a.ln1_mean + l * N, a.ln1_rstd + l * N, N, C);
     }
-    Backend::encoder_backward(g.wte, g.wpe, d.encoded, model.inputs, B, T, C);
+    if (!model.frozen_base) Backend::encoder_backward(g.wte, g.wpe, d.encoded, model.inputs, B, T, C);
 }
 
 // The global L2 norm of all gradients.

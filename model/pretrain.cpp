@@ -27,14 +27,6 @@ std::string step_file(const std::string& dir, const char* prefix, int step) {
     return dir + name;
 }
 
-void make_directories(const std::string& path) {
-    for (size_t slash = 1; slash <= path.size(); slash++)
-        if (slash == path.size() || path[slash] == '/') {
-            std::string prefix = path.substr(0, slash);
-            if (mkdir(prefix.c_str(), 0755) != 0 && errno != EEXIST) fail(prefix + ": cannot create directory");
-        }
-}
-
 struct Data {
     std::unique_ptr<TokenLoader> train, val;
 };

@@ -15,19 +15,19 @@ namespace {
 
 using Vec = std::vector<double>;
 
-// One adapted linear's inputs at one shape, random: inp (N,C), A (R,C), B (OC,R), and when asked for, an inverted
+// One adapted linear's inputs at one shape, random: inp (N,C), A (R,C), Bt (R,OC), and when asked for, an inverted
 // dropout mask (N,C) (0 with probability 1/4, else 4/3) and block weights (N,branches) in [0,1).
 template <typename T>
 struct LoraInputs {
     LoraShape shape;
     int R;
     T scale = T(4);  // alpha / r, e.g. 32 / 8
-    std::vector<T> inp, A, B, dropout_mask, block_weights;  // the last two are empty when not used
+    std::vector<T> inp, A, Bt, dropout_mask, block_weights;  // the last two are empty when not used
 
     LoraInputs(LoraShape s, bool dropout, bool weights, uint64_t seed) : shape(s), R(s.branches * s.rank) {
         inp = random_vector<T>(size_t(s.N) * s.C, seed);
         A = random_vector<T>(size_t(R) * s.C, seed + 1);
-        B = random_vector<T>(size_t(s.OC) * R, seed + 2);
+        Bt = random_vector<T>(size_t(R) * s.OC, seed + 2);
         if (dropout) {
             dropout_mask = random_vector<T>(size_t(s.N) * s.C, seed + 3, 0, 1);
             for (T& m : dropout_mask) m = m < T(0.25) ? T(0) : T(1 / 0.75);
@@ -76,7 +76,7 @@ TEST_CASE("lora linear: forward matches the loop formula, with and without dropo
             LoraInputs<double> x(s, dropout, weights, 1);
             const Vec start = random_vector<double>(size_t(s.N) * s.OC, 10);
             Vec out = start, hidden(size_t(s.N) * x.R, 123.0);  // hidden is overwritten
-            cpu::lora_forward(out.data(), hidden.data(), x.inp.data(), x.A.data(), x.B.data(), x.weights(), x.mask(),
+            cpu::lora_forward(out.data(), hidden.data(), x.inp.data(), x.A.data(), x.Bt.data(), x.weights(), x.mask(),
                               x.scale, s);
             Vec expected_out = start, expected_hidden(hidden.size());
             for (int n = 0; n < s.N; n++) {
@@ -86,12 +86,12 @@ TEST_CASE("lora linear: forward matches the loop formula, with and without dropo
                         sum += x.inp[n * s.C + c] * (dropout ? x.dropout_mask[n * s.C + c] : 1.0) * x.A[j * s.C + c];
                     expected_hidden[n * x.R + j] = sum;
                 }
-                for (int o = 0; o < s.OC; o++)  // out[n,o] += scale sum_b w[n,b] sum_k B[o,b*r+k] hidden[n,b*r+k]
+                for (int o = 0; o < s.OC; o++)  // out[n,o] += scale sum_b w[n,b] sum_k Bt[b*r+k,o] hidden[n,b*r+k]
                     for (int b = 0; b < s.branches; b++) {
                         double w = weights ? x.block_weights[n * s.branches + b] : 1.0;
                         for (int k = 0; k < s.rank; k++) {
                             int j = b * s.rank + k;
-                            expected_out[n * s.OC + o] += x.scale * w * x.B[o * x.R + j] * expected_hidden[n * x.R + j];
+                            expected_out[n * s.OC + o] += x.scale * w * x.Bt[j * s.OC + o] * expected_hidden[n * x.R + j];
                         }
                     }
             }
@@ -111,18 +111,18 @@ TEST_CASE("lora linear: backward matches finite differences; frozen branches get
             Vec out(r.size()), hidden(size_t(s.N) * x.R);
             auto loss = [&] {
                 std::fill(out.begin(), out.end(), 0.0);
-                cpu::lora_forward(out.data(), hidden.data(), x.inp.data(), x.A.data(), x.B.data(), x.weights(),
+                cpu::lora_forward(out.data(), hidden.data(), x.inp.data(), x.A.data(), x.Bt.data(), x.weights(),
                                   x.mask(), x.scale, s);
                 return project(out, r);
             };
             loss();  // hidden, for the backward
             // every gradient accumulates onto random values
             const Vec dinp0 = random_vector<double>(x.inp.size(), 21), dA0 = random_vector<double>(x.A.size(), 22);
-            const Vec dB0 = random_vector<double>(x.B.size(), 23);
+            const Vec dB0 = random_vector<double>(x.Bt.size(), 23);
             const Vec dw0 = random_vector<double>(size_t(s.N) * s.branches, 24);
             Vec dinp = dinp0, dA = dA0, dB = dB0, dw = dw0;
             cpu::lora_backward(dinp.data(), dA.data(), dB.data(), weights ? dw.data() : nullptr, r.data(),
-                               x.inp.data(), hidden.data(), x.A.data(), x.B.data(), x.weights(), x.mask(), x.scale, s);
+                               x.inp.data(), hidden.data(), x.A.data(), x.Bt.data(), x.weights(), x.mask(), x.scale, s);
 
             CHECK(relative_error(change(dinp, dinp0), numerical_gradient(x.inp, loss)) < GRADIENT_TOLERANCE);
             // A: the trainable rows match; the frozen rows are untouched
@@ -130,11 +130,11 @@ TEST_CASE("lora linear: backward matches finite differences; frozen branches get
             CHECK(relative_error(rows(change(dA, dA0), s.C, frozen, x.R), rows(numerical_A, s.C, frozen, x.R)) <
                   GRADIENT_TOLERANCE);
             CHECK(rows(dA, s.C, 0, frozen) == rows(dA0, s.C, 0, frozen));
-            // B: the trainable columns match; the frozen columns are untouched
-            Vec numerical_B = numerical_gradient(x.B, loss);
-            CHECK(relative_error(columns(change(dB, dB0), x.R, frozen, x.R), columns(numerical_B, x.R, frozen, x.R)) <
+            // Bt: the trainable rows match; the frozen rows are untouched
+            Vec numerical_B = numerical_gradient(x.Bt, loss);
+            CHECK(relative_error(rows(change(dB, dB0), s.OC, frozen, x.R), rows(numerical_B, s.OC, frozen, x.R)) <
                   GRADIENT_TOLERANCE);
-            CHECK(columns(dB, x.R, 0, frozen) == columns(dB0, x.R, 0, frozen));
+            CHECK(rows(dB, s.OC, 0, frozen) == rows(dB0, s.OC, 0, frozen));
             if (weights)
                 CHECK(relative_error(change(dw, dw0), numerical_gradient(x.block_weights, loss)) < GRADIENT_TOLERANCE);
         }
@@ -150,12 +150,12 @@ TEST_CASE("lora linear: without block weights, d_block_weights is the gradient a
         Vec results[2];  // out, hidden and the four gradients, with null weights then explicit ones
         for (int explicit_ones = 0; explicit_ones < 2; explicit_ones++) {
             const double* w = explicit_ones ? x.weights() : nullptr;
-            Vec out(r.size()), hidden(size_t(s.N) * x.R), dinp(x.inp.size()), dA(x.A.size()), dB(x.B.size());
+            Vec out(r.size()), hidden(size_t(s.N) * x.R), dinp(x.inp.size()), dA(x.A.size()), dB(x.Bt.size());
             Vec dw(size_t(s.N) * s.branches);
-            cpu::lora_forward(out.data(), hidden.data(), x.inp.data(), x.A.data(), x.B.data(), w, x.mask(), x.scale,
+            cpu::lora_forward(out.data(), hidden.data(), x.inp.data(), x.A.data(), x.Bt.data(), w, x.mask(), x.scale,
                               s);
             cpu::lora_backward(dinp.data(), dA.data(), dB.data(), dw.data(), r.data(), x.inp.data(), hidden.data(),
-                               x.A.data(), x.B.data(), w, x.mask(), x.scale, s);
+                               x.A.data(), x.Bt.data(), w, x.mask(), x.scale, s);
             for (const Vec* part : {&out, &hidden, &dinp, &dA, &dB, &dw})
                 results[explicit_ones].insert(results[explicit_ones].end(), part->begin(), part->end());
         }
@@ -168,14 +168,14 @@ TEST_CASE("lora linear: each gradient may be skipped, and the others do not chan
     LoraInputs<double> x(s, true, true, 4);
     const Vec r = random_vector<double>(size_t(s.N) * s.OC, 40);
     Vec out(r.size()), hidden(size_t(s.N) * x.R);
-    cpu::lora_forward(out.data(), hidden.data(), x.inp.data(), x.A.data(), x.B.data(), x.weights(), x.mask(), x.scale,
+    cpu::lora_forward(out.data(), hidden.data(), x.inp.data(), x.A.data(), x.Bt.data(), x.weights(), x.mask(), x.scale,
                       s);
     auto backward = [&](Vec* dinp, Vec* dA, Vec* dB, Vec* dw) {
         cpu::lora_backward(dinp ? dinp->data() : nullptr, dA ? dA->data() : nullptr, dB ? dB->data() : nullptr,
-                           dw ? dw->data() : nullptr, r.data(), x.inp.data(), hidden.data(), x.A.data(), x.B.data(),
+                           dw ? dw->data() : nullptr, r.data(), x.inp.data(), hidden.data(), x.A.data(), x.Bt.data(),
                            x.weights(), x.mask(), x.scale, s);
     };
-    Vec dinp(x.inp.size()), dA(x.A.size()), dB(x.B.size()), dw(size_t(s.N) * s.branches);
+    Vec dinp(x.inp.size()), dA(x.A.size()), dB(x.Bt.size()), dw(size_t(s.N) * s.branches);
     backward(&dinp, &dA, &dB, &dw);
     Vec alone_dinp(dinp.size()), alone_dA(dA.size()), alone_dB(dB.size()), alone_dw(dw.size());
     backward(&alone_dinp, nullptr, nullptr, nullptr);
@@ -192,7 +192,7 @@ TEST_CASE("lora linear: each gradient may be skipped, and the others do not chan
     all_frozen.first_trainable_branch = s.branches;
     Vec frozen_dinp(dinp.size()), frozen_dA = dA, frozen_dB = dB, frozen_dw(dw.size());
     cpu::lora_backward(frozen_dinp.data(), frozen_dA.data(), frozen_dB.data(), frozen_dw.data(), r.data(),
-                       x.inp.data(), hidden.data(), x.A.data(), x.B.data(), x.weights(), x.mask(), x.scale,
+                       x.inp.data(), hidden.data(), x.A.data(), x.Bt.data(), x.weights(), x.mask(), x.scale,
                        all_frozen);
     CHECK(frozen_dA == dA);
     CHECK(frozen_dB == dB);
@@ -207,22 +207,21 @@ TEST_CASE("lora linear: a new branch with B = 0 leaves the output unchanged") {
             // one branch, B = 0: out is exactly what it was
             const LoraShape one{5, 7, 9, 1, 2, 0};
             LoraInputs<double> x(one, dropout, weights, 5);
-            std::fill(x.B.begin(), x.B.end(), 0.0);
+            std::fill(x.Bt.begin(), x.Bt.end(), 0.0);
             const Vec start = random_vector<double>(size_t(one.N) * one.OC, 50);
             Vec out = start, hidden(size_t(one.N) * x.R);
-            cpu::lora_forward(out.data(), hidden.data(), x.inp.data(), x.A.data(), x.B.data(), x.weights(), x.mask(),
+            cpu::lora_forward(out.data(), hidden.data(), x.inp.data(), x.A.data(), x.Bt.data(), x.weights(), x.mask(),
                               x.scale, one);
             CHECK(out == start);
 
-            // two old branches plus a new one whose B columns are zero: the old branches' output
+            // two old branches plus a new one whose Bt rows are zero: the old branches' output
             const LoraShape three{5, 7, 9, 3, 2, 2}, two{5, 7, 9, 2, 2, 2};
             LoraInputs<double> y(three, dropout, weights, 6);
-            for (int o = 0; o < three.OC; o++)
-                for (int j = 4; j < 6; j++) y.B[o * y.R + j] = 0;
+            std::fill(y.Bt.begin() + 4 * three.OC, y.Bt.end(), 0.0);
             Vec out3 = start, hidden3(size_t(three.N) * y.R), out2 = start, hidden2(size_t(two.N) * 4);
-            cpu::lora_forward(out3.data(), hidden3.data(), y.inp.data(), y.A.data(), y.B.data(), y.weights(),
+            cpu::lora_forward(out3.data(), hidden3.data(), y.inp.data(), y.A.data(), y.Bt.data(), y.weights(),
                               y.mask(), y.scale, three);
-            Vec A2 = rows(y.A, three.C, 0, 4), B2 = columns(y.B, y.R, 0, 4), w2 = columns(y.block_weights, 3, 0, 2);
+            Vec A2 = rows(y.A, three.C, 0, 4), B2 = rows(y.Bt, three.OC, 0, 4), w2 = columns(y.block_weights, 3, 0, 2);
             cpu::lora_forward(out2.data(), hidden2.data(), y.inp.data(), A2.data(), B2.data(),
                               weights ? w2.data() : nullptr, y.mask(), y.scale, two);
             CHECK(relative_error(out3, out2) < 1e-14);
@@ -243,7 +242,7 @@ TEST_CASE("cuda kernels: lora linear forward and backward match the CPU referenc
                           << " block weights " << weights);
                 LoraInputs<float> x(s, dropout, weights, 7);
                 const int frozen = s.first_trainable_branch * s.rank;
-                DeviceBuffer<float> d_inp(x.inp), d_A(x.A), d_B(x.B);
+                DeviceBuffer<float> d_inp(x.inp), d_A(x.A), d_B(x.Bt);
                 DeviceBuffer<float> d_mask(std::max<size_t>(x.dropout_mask.size(), 1));
                 DeviceBuffer<float> d_weights(std::max<size_t>(x.block_weights.size(), 1));
                 if (dropout) d_mask.upload(x.dropout_mask);
@@ -255,7 +254,7 @@ TEST_CASE("cuda kernels: lora linear forward and backward match the CPU referenc
                 std::vector<float> out = random_vector<float>(size_t(s.N) * s.OC, 70), hidden(size_t(s.N) * x.R);
                 DeviceBuffer<float> d_out(out), d_hidden(hidden.size());
                 d_hidden.poison();
-                cpu::lora_forward(out.data(), hidden.data(), x.inp.data(), x.A.data(), x.B.data(), x.weights(),
+                cpu::lora_forward(out.data(), hidden.data(), x.inp.data(), x.A.data(), x.Bt.data(), x.weights(),
                                   x.mask(), x.scale, s);
                 cuda::lora_forward(d_out.data, d_hidden.data, d_inp.data, d_A.data, d_B.data, block_weights, mask,
                                    x.scale, s);
@@ -266,12 +265,12 @@ TEST_CASE("cuda kernels: lora linear forward and backward match the CPU referenc
                 std::vector<float> dout = random_vector<float>(size_t(s.N) * s.OC, 71);
                 std::vector<float> dinp = random_vector<float>(x.inp.size(), 72);
                 std::vector<float> dA = random_vector<float>(x.A.size(), 73);
-                std::vector<float> dB = random_vector<float>(x.B.size(), 74);
+                std::vector<float> dB = random_vector<float>(x.Bt.size(), 74);
                 std::vector<float> dw = random_vector<float>(size_t(s.N) * s.branches, 75);
                 DeviceBuffer<float> d_dout(dout), d_dinp(dinp), d_dA(dA), d_dB(dB), d_dw(dw);
                 const std::vector<float> dA0 = dA, dB0 = dB, dinp0 = dinp, dw0 = dw;
                 cpu::lora_backward(dinp.data(), dA.data(), dB.data(), dw.data(), dout.data(), x.inp.data(),
-                                   hidden.data(), x.A.data(), x.B.data(), x.weights(), x.mask(), x.scale, s);
+                                   hidden.data(), x.A.data(), x.Bt.data(), x.weights(), x.mask(), x.scale, s);
                 cuda::lora_backward(d_dinp.data, d_dA.data, d_dB.data, d_dw.data, d_dout.data, d_inp.data,
                                     d_hidden.data, d_A.data, d_B.data, block_weights, mask, x.scale, s);
                 const std::vector<float> gpu_dA = d_dA.download(), gpu_dB = d_dB.download();
@@ -282,7 +281,7 @@ TEST_CASE("cuda kernels: lora linear forward and backward match the CPU referenc
                 CHECK(relative_error(gpu_dw, dw) < FP32_TOLERANCE);
                 // frozen branches: bit for bit what they were
                 CHECK(bit_identical(rows(gpu_dA, s.C, 0, frozen), rows(dA0, s.C, 0, frozen)));
-                CHECK(bit_identical(columns(gpu_dB, x.R, 0, frozen), columns(dB0, x.R, 0, frozen)));
+                CHECK(bit_identical(rows(gpu_dB, s.OC, 0, frozen), rows(dB0, s.OC, 0, frozen)));
 
                 // deterministic: the same call from the same starting values gives the same bits
                 d_dinp.upload(dinp0), d_dA.upload(dA0), d_dB.upload(dB0), d_dw.upload(dw0);
@@ -302,7 +301,7 @@ TEST_CASE("cuda kernels: lora linear backward skips each unwanted gradient, the 
         for (bool weights : on_off) {
             INFO("dropout " << dropout << " block weights " << weights);
             LoraInputs<float> x(s, dropout, weights, 8);
-            DeviceBuffer<float> d_inp(x.inp), d_A(x.A), d_B(x.B), d_hidden(size_t(s.N) * x.R);
+            DeviceBuffer<float> d_inp(x.inp), d_A(x.A), d_B(x.Bt), d_hidden(size_t(s.N) * x.R);
             DeviceBuffer<float> d_out(size_t(s.N) * s.OC), d_dout(random_vector<float>(size_t(s.N) * s.OC, 80));
             DeviceBuffer<float> d_mask(std::max<size_t>(x.dropout_mask.size(), 1));
             DeviceBuffer<float> d_weights(std::max<size_t>(x.block_weights.size(), 1));
@@ -314,7 +313,7 @@ TEST_CASE("cuda kernels: lora linear backward skips each unwanted gradient, the 
                                s);
 
             DeviceBuffer<float> all[4] = {DeviceBuffer<float>(x.inp.size()), DeviceBuffer<float>(x.A.size()),
-                                          DeviceBuffer<float>(x.B.size()),
+                                          DeviceBuffer<float>(x.Bt.size()),
                                           DeviceBuffer<float>(size_t(s.N) * s.branches)};
             cuda::lora_backward(all[0].data, all[1].data, all[2].data, all[3].data, d_dout.data, d_inp.data,
                                 d_hidden.data, d_A.data, d_B.data, block_weights, mask, x.scale, s);

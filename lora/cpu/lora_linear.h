@@ -1,9 +1,11 @@
 // The multi-branch LoRA linear's adapter path, CPU reference (../shared/docs/METHODS.md section 1). The base
 // product W0 h + b is matmul_forward (model/cpu/matmul.h); this adds the adapters' term to its output:
 //   y = W0 h + b + scale * B_cat (w .* (A_cat h~))       scale = alpha / r, .* = elementwise product
-// with the `branches` branches of rank r stacked: A_cat (R,C) and B_cat (OC,R), R = branches * r. Rows are
-// tokens, so every product below is the row-major transpose of the one above. Frozen branches (numbered below
-// first_trainable_branch) get no dA / dB: no product is computed for them. T is float for training and double
+// with the `branches` branches of rank r stacked: A_cat (R,C) and Bt = B_cat^T (R,OC), R = branches * r. B is
+// stored transposed so that each branch owns a contiguous block of rows in both A_cat and Bt (a branch's
+// parameters, gradients and optimizer state are then plain slices). Rows are tokens, so every product below is
+// the row-major transpose of the one above. Frozen branches (numbered below first_trainable_branch) get no
+// dA / dBt: no product is computed for them. T is float for training and double
 // for the finite-difference checks (test/test_lora_linear.cpp); model/cuda/lora_linear.cu is the GPU version.
 #pragma once
 #include "model/cpu/eigen_views.h"
@@ -30,10 +32,10 @@ void scale_by_block_weights(MatrixRM<T>& x, const T* block_weights, const LoraSh
 
 }  // namespace lora_detail
 
-// out (N,OC) += scale * weighted B_cat^T; hidden (N,R) = h~ A_cat^T, written (the backward needs it).
-// inp (N,C); A (R,C); B (OC,R); block_weights (N,branches) or null (all ones); dropout_mask (N,C) or null.
+// out (N,OC) += scale * weighted Bt; hidden (N,R) = h~ A_cat^T, written (the backward needs it).
+// inp (N,C); A (R,C); Bt (R,OC); block_weights (N,branches) or null (all ones); dropout_mask (N,C) or null.
 template <typename T>
-void lora_forward(T* out, T* hidden, const T* inp, const T* A, const T* B, const T* block_weights,
+void lora_forward(T* out, T* hidden, const T* inp, const T* A, const T* Bt, const T* block_weights,
                   const T* dropout_mask, T scale, LoraShape s) {
     const int R = s.branches * s.rank;
     MatrixView<T> hid(hidden, s.N, R);
@@ -42,30 +44,30 @@ void lora_forward(T* out, T* hidden, const T* inp, const T* A, const T* B, const
     // weighted (N,R) = hidden .* w
     MatrixRM<T> weighted = hid;
     if (block_weights) lora_detail::scale_by_block_weights(weighted, block_weights, s);
-    // out (N,OC) += scale * weighted (N,R) B_cat^T (R,OC)
-    MatrixView<T>(out, s.N, s.OC).noalias() += scale * (weighted * ConstMatrixView<T>(B, s.OC, R).transpose());
+    // out (N,OC) += scale * weighted (N,R) Bt (R,OC)
+    MatrixView<T>(out, s.N, s.OC).noalias() += scale * (weighted * ConstMatrixView<T>(Bt, R, s.OC));
 }
 
-// Accumulates, from dout (N,OC): dinp (N,C); the trainable rows of dA (R,C); the trainable columns of dB (OC,R);
-// d_block_weights (N,branches). Any of the four may be null (not wanted); frozen parts of dA / dB are untouched.
+// Accumulates, from dout (N,OC): dinp (N,C); the trainable rows of dA (R,C) and of dBt (R,OC);
+// d_block_weights (N,branches). Any of the four may be null (not wanted); frozen rows of dA / dBt are untouched.
 // hidden (N,R) is the forward's; the other inputs are the forward's too.
 template <typename T>
-void lora_backward(T* dinp, T* dA, T* dB, T* d_block_weights, const T* dout, const T* inp, const T* hidden,
-                   const T* A, const T* B, const T* block_weights, const T* dropout_mask, T scale, LoraShape s) {
+void lora_backward(T* dinp, T* dA, T* dBt, T* d_block_weights, const T* dout, const T* inp, const T* hidden,
+                   const T* A, const T* Bt, const T* block_weights, const T* dropout_mask, T scale, LoraShape s) {
     const int R = s.branches * s.rank;
     const int frozen = s.first_trainable_branch * s.rank;  // columns of hidden (rows of A_cat) that are frozen
     const int trainable = R - frozen;                      // the trainable columns / rows that follow them
     ConstMatrixView<T> dy(dout, s.N, s.OC), hid(hidden, s.N, R);
 
-    // g (N,R) = scale * dout (N,OC) B_cat (OC,R): the gradient with respect to weighted
-    MatrixRM<T> g = scale * (dy * ConstMatrixView<T>(B, s.OC, R));
+    // g (N,R) = scale * dout (N,OC) Bt^T (OC,R): the gradient with respect to weighted
+    MatrixRM<T> g = scale * (dy * ConstMatrixView<T>(Bt, R, s.OC).transpose());
 
-    // dB_cat[:, trainable] (OC,R_t) += scale * dout^T (OC,N) weighted[:, trainable] (N,R_t)
-    if (dB && trainable > 0) {
+    // dBt[trainable, :] (R_t,OC) += scale * weighted[:, trainable]^T (R_t,N) dout (N,OC)
+    if (dBt && trainable > 0) {
         MatrixRM<T> weighted = hid;
         if (block_weights) lora_detail::scale_by_block_weights(weighted, block_weights, s);
-        MatrixView<T>(dB, s.OC, R).rightCols(trainable).noalias() +=
-            scale * (dy.transpose() * weighted.rightCols(trainable));
+        MatrixView<T>(dBt, R, s.OC).bottomRows(trainable).noalias() +=
+            scale * (weighted.rightCols(trainable).transpose() * dy);
     }
 
     // d_block_weights[n,b] (N,branches) += sum over branch b's r columns of (g .* hidden)[n, :]

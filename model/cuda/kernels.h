@@ -5,6 +5,7 @@
 // "Accumulates" means += into the output, as in the CPU reference; gradients of frozen tensors are null.
 #pragma once
 #include <cstddef>
+#include <cstdint>
 
 namespace cuda {
 
@@ -45,6 +46,20 @@ void attention_backward(float* dqkv, const float* dout, const float* qkv, const 
 // with row i scaled by weights[i] / weight_sum, padded columns zero.
 void fused_classifier(float* losses, float* dlogits, const float* logits, const int* targets, const float* weights,
                       double weight_sum, int N, int V, int Vp);
+
+// Greedy decoding (model/generate.h) and LoRA dropout.
+// model/cuda/kv_attention.cu: one step of causal attention with a KV cache (model/cpu/kv_attention.h). qkv (B,3C)
+// is the packed row of the token at `position` of each sequence; its k and v are written into row `position` of
+// key_cache, value_cache (B,max_T,C), then out (B,C) = its attention over positions 0..position. One block per
+// (head, sequence); deterministic. Fails unless 0 <= position < max_T.
+void attention_step_forward(float* out, float* key_cache, float* value_cache, const float* qkv, int position, int B,
+                            int C, int NH, int max_T);
+// model/cuda/argmax.cu: out (N, device ints) = the index of the largest of the first V logits of each row of
+// logits (N,Vp), ties to the lowest index (model/cpu/argmax.h). One block per row; deterministic.
+void argmax_rows(int* out, const float* logits, int N, int V, int Vp);
+// model/cuda/dropout.cu: mask (count) = 1/(1-p) where element i is kept, else 0, from a counter-based hash of
+// (seed, i) (model/dropout_hash.h): bit-identical to model/cpu/dropout.h. Fails unless 0 <= p < 1.
+void dropout_mask(float* mask, size_t count, uint64_t seed, float p);
 
 // model/cuda/optimizer.cu
 // sum of squares of x (N), deterministic (fixed two-stage reduction), returned to the host.

@@ -8,17 +8,17 @@
 
 namespace cuda {
 
-// out (N,OC) += scale * (hidden .* w) B^T, with hidden (N,R) = (inp .* dropout_mask) A^T written (.* is the
+// out (N,OC) += scale * (hidden .* w) Bt, with hidden (N,R) = (inp .* dropout_mask) A^T written (.* is the
 // elementwise product; w holds one weight per row and branch, broadcast over the branch's rank columns).
-// inp (N,C); A (R,C); B (OC,R); block_weights (N,branches) or null (all ones); dropout_mask (N,C) or null.
-void lora_forward(float* out, float* hidden, const float* inp, const float* A, const float* B,
+// inp (N,C); A (R,C); Bt = B^T (R,OC); block_weights (N,branches) or null (all ones); dropout_mask (N,C) or null.
+void lora_forward(float* out, float* hidden, const float* inp, const float* A, const float* Bt,
                   const float* block_weights, const float* dropout_mask, float scale, LoraShape shape);
 
-// Accumulates dinp (N,C), the trainable rows of dA (R,C), the trainable columns of dB (OC,R) and
+// Accumulates dinp (N,C), the trainable rows of dA (R,C) and of dBt (R,OC), and
 // d_block_weights (N,branches); each may be null (not wanted). hidden (N,R) is the forward's.
 // Deterministic: cuBLAS products and fixed-order reductions, no atomics.
-void lora_backward(float* dinp, float* dA, float* dB, float* d_block_weights, const float* dout, const float* inp,
-                   const float* hidden, const float* A, const float* B, const float* block_weights,
+void lora_backward(float* dinp, float* dA, float* dBt, float* d_block_weights, const float* dout, const float* inp,
+                   const float* hidden, const float* A, const float* Bt, const float* block_weights,
                    const float* dropout_mask, float scale, LoraShape shape);
 
 }  // namespace cuda

@@ -1,15 +1,15 @@
 // The multi-branch LoRA linear's adapter path on the GPU, the CUDA version of lora/cpu/lora_linear.h (the math,
 // line by line, is there and in ../shared/docs/METHODS.md section 1). R = branches * rank; .* = elementwise.
 //   forward:  h~ = inp .* mask (scratch); hidden = h~ A^T (cuBLAS); weighted = hidden .* w (scratch);
-//             out += scale * weighted B^T (cuBLAS)
-//   backward: g = scale * dout B (cuBLAS, scratch); dB[:, trainable] += scale * dout^T weighted[:, trainable]
+//             out += scale * weighted Bt (cuBLAS)
+//   backward: g = scale * dout Bt^T (cuBLAS, scratch); dBt[trainable, :] += scale * weighted[:, trainable]^T dout
 //             (cuBLAS); d_block_weights += per-branch row sums of g .* hidden and g .*= w, in one kernel;
 //             dA[trainable, :] += g[:, trainable]^T h~ (cuBLAS); dinp += (g A) .* mask (cuBLAS, then a kernel)
 // cuBLAS is column-major: a row-major (r, c) matrix with leading dimension ld is, to cuBLAS, its (c, r) transpose
 // with the same leading dimension, so a row-major product X = Y Z is computed as the column-major X^T = Z^T Y^T.
 // Each call below is written with the row-major product it computes. The trainable columns of a row-major (., R)
-// matrix are a window starting `frozen` elements in with leading dimension R; the trainable rows of A (R,C) start
-// frozen * C elements in. The handle uses CUBLAS_DEFAULT_MATH (true fp32, no TF32). No atomics: deterministic.
+// matrix are a window starting `frozen` elements in with leading dimension R; the trainable rows of A (R,C) and
+// Bt (R,OC) start frozen * C and frozen * OC elements in. The handle uses CUBLAS_DEFAULT_MATH (true fp32, no TF32). No atomics: deterministic.
 #include "model/cuda/cuda_check.h"
 #include "model/cuda/kernels.h"
 #include "model/cuda/scratch.h"
@@ -94,7 +94,7 @@ const float* weighted_hidden(const float* hidden, const float* block_weights, co
 
 namespace cuda {
 
-void lora_forward(float* out, float* hidden, const float* inp, const float* A, const float* B,
+void lora_forward(float* out, float* hidden, const float* inp, const float* A, const float* Bt,
                   const float* block_weights, const float* dropout_mask, float scale, LoraShape s) {
     const int R = s.branches * s.rank;
     const float one = 1.0f, zero = 0.0f;
@@ -103,13 +103,13 @@ void lora_forward(float* out, float* hidden, const float* inp, const float* A, c
     CUBLAS_CHECK(cublasSgemm(cublas_handle(), CUBLAS_OP_T, CUBLAS_OP_N, R, s.N, s.C, &one, A, s.C, dropped, s.C,
                              &zero, hidden, R));
     const float* weighted = weighted_hidden(hidden, block_weights, s);
-    // out (N,OC) += scale * weighted (N,R) B^T (R,OC): column-major out^T (OC,N) += scale B_cm^T (OC,R) weighted_cm
-    CUBLAS_CHECK(cublasSgemm(cublas_handle(), CUBLAS_OP_T, CUBLAS_OP_N, s.OC, s.N, R, &scale, B, R, weighted, R,
+    // out (N,OC) += scale * weighted (N,R) Bt (R,OC): column-major out^T (OC,N) += scale Bt_cm (OC,R) weighted_cm
+    CUBLAS_CHECK(cublasSgemm(cublas_handle(), CUBLAS_OP_N, CUBLAS_OP_N, s.OC, s.N, R, &scale, Bt, s.OC, weighted, R,
                              &one, out, s.OC));
 }
 
-void lora_backward(float* dinp, float* dA, float* dB, float* d_block_weights, const float* dout, const float* inp,
-                   const float* hidden, const float* A, const float* B, const float* block_weights,
+void lora_backward(float* dinp, float* dA, float* dBt, float* d_block_weights, const float* dout, const float* inp,
+                   const float* hidden, const float* A, const float* Bt, const float* block_weights,
                    const float* dropout_mask, float scale, LoraShape s) {
     const int R = s.branches * s.rank;
     const int frozen = s.first_trainable_branch * s.rank;  // frozen columns of hidden / rows of A
@@ -117,16 +117,17 @@ void lora_backward(float* dinp, float* dA, float* dB, float* d_block_weights, co
     const float one = 1.0f, zero = 0.0f;
     cublasHandle_t handle = cublas_handle();
 
-    // g (N,R) = scale * dout (N,OC) B (OC,R): column-major g^T (R,N) = scale B_cm (R,OC) dout_cm (OC,N)
+    // g (N,R) = scale * dout (N,OC) Bt^T (OC,R): column-major g^T (R,N) = scale Bt_cm^T (R,OC) dout_cm (OC,N)
     float* g = gradient_scratch.get(size_t(s.N) * R);
-    CUBLAS_CHECK(cublasSgemm(handle, CUBLAS_OP_N, CUBLAS_OP_N, R, s.N, s.OC, &scale, B, R, dout, s.OC, &zero, g, R));
+    CUBLAS_CHECK(cublasSgemm(handle, CUBLAS_OP_T, CUBLAS_OP_N, R, s.N, s.OC, &scale, Bt, s.OC, dout, s.OC, &zero, g,
+                             R));
 
-    // dB[:, trainable] (OC,R_t) += scale * dout^T (OC,N) weighted[:, trainable] (N,R_t):
-    // column-major dB_t^T (R_t,OC) += scale weighted_t_cm (R_t,N) dout_cm^T (N,OC)
-    if (dB && trainable > 0) {
+    // dBt[trainable, :] (R_t,OC) += scale * weighted[:, trainable]^T (R_t,N) dout (N,OC):
+    // column-major dBt_t^T (OC,R_t) += scale dout_cm (OC,N) weighted_t_cm^T (N,R_t)
+    if (dBt && trainable > 0) {
         const float* weighted = weighted_hidden(hidden, block_weights, s);
-        CUBLAS_CHECK(cublasSgemm(handle, CUBLAS_OP_N, CUBLAS_OP_T, trainable, s.OC, s.N, &scale, weighted + frozen,
-                                 R, dout, s.OC, &one, dB + frozen, R));
+        CUBLAS_CHECK(cublasSgemm(handle, CUBLAS_OP_N, CUBLAS_OP_T, s.OC, trainable, s.N, &scale, dout, s.OC,
+                                 weighted + frozen, R, &one, dBt + size_t(frozen) * s.OC, s.OC));
     }
 
     // d_block_weights (N,branches) += per-branch row sums of g .* hidden; then g .*= w (gw)

@@ -1,0 +1,414 @@
+// The continual-learning task loop (lora/continual.h); the method hooks are described in lora/method.h.
+#include "lora/continual.h"
+
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <fstream>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <numeric>
+
+#include "data/synthetic_tasks.h"
+#include "data/task_data.h"
+#include "data/text_codec.h"
+#include "data/tokenizer.h"
+#include "lora/methods/registry.h"
+#include "model/backend_cpu.h"
+#include "model/backend_cuda.h"
+#include "model/checkpoint.h"
+#include "model/device.h"
+#include "model/generate.h"
+#include "model/initialisation.h"
+
+using nlohmann::json;
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+double seconds_since(Clock::time_point start) {
+    return std::chrono::duration<double>(Clock::now() - start).count();
+}
+
+// A seed for one (task, epoch or step, purpose) of a run: resumable runs derive every random choice this way.
+uint64_t derive_seed(uint64_t seed, uint64_t a, uint64_t b, uint64_t purpose) {
+    Random random(seed ^ (a * 0x9E3779B97F4A7C15ULL) ^ (b * 0xC2B2AE3D27D4EB4FULL) ^ (purpose << 56));
+    return random.next();
+}
+
+// Everything the methods share: the tasks, encoded, the base model and the tokenizer.
+struct Setup {
+    GPT2Config config;
+    std::vector<float> base_parameters;
+    std::vector<EncodedTask> tasks;
+    GPT2Tokenizer tokenizer;  // loaded for real data only
+    TextCodec codec;
+    std::vector<bool> stops;  // (V) tokens that end a generated answer
+};
+
+EncodedTask encode_task(const Task& task, const TextCodec& codec) {
+    EncodedTask encoded;
+    encoded.name = task.name;
+    encoded.train = encode_examples(task.train, codec);
+    encoded.test = encode_examples(task.test, codec);
+    for (const TaskExample& e : task.test) encoded.test_answers.push_back(e.answer);
+    if (encoded.train.empty()) fail(task.directory + ": task '" + task.name + "' has no training examples");
+    if (encoded.test.empty()) fail(task.directory + ": task '" + task.name + "' has no test examples");
+    return encoded;
+}
+
+void prepare(Setup& setup, const ContinualOptions& o) {
+    if (!o.order.empty() && o.base_checkpoint.empty()) fail("cl: real tasks need a base model: give --base <checkpoint>");
+    std::vector<Task> tasks;
+    if (o.order.empty()) {
+        SyntheticBenchmarkOptions synthetic;
+        synthetic.num_tasks = o.synthetic_tasks;
+        synthetic.seed = o.seed;
+        tasks = synthetic_cl_benchmark(synthetic);
+        setup.codec = byte_codec();
+    } else {
+        TaskLoadOptions load;
+        load.max_train = o.max_train;
+        load.max_test = o.max_test;
+        for (const std::string& dir : task_order(o.benchmark_root, o.order)) tasks.push_back(load_task(dir, load));
+        setup.tokenizer.load_dir(o.tokenizer_dir.empty() ? "../shared/data/tokenizer/gpt2" : o.tokenizer_dir);
+        setup.codec = gpt2_codec(setup.tokenizer);
+    }
+    if (o.base_checkpoint.empty()) {
+        setup.config = config_from_spec(o.base_config);
+        setup.base_parameters = gpt2_random_parameters(setup.config, o.seed);
+    } else {
+        Checkpoint checkpoint = read_checkpoint(o.base_checkpoint);
+        setup.config = checkpoint.config;
+        setup.base_parameters = std::move(checkpoint.parameters);
+    }
+    if (setup.config.vocab_size != setup.codec.vocab_size)
+        fail("cl: the base model's vocabulary has " + std::to_string(setup.config.vocab_size) + " tokens, the " +
+             setup.codec.name + " tokenizer " + std::to_string(setup.codec.vocab_size));
+    for (const Task& task : tasks) setup.tasks.push_back(encode_task(task, setup.codec));
+    setup.stops.assign(setup.config.vocab_size, false);
+    for (int id = 0; id < setup.config.vocab_size; id++)
+        setup.stops[id] = id == setup.codec.eot_token || setup.codec.decode({id}).find('\n') != std::string::npos;
+}
+
+// The step's batch: the groups' rows one after another; each group's answer tokens weigh 1 / (groups * its
+// answer-token count), so the weighted mean loss is the mean over groups of each group's mean loss.
+TrainingBatch make_step_batch(const std::vector<std::vector<const EncodedExample*>>& groups, int max_T,
+                              std::vector<const EncodedExample*>& all_rows) {
+    all_rows.clear();
+    for (const auto& group : groups) all_rows.insert(all_rows.end(), group.begin(), group.end());
+    TrainingBatch batch = make_training_batch(all_rows, max_T);
+    size_t row = 0;
+    for (const auto& group : groups) {
+        double count = 0;
+        for (size_t r = row; r < row + group.size(); r++)
+            for (int t = 0; t < batch.T; t++) count += batch.loss_weights[r * batch.T + t];
+        for (size_t r = row; r < row + group.size(); r++)
+            for (int t = 0; t < batch.T; t++)
+                batch.loss_weights[r * batch.T + t] *= float(count > 0 ? 1.0 / (groups.size() * count) : 0.0);
+        row += group.size();
+    }
+    return batch;
+}
+
+std::string adapter_path(const std::string& dir, int tasks_completed) {
+    char name[64];
+    std::snprintf(name, sizeof(name), "/adapters_task%02d.bin", tasks_completed);
+    return dir + name;
+}
+
+void print_matrix(const MethodResult& r) {
+    std::printf("%s: exact match (%%) after each task (rows) on each task (columns)\n", r.method.c_str());
+    std::printf("%-14s", "");
+    for (const std::string& name : r.task_names) std::printf(" %8.8s", name.c_str());
+    std::printf("\n");
+    for (size_t j = 0; j < r.accuracy.size(); j++) {
+        std::printf("after %-8.8s", r.task_names[j].c_str());
+        for (double a : r.accuracy[j]) std::printf(" %8.1f", a);
+        std::printf("\n");
+    }
+    const double total = std::accumulate(r.seconds_per_task.begin(), r.seconds_per_task.end(), 0.0);
+    std::printf("%s: AA %.1f  BWT %.1f  FT %.1f  diagonal %.1f  (%.1f s)\n\n", r.method.c_str(),
+                r.metrics.average_accuracy, r.metrics.backward_transfer, r.metrics.forgetting, r.metrics.diagonal_mean,
+                total);
+    std::fflush(stdout);
+}
+
+template <class Backend>
+class MethodRun {
+public:
+    MethodRun(const std::string& method_name, const Setup& setup, const ContinualOptions& options)
+        : setup(setup), o(options), model(setup.config, setup.base_parameters.data()),
+          adapters(setup.config, options.lora), method(make_method<Backend>(method_name, options)),
+          context{model, adapters, setup.tasks, 0, options.seed}, dir(options.out_dir + "/" + method_name) {
+        model.frozen_base = true;
+        model.lora = &adapters;
+        result.method = method_name;
+        for (const EncodedTask& t : setup.tasks) result.task_names.push_back(t.name);
+        max_T = o.max_seq_len > 0 ? std::min(o.max_seq_len, setup.config.max_seq_len) : setup.config.max_seq_len;
+    }
+
+    MethodResult run() {
+        make_directories(dir);
+        int start = o.resume ? resume() : 0;
+        if (start == 0) std::ofstream(dir + "/metrics.jsonl", std::ios::trunc);  // a fresh run: a fresh log
+        const int T = int(setup.tasks.size());
+        const int end = o.stop_after > 0 ? std::min(T, o.stop_after) : T;
+        for (int t = start; t < end; t++) {
+            Clock::time_point started = Clock::now();
+            context.task = t;
+            train_task(t);
+            std::vector<double> row;
+            for (int i = 0; i < (o.eval_all ? T : t + 1); i++) row.push_back(evaluate(i));
+            result.accuracy.push_back(row);
+            result.seconds_per_task.push_back(seconds_since(started));
+            finish_task(t);
+        }
+        result.metrics = continual_metrics(result.accuracy);
+        result.final_adapters = adapters.parameters_to_host();
+        write_results();
+        return result;
+    }
+
+private:
+    const Setup& setup;
+    const ContinualOptions& o;
+    GPT2<Backend> model;
+    LoraAdapters<Backend> adapters;
+    std::unique_ptr<ContinualMethod<Backend>> method;
+    ContinualContext<Backend> context;
+    std::string dir;
+    MethodResult result;
+    int max_T = 0;
+
+    void train_task(int t) {
+        method->task_start(context);
+        lora_reset_optimizer(adapters);
+        int step = 0;
+        double loss_sum = 0;
+        int loss_count = 0;
+        Clock::time_point last_log = Clock::now();
+        for (int epoch = 0; epoch < o.epochs; epoch++) {
+            std::vector<const EncodedExample*> examples = method->training_examples(context);
+            Random shuffle(derive_seed(o.seed, t, epoch, 1));
+            for (size_t i = examples.size(); i > 1; i--) std::swap(examples[i - 1], examples[shuffle.below(i)]);
+            for (size_t first = 0; first < examples.size(); first += o.batch_size) {
+                std::vector<std::vector<const EncodedExample*>> groups(1);
+                groups[0].assign(examples.begin() + first,
+                                 examples.begin() + std::min(examples.size(), first + o.batch_size));
+                method->extend_batch(context, groups, derive_seed(o.seed, t, step, 2));
+                std::vector<const EncodedExample*> rows;
+                TrainingBatch batch = make_step_batch(groups, max_T, rows);
+                method->before_forward(context, rows, batch.T);
+                adapters.training = true;
+                adapters.dropout_seed = derive_seed(o.seed, t, step, 3);
+                gpt2_forward(model, batch.inputs.data(), batch.targets.data(), batch.loss_weights.data(), batch.B,
+                             batch.T);
+                lora_zero_grad(adapters);
+                gpt2_backward(model);
+                double loss = model.mean_loss + method->extra_loss(context);
+                double norm = std::sqrt(Backend::sum_of_squares(adapters.gradients, adapters.num_parameters) +
+                                        method->extra_gradient_sum_of_squares(context));
+                if (!std::isfinite(norm)) fail("cl: task " + setup.tasks[t].name + " step " +
+                                               std::to_string(step + 1) + ": the gradient norm is not finite");
+                const float clip = o.optimizer.grad_clip;
+                const float scale = clip > 0 ? float(std::min(1.0, clip / (norm + 1e-6))) : 1.0f;
+                step++;
+                lora_update(adapters, o.optimizer, step, scale);
+                method->extra_update(context, o.optimizer, step, scale);
+                method->after_step(context);
+                adapters.training = false;
+                loss_sum += loss;
+                loss_count++;
+                if (!o.quiet && o.log_every > 0 && step % o.log_every == 0) {
+                    double ms = 1000 * seconds_since(last_log) / loss_count;
+                    std::printf("%s task %d/%zu (%s) epoch %d step %4d | loss %.4f | lr %.2e | %.1f ms | %.0f tok/s\n",
+                                method->name().c_str(), t + 1, setup.tasks.size(), setup.tasks[t].name.c_str(),
+                                epoch + 1, step, loss_sum / loss_count, o.optimizer.learning_rate, ms,
+                                batch.B * batch.T * 1000.0 / ms);
+                    std::fflush(stdout);
+                    loss_sum = 0, loss_count = 0;
+                    last_log = Clock::now();
+                }
+            }
+        }
+        method->task_end(context);
+    }
+
+    // Exact-match score x100 of task i's test set, task-agnostic: the method sees the prompts, never the task id.
+    double evaluate(int i) {
+        const EncodedTask& task = setup.tasks[i];
+        std::vector<std::vector<int>> prompts;
+        for (const EncodedExample& e : task.test) prompts.push_back(e.prompt);
+        GenerationSettings settings;
+        settings.max_new_tokens = o.max_new_tokens;
+        settings.batch_size = o.eval_batch_size;
+        settings.stops = setup.stops;
+        std::vector<std::vector<int>> outputs =
+            greedy_generate(model, prompts, settings, [&](const std::vector<size_t>& rows) {
+                std::vector<const EncodedExample*> examples;
+                for (size_t r : rows) examples.push_back(&task.test[r]);
+                method->before_forward(context, examples, 1);
+            });
+        size_t correct = 0;
+        for (size_t k = 0; k < outputs.size(); k++)
+            correct += exact_match(setup.codec.decode(outputs[k]), task.test_answers[k]);
+        return 100.0 * double(correct) / double(outputs.size());
+    }
+
+    void finish_task(int t) {
+        Diagnostics diagnostics = method->diagnostics(context);
+        AdapterFile file;
+        file.num_layers = setup.config.num_layers;
+        file.channels = setup.config.channels;
+        file.config = o.lora;
+        file.branches = adapters.branches;
+        file.first_trainable = adapters.first_trainable;
+        file.tasks_completed = t + 1;
+        file.set("lora", adapters.parameters_to_host());
+        for (size_t j = 0; j < result.accuracy.size(); j++)
+            file.set("accuracy/" + std::to_string(j),
+                     std::vector<float>(result.accuracy[j].begin(), result.accuracy[j].end()));
+        method->save_state(context, file);
+        write_adapter_file(adapter_path(dir, t + 1), file);
+
+        json line = {{"task", t + 1},
+                     {"name", setup.tasks[t].name},
+                     {"accuracy", result.accuracy.back()},
+                     {"seconds", result.seconds_per_task.back()}};
+        for (const auto& [key, value] : diagnostics) line["diagnostics"][key] = value;
+        std::ofstream(dir + "/metrics.jsonl", std::ios::app) << line.dump() << "\n";
+        if (!o.quiet) {
+            std::printf("%s after task %d (%s):", method->name().c_str(), t + 1, setup.tasks[t].name.c_str());
+            for (double a : result.accuracy.back()) std::printf(" %.1f", a);
+            for (const auto& [key, value] : diagnostics) std::printf(" | %s %.4g", key.c_str(), value);
+            std::printf("  (%.1f s)\n", result.seconds_per_task.back());
+            std::fflush(stdout);
+        }
+    }
+
+    // Restores the latest task boundary saved in dir; returns the number of tasks it completed (0: none saved).
+    int resume() {
+        int completed = 0;
+        for (int k = int(setup.tasks.size()); k >= 1 && !completed; k--)
+            if (file_exists(adapter_path(dir, k))) completed = k;
+        if (!completed) return 0;
+        const std::string path = adapter_path(dir, completed);
+        AdapterFile file = read_adapter_file(path);
+        if (file.num_layers != setup.config.num_layers || file.channels != setup.config.channels ||
+            file.config.rank != o.lora.rank || file.config.modules != o.lora.modules ||
+            file.config.alpha != o.lora.alpha)
+            fail(path + ": these adapters were written for another model or LoRA configuration (layers " +
+                 std::to_string(file.num_layers) + ", channels " + std::to_string(file.channels) + ", rank " +
+                 std::to_string(file.config.rank) + ", modules " + lora_modules_string(file.config.modules) + ")");
+        adapters.resize(file.branches, file.tensor("lora"));
+        adapters.first_trainable = file.first_trainable;
+        for (int j = 0; j < completed; j++) {
+            const std::vector<float>& row = file.tensor("accuracy/" + std::to_string(j));
+            result.accuracy.emplace_back(row.begin(), row.end());
+            result.seconds_per_task.push_back(0);
+        }
+        context.task = completed;
+        method->load_state(context, file);
+        if (!o.quiet) std::printf("%s: resumed from %s (%d tasks done)\n", method->name().c_str(), path.c_str(), completed);
+        return completed;
+    }
+
+    void write_results() {
+        json results = {{"method", result.method},
+                        {"tasks", result.task_names},
+                        {"accuracy", result.accuracy},
+                        {"average_accuracy", result.metrics.average_accuracy},
+                        {"backward_transfer", result.metrics.backward_transfer},
+                        {"forgetting", result.metrics.forgetting},
+                        {"diagonal_mean", result.metrics.diagonal_mean},
+                        {"seconds_per_task", result.seconds_per_task}};
+        AtomicFileWriter writer(dir + "/results.json");
+        std::string text = results.dump(2) + "\n";
+        writer.write(text.data(), text.size());
+        writer.commit();
+    }
+};
+
+template <class Backend>
+MethodResult run_method(const std::string& name, const Setup& setup, const ContinualOptions& options) {
+    MethodRun<Backend> run(name, setup, options);
+    return run.run();
+}
+
+void print_comparison(const std::vector<MethodResult>& results) {
+    std::printf("%-10s %7s %7s %7s %9s %8s\n", "method", "AA", "BWT", "FT", "diagonal", "s/task");
+    for (const MethodResult& r : results) {
+        double total = std::accumulate(r.seconds_per_task.begin(), r.seconds_per_task.end(), 0.0);
+        std::printf("%-10s %7.1f %7.1f %7.1f %9.1f %8.2f\n", r.method.c_str(), r.metrics.average_accuracy,
+                    r.metrics.backward_transfer, r.metrics.forgetting, r.metrics.diagonal_mean,
+                    total / std::max<size_t>(1, r.seconds_per_task.size()));
+    }
+}
+
+}  // namespace
+
+ContinualPreset continual_preset(bool synthetic) {
+    if (synthetic) return {"all", 8, 6, 3e-3f};
+    return {"qkv", 8, 3, 1e-3f};
+}
+
+std::vector<std::string> known_methods() { return {"seqlora", "inclora", "replay", "mtl"}; }
+
+std::vector<std::string> parse_methods(const std::string& list) {
+    if (list == "all" || list == "baselines") return known_methods();
+    std::vector<std::string> methods;
+    std::string item;
+    std::stringstream items(list);
+    while (std::getline(items, item, ',')) {
+        std::vector<std::string> known = known_methods();
+        if (std::find(known.begin(), known.end(), item) == known.end()) {
+            std::string names;
+            for (const std::string& k : known) names += " " + k;
+            fail("unknown method '" + item + "' (known:" + names + ", all)");
+        }
+        methods.push_back(item);
+    }
+    if (methods.empty()) fail("no method given");
+    return methods;
+}
+
+std::vector<MethodResult> run_continual(const ContinualOptions& options) {
+    if (options.epochs < 1 || options.batch_size < 1 || options.eval_batch_size < 1 || options.max_new_tokens < 1)
+        fail("cl: epochs, batch size, eval batch size and max new tokens must be >= 1");
+    validate_lora_config(options.lora);
+    Setup setup;
+    prepare(setup, options);
+    const bool cuda = resolve_device(options.device) == Device::cuda;
+    if (!options.quiet) {
+        std::printf("cl: %zu tasks (%s), base %d layers x %d channels, vocab %d, LoRA r=%d alpha=%g dropout %g on "
+                    "%s, %d epochs, lr %g, batch %d, %s\n",
+                    setup.tasks.size(), options.order.empty() ? "synthetic" : ("order " + options.order).c_str(),
+                    setup.config.num_layers, setup.config.channels, setup.config.vocab_size, options.lora.rank,
+                    options.lora.alpha, options.lora.dropout, lora_modules_string(options.lora.modules).c_str(),
+                    options.epochs, options.optimizer.learning_rate, options.batch_size, cuda ? "cuda" : "cpu");
+        for (const EncodedTask& t : setup.tasks)
+            std::printf("  %-12s %5zu train %5zu test\n", t.name.c_str(), t.train.size(), t.test.size());
+    }
+    std::vector<MethodResult> results;
+    for (const std::string& name : options.methods) {
+        results.push_back(cuda ? run_method<CudaBackend>(name, setup, options)
+                               : run_method<CpuBackend<float>>(name, setup, options));
+        if (!options.quiet) print_matrix(results.back());
+    }
+    json comparison = json::array();
+    for (const MethodResult& r : results)
+        comparison.push_back({{"method", r.method},
+                              {"average_accuracy", r.metrics.average_accuracy},
+                              {"backward_transfer", r.metrics.backward_transfer},
+                              {"forgetting", r.metrics.forgetting},
+                              {"diagonal_mean", r.metrics.diagonal_mean},
+                              {"seconds_per_task", r.seconds_per_task}});
+    make_directories(options.out_dir);
+    AtomicFileWriter writer(options.out_dir + "/comparison.json");
+    std::string text = comparison.dump(2) + "\n";
+    writer.write(text.data(), text.size());
+    writer.commit();
+    if (!options.quiet) print_comparison(results);
+    return results;
+}

@@ -1,0 +1,77 @@
+// The interface every continual-learning method implements (one file each under lora/methods/). The task loop
+// (lora/continual_loop.h) owns the model, the adapters, the data and the optimizer steps, and calls the method
+// at the points where methods differ:
+//
+//   for each task t:   task_start           add a branch, reset state, collect statistics ...
+//     for each epoch:  training_examples    what the epochs run over (the task; MTL: every task so far)
+//       each batch:    extend_batch         extra row groups (Replay: a replay batch), each weighing as much
+//                      before_forward       per-row branch weights (gates) for the rows about to run
+//                      (forward, backward of the cross-entropy)
+//                      extra_loss           add a regulariser's gradient; returns its value
+//                      (clip over every trained tensor, AdamW)
+//                      after_step           projections, EMA ...
+//   task_end                                extend bases, fill the replay buffer ...
+//   evaluation:        before_forward       per-row weights for the test prompts (task-agnostic: no task id)
+//   diagnostics                             numbers for the metrics file at the task boundary
+//   save_state / load_state                 what the method keeps beside the adapters, for resume
+#pragma once
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "data/cl_batches.h"
+#include "lora/adapter_file.h"
+#include "lora/adapters.h"
+#include "model/gpt2.h"
+
+// One task of a run, tokenized: its examples as model input, and the answers as text for exact match.
+struct EncodedTask {
+    std::string name;
+    std::vector<EncodedExample> train, test;
+    std::vector<std::string> test_answers;  // (test.size()) reference answers
+};
+
+// What the methods see of the run.
+template <class Backend>
+struct ContinualContext {
+    GPT2<Backend>& model;
+    LoraAdapters<Backend>& adapters;
+    const std::vector<EncodedTask>& tasks;  // the whole order
+    int task = 0;                           // the current task (0-based)
+    uint64_t seed = 0;                      // the run's seed
+};
+
+// Diagnostics of a task boundary: (name, value) pairs, written to the metrics file and printed.
+using Diagnostics = std::vector<std::pair<std::string, double>>;
+
+template <class Backend>
+struct ContinualMethod {
+    using Context = ContinualContext<Backend>;
+    virtual ~ContinualMethod() = default;
+    virtual std::string name() const = 0;
+
+    virtual void task_start(Context&) {}
+    // The examples task t's epochs run over; by default the task's training set.
+    virtual std::vector<const EncodedExample*> training_examples(Context& context) {
+        std::vector<const EncodedExample*> rows;
+        for (const EncodedExample& e : context.tasks[context.task].train) rows.push_back(&e);
+        return rows;
+    }
+    // Appends row groups to the step's batch: groups[0] is the current batch; the loss is the mean of the groups'
+    // mean losses. step_seed makes any sampling reproducible.
+    virtual void extend_batch(Context&, std::vector<std::vector<const EncodedExample*>>& /*groups*/,
+                              uint64_t /*step_seed*/) {}
+    // Called before every forward over rows of these prompts (training and evaluation).
+    virtual void before_forward(Context&, const std::vector<const EncodedExample*>& /*rows*/, int /*T*/) {}
+    // Adds the gradient of a regulariser to the trained tensors; returns its value (0: none).
+    virtual double extra_loss(Context&) { return 0; }
+    // Trained tensors beyond the adapters (gates, attention...): their squared gradient norm and their AdamW step.
+    virtual double extra_gradient_sum_of_squares(Context&) { return 0; }
+    virtual void extra_update(Context&, const AdamWSettings&, int /*t*/, float /*grad_scale*/) {}
+    virtual void after_step(Context&) {}
+    virtual void task_end(Context&) {}
+    virtual Diagnostics diagnostics(Context&) { return {}; }
+    virtual void save_state(Context&, AdapterFile&) {}
+    virtual void load_state(Context&, const AdapterFile&) {}
+};

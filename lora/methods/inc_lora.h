@@ -1,0 +1,14 @@
+// IncLoRA (../shared/docs/METHODS.md section 4): a new branch per task, the old ones frozen, all summed with
+// weight one (O-LoRA with lambda1 = 0). Old branches never change, but the new one can still overwrite what they
+// did to the shared activations.
+#pragma once
+#include "lora/method.h"
+
+template <class Backend>
+struct IncLora : ContinualMethod<Backend> {
+    using Context = ContinualContext<Backend>;
+    std::string name() const override { return "inclora"; }
+    void task_start(Context& context) override {
+        lora_add_branch(context.adapters, context.seed + 1 + uint64_t(context.task), true);
+    }
+};

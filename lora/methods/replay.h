@@ -1,0 +1,31 @@
+// Replay / ER (../shared/docs/METHODS.md section 4): SeqLoRA plus a reservoir buffer (Vitter's algorithm R over
+// the whole stream of training examples, default 500). Each step trains on the current batch plus an equal-size
+// batch drawn from the buffer; the loss is the mean of the two batches' losses. A task's examples enter the buffer
+// when the task ends, so replay during task t draws from tasks 1..t-1 (task 1 trains alone).
+#pragma once
+#include "data/replay_buffer.h"
+#include "lora/methods/seq_lora.h"
+
+template <class Backend>
+struct Replay : SeqLora<Backend> {
+    using Context = ContinualContext<Backend>;
+    ReplayBuffer buffer;
+    explicit Replay(size_t capacity, uint64_t seed) : buffer(capacity, seed) {}
+
+    std::string name() const override { return "replay"; }
+    void extend_batch(Context&, std::vector<std::vector<const EncodedExample*>>& groups, uint64_t step_seed) override {
+        if (buffer.size() == 0) return;
+        Random random(step_seed);
+        groups.push_back(buffer.sample(int(groups[0].size()), random));
+    }
+    void task_end(Context& context) override {
+        for (const EncodedExample& e : context.tasks[context.task].train) buffer.offer(e);
+    }
+    // The buffer is not saved: it is rebuilt by offering the completed tasks again, in order, which makes the
+    // same reservoir decisions (the buffer's random stream depends only on its seed and the offers).
+    void load_state(Context& context, const AdapterFile& file) override {
+        for (int t = 0; t < file.tasks_completed; t++)
+            for (const EncodedExample& e : context.tasks[t].train) buffer.offer(e);
+    }
+    Diagnostics diagnostics(Context&) override { return {{"replay_buffer_size", double(buffer.size())}}; }
+};

@@ -1,0 +1,222 @@
+// LoRA inside the model (lora/adapters.h wired into model/gpt2.h), greedy decoding with the KV cache
+// (model/generate.h) and the adapter file (lora/adapter_file.h), on the CPU backend.
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+
+#include "lora/adapter_file.h"
+#include "model/backend_cpu.h"
+#include "model/generate.h"
+#include "model/initialisation.h"
+#include "test/gradient_check.h"
+
+namespace {
+
+// L=2, C=12, NH=3, V=29 (Vp=128), maxT=12: odd sizes.
+GPT2Config small_config() {
+    GPT2Config c;
+    c.max_seq_len = 12, c.vocab_size = 29, c.padded_vocab_size = padded_vocab(29);
+    c.num_layers = 2, c.num_heads = 3, c.channels = 12;
+    return c;
+}
+
+// Random base parameters, larger than GPT-2's init so every path carries a real gradient.
+std::vector<float> lively_base(const GPT2Config& c, uint64_t seed) {
+    std::vector<float> values = gpt2_random_parameters(c, seed);
+    std::vector<float> noise = random_vector<float>(values.size(), seed + 1, -0.2, 0.2);
+    for (size_t i = 0; i < values.size(); i++) values[i] += noise[i];
+    return values;
+}
+
+// Adapters with `branches` branches (the last one trainable) whose parameters are all random and non-zero.
+template <class Backend>
+void add_random_branches(LoraAdapters<Backend>& adapters, int branches, uint64_t seed) {
+    for (int b = 0; b < branches; b++) lora_add_branch(adapters, seed + b);
+    adapters.parameters_from_host(random_vector<float>(adapters.num_parameters, seed + 100, -0.3, 0.3));
+}
+
+LoraConfig every_module(int rank, float dropout) {
+    LoraConfig config;
+    config.rank = rank;
+    config.alpha = 2.0f * rank;
+    config.dropout = dropout;
+    config.modules = parse_lora_modules("all");
+    return config;
+}
+
+}  // namespace
+
+TEST_CASE("lora model: adapter gradients match finite differences; the frozen base gets none") {
+    const GPT2Config config = small_config();
+    const int B = 2, T = 6;
+    std::vector<float> base = lively_base(config, 3);
+    for (float dropout : {0.0f, 0.25f}) {
+        INFO("dropout " << dropout);
+        GPT2<CpuBackend<double>> model(config, base.data());
+        LoraAdapters<CpuBackend<double>> adapters(config, every_module(2, dropout));
+        add_random_branches(adapters, 2, 5);  // branch 0 frozen, branch 1 trainable
+        model.lora = &adapters;
+        model.frozen_base = true;
+        adapters.training = true;
+        adapters.dropout_seed = 99;  // the same masks in every forward below
+        std::vector<int> inputs = {1, 28, 3, 3, 17, 9, 0, 5, 5, 21, 2, 11};
+        std::vector<int> targets = {28, 3, 3, 17, 9, 4, 5, 5, 21, 2, 11, 27};
+        std::vector<float> weights = {0, 0, 1, 1, 1, 1, 0, 1, 1, 0.5f, 1, 1};
+
+        gpt2_forward(model, inputs.data(), targets.data(), weights.data(), B, T);
+        gpt2_zero_grad(model);
+        lora_zero_grad(adapters);
+        gpt2_backward(model);
+        std::vector<double> analytic(adapters.gradients, adapters.gradients + adapters.num_parameters);
+        std::vector<double> base_gradients(model.gradients_memory, model.gradients_memory + model.num_parameters);
+        CHECK(*std::max_element(base_gradients.begin(), base_gradients.end()) == 0.0);
+        CHECK(*std::min_element(base_gradients.begin(), base_gradients.end()) == 0.0);
+
+        std::vector<double> values(adapters.parameters, adapters.parameters + adapters.num_parameters);
+        auto loss = [&] {
+            std::copy(values.begin(), values.end(), adapters.parameters);
+            gpt2_forward(model, inputs.data(), targets.data(), weights.data(), B, T);
+            double total = 0, weight_sum = 0;
+            for (int i = 0; i < B * T; i++) total += weights[i] * model.acts.losses[i], weight_sum += weights[i];
+            return total / weight_sum;
+        };
+        std::vector<double> numeric = numerical_gradient(values, loss);
+        // per slot: the trainable rows (branch 1) match, the frozen rows (branch 0) got exactly 0
+        const int rank = adapters.config.rank;
+        for (const LoraSlot& s : adapters.slots) {
+            INFO("layer " << s.layer << " module " << lora_module_name(s.module));
+            for (auto [offset, width] : {std::pair<size_t, int>{s.A, s.shape.in}, {s.Bt, s.shape.out}}) {
+                const size_t frozen = size_t(rank) * width, all = size_t(2 * rank) * width;
+                CHECK(relative_error(analytic.data() + offset + frozen, numeric.data() + offset + frozen,
+                                     all - frozen) < GRADIENT_TOLERANCE);
+                for (size_t k = 0; k < frozen; k++) REQUIRE(analytic[offset + k] == 0.0);
+                double frozen_numeric = 0;
+                for (size_t k = 0; k < frozen; k++) frozen_numeric += std::abs(numeric[offset + k]);
+                CHECK(frozen_numeric > 0);  // the frozen branch does affect the loss: its zero is a choice
+            }
+        }
+    }
+}
+
+TEST_CASE("lora model: a new branch leaves the output unchanged, and the adapters change it") {
+    const GPT2Config config = small_config();
+    std::vector<float> base = lively_base(config, 4);
+    GPT2<CpuBackend<float>> model(config, base.data());
+    LoraAdapters<CpuBackend<float>> adapters(config, every_module(3, 0.1f));
+    std::vector<int> inputs = {1, 28, 3, 3, 17, 9, 0, 5};
+    auto logits = [&] {
+        gpt2_forward(model, inputs.data(), nullptr, nullptr, 1, 8);
+        return std::vector<float>(model.acts.logits, model.acts.logits + 8 * config.padded_vocab_size);
+    };
+    const std::vector<float> plain = logits();
+    model.lora = &adapters;
+    CHECK(logits() == plain);  // no branch yet
+    lora_add_branch(adapters, 1);
+    CHECK(logits() == plain);  // B = 0: a no-op
+    adapters.parameters_from_host(random_vector<float>(adapters.num_parameters, 8, -0.3, 0.3));
+    const std::vector<float> adapted = logits();
+    CHECK(relative_error(adapted, plain) > 1e-3);
+    lora_add_branch(adapters, 2);  // keeps branch 0, adds a no-op
+    CHECK(adapters.branches == 2);
+    CHECK(adapters.first_trainable == 1);
+    CHECK(relative_error(logits(), adapted) < 1e-6);
+}
+
+TEST_CASE("generate: greedy decoding with the KV cache equals the argmax of full forward passes") {
+    const GPT2Config config = small_config();
+    std::vector<float> base = lively_base(config, 5);
+    GPT2<CpuBackend<float>> model(config, base.data());
+    LoraAdapters<CpuBackend<float>> adapters(config, every_module(2, 0.1f));
+    add_random_branches(adapters, 2, 6);
+    model.lora = &adapters;
+    const std::vector<std::vector<int>> prompts = {{3}, {1, 2, 3, 4, 5}, {7, 7}, {20, 1, 9, 4}, {28, 0, 0}};
+    GenerationSettings settings;
+    settings.max_new_tokens = 5;
+    settings.batch_size = 3;  // two batches, with sequences of different lengths in lockstep
+    settings.stops.assign(config.vocab_size, false);
+    settings.stops[13] = true;
+    std::vector<std::vector<int>> generated = greedy_generate(model, prompts, settings, [](auto&) {});
+    REQUIRE(generated.size() == prompts.size());
+    for (size_t i = 0; i < prompts.size(); i++) {
+        // the reference: a full forward over the sequence so far, argmax of the last position, until a stop
+        std::vector<int> sequence = prompts[i], expected;
+        while (int(expected.size()) < settings.max_new_tokens) {
+            const int T = int(sequence.size());
+            gpt2_forward(model, sequence.data(), nullptr, nullptr, 1, T);
+            const float* last = model.acts.logits + size_t(T - 1) * config.padded_vocab_size;
+            const int next = int(std::max_element(last, last + config.vocab_size) - last);
+            if (settings.stops[next]) break;
+            expected.push_back(next);
+            sequence.push_back(next);
+        }
+        INFO("prompt " << i);
+        CHECK(generated[i] == expected);
+    }
+}
+
+TEST_CASE("adapter file: round trip, and corrupt files are rejected naming the problem") {
+    const std::string dir = make_temp_dir("adapter_file");
+    AdapterFile file;
+    file.num_layers = 2;
+    file.channels = 12;
+    file.config = every_module(3, 0.1f);
+    file.branches = 2;
+    file.first_trainable = 1;
+    file.tasks_completed = 2;
+    file.set("lora", random_vector<float>(lora_num_parameters(file.config, 2, 12, 2), 1));
+    file.set("accuracy/0", {100.0f});
+    file.set("gate/1", {0.5f, -2.0f});
+    const std::string path = dir + "/adapters.bin";
+    write_adapter_file(path, file);
+    AdapterFile read = read_adapter_file(path);
+    CHECK(read.num_layers == 2);
+    CHECK(read.channels == 12);
+    CHECK(read.config.rank == 3);
+    CHECK(read.config.alpha == 6.0f);
+    CHECK(read.config.dropout == 0.1f);
+    CHECK(read.config.modules == file.config.modules);
+    CHECK(read.branches == 2);
+    CHECK(read.first_trainable == 1);
+    CHECK(read.tasks_completed == 2);
+    CHECK(read.tensors == file.tensors);
+
+    // the 'lora' tensor must fit the header's shape
+    AdapterFile wrong = file;
+    wrong.branches = 3;
+    CHECK_THROWS_WITH(write_adapter_file(dir + "/wrong.bin", wrong), Catch::Contains("must hold"));
+    CHECK_FALSE(file_exists(dir + "/wrong.bin"));
+
+    std::vector<uint8_t> bytes = read_file_bytes(path);
+    auto write_bytes = [&](const std::vector<uint8_t>& content) {
+        FILE* out = std::fopen((dir + "/bad.bin").c_str(), "wb");
+        std::fwrite(content.data(), 1, content.size(), out);
+        std::fclose(out);
+        return dir + "/bad.bin";
+    };
+    std::vector<uint8_t> truncated(bytes.begin(), bytes.end() - 5);
+    CHECK_THROWS_WITH(read_adapter_file(write_bytes(truncated)), Catch::Contains("truncated"));
+    std::vector<uint8_t> bad_magic = bytes;
+    bad_magic[0] ^= 1;
+    CHECK_THROWS_WITH(read_adapter_file(write_bytes(bad_magic)), Catch::Contains("not a clora adapter file"));
+    std::vector<uint8_t> trailing = bytes;
+    trailing.push_back(0);
+    CHECK_THROWS_WITH(read_adapter_file(write_bytes(trailing)), Catch::Contains("trailing"));
+    std::vector<uint8_t> nan = bytes;
+    const float not_a_number = NAN;
+    std::memcpy(nan.data() + nan.size() - sizeof(float), &not_a_number, sizeof(float));
+    CHECK_THROWS_WITH(read_adapter_file(write_bytes(nan)), Catch::Contains("gate/1"));
+    std::vector<uint8_t> rank_zero = bytes;
+    std::memset(rank_zero.data() + 4 * 4, 0, 4);  // header[4] = rank
+    CHECK_THROWS_WITH(read_adapter_file(write_bytes(rank_zero)), Catch::Contains("rank"));
+}
+
+TEST_CASE("lora config: module lists parse, and bad values are rejected") {
+    CHECK(parse_lora_modules("qkv") == 1u);
+    CHECK(parse_lora_modules("fc_proj,qkv") == 9u);
+    CHECK(lora_modules_string(parse_lora_modules("all")) == "qkv,attn_proj,fc,fc_proj");
+    CHECK_THROWS_WITH(parse_lora_modules("qkv,mlp"), Catch::Contains("unknown LoRA module 'mlp'"));
+    LoraConfig config;
+    config.dropout = 1.0f;
+    CHECK_THROWS_WITH(validate_lora_config(config), Catch::Contains("dropout"));
+}
