@@ -95,6 +95,17 @@ long long non_negative(Flags& flags, const std::string& name) {
     return value;
 }
 
+// A flag whose value must be one of `choices`.
+std::string one_of(Flags& flags, const std::string& name, std::initializer_list<const char*> choices) {
+    const std::string value = flags.text(name);
+    std::string listed;
+    for (const char* choice : choices) {
+        if (value == choice) return value;
+        listed += std::string(listed.empty() ? "" : ", ") + choice;
+    }
+    fail("--" + name + " '" + value + "': expected one of " + listed);
+}
+
 int command_pretrain(int argc, char** argv) {
     PretrainOptions o;
     Flags flags("train pretrain [flags]\n\nTrain GPT-2 on llm.c token shards; with no --train, on a built-in synthetic "
@@ -233,6 +244,23 @@ int command_cl(int argc, char** argv) {
     flags.add("weight-decay", "0", "AdamW weight decay");
     flags.add("grad-clip", "1.0", "clip the global gradient norm to this (0: off)");
     flags.add("replay-size", std::to_string(o.replay_size), "replay buffer capacity (reservoir)");
+    const MethodOptions m;
+    flags.add("olora-lambda1", std::to_string(m.olora_lambda1), "O-LoRA: weight of the orthogonality loss");
+    flags.add("olora-lambda2", std::to_string(m.olora_lambda2), "O-LoRA: weight of the L2 loss");
+    flags.add("orth", m.olora_orth, "O-LoRA orthogonality loss: abs (sum |A_old A_t^T|) or squared (the paper)");
+    flags.add("nlora-lambda", std::to_string(m.nlora_lambda), "N-LoRA: weight of the L1 loss on B_t A_t");
+    flags.add("nlora-form", m.nlora_form, "N-LoRA: full (d_out x d_in update) or rr (r x r A_t B_t, square modules)");
+    flags.add("ilora-ema", std::to_string(m.ilora_ema), "I-LoRA: slow = ema * slow + (1 - ema) * fast");
+    flags.add("ilora-gamma", std::to_string(m.ilora_gamma), "I-LoRA: weight of the consistency loss");
+    flags.add("ilora-eval", m.ilora_eval, "I-LoRA: evaluate with the slow or the fast adapter");
+    flags.add("gainlora-gate-hidden", std::to_string(m.gainlora_gate_hidden), "GainLoRA: gate hidden size m");
+    flags.add("gainlora-epsilon0", std::to_string(m.gainlora_epsilon0), "GainLoRA: GPM threshold at task 1");
+    flags.add("gainlora-max-batches", std::to_string(m.gainlora_max_batches),
+              "GainLoRA: batches of covariance collection per task");
+    flags.add_switch("gainlora-restore-norm", "GainLoRA: restore each row's norm after the projection");
+    flags.add("amlora-attention-dim", std::to_string(m.amlora_attention_dim), "AM-LoRA: attention size d_a");
+    flags.add("amlora-lambda", std::to_string(m.amlora_lambda), "AM-LoRA: weight of the sparsity penalty");
+    flags.add("amlora-norm", m.amlora_norm, "AM-LoRA: sigmoid (+ L1) or softmax (+ entropy)");
     flags.add_switch("eval-all", "evaluate every task after each task, not only those seen so far");
     flags.add("max-new-tokens", std::to_string(o.max_new_tokens), "longest generated answer");
     flags.add("eval-batch-size", std::to_string(o.eval_batch_size), "prompts decoded together");
@@ -274,6 +302,22 @@ int command_cl(int argc, char** argv) {
     o.stop_after = int(non_negative(flags, "stop-after"));
     o.seed = uint64_t(flags.integer("seed"));
     o.log_every = int(non_negative(flags, "log-every"));
+    MethodOptions& mo = o.method;
+    mo.olora_lambda1 = flags.real("olora-lambda1");
+    mo.olora_lambda2 = flags.real("olora-lambda2");
+    mo.olora_orth = one_of(flags, "orth", {"abs", "squared"});
+    mo.nlora_lambda = flags.real("nlora-lambda");
+    mo.nlora_form = one_of(flags, "nlora-form", {"full", "rr"});
+    mo.ilora_ema = flags.real("ilora-ema");
+    mo.ilora_gamma = flags.real("ilora-gamma");
+    mo.ilora_eval = one_of(flags, "ilora-eval", {"slow", "fast"});
+    mo.gainlora_gate_hidden = int(flags.integer("gainlora-gate-hidden"));
+    mo.gainlora_epsilon0 = flags.real("gainlora-epsilon0");
+    mo.gainlora_max_batches = int(flags.integer("gainlora-max-batches"));
+    mo.gainlora_restore_norm = flags.on("gainlora-restore-norm");
+    mo.amlora_attention_dim = int(flags.integer("amlora-attention-dim"));
+    mo.amlora_lambda = flags.real("amlora-lambda");
+    mo.amlora_norm = one_of(flags, "amlora-norm", {"sigmoid", "softmax"});
     if (o.synthetic_tasks < 1) fail("--synthetic-tasks must be >= 1");
     if (o.replay_size < 1) fail("--replay-size must be >= 1");
     run_continual(o);

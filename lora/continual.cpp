@@ -205,7 +205,9 @@ private:
                 gpt2_forward(model, batch.inputs.data(), batch.targets.data(), batch.loss_weights.data(), batch.B,
                              batch.T);
                 lora_zero_grad(adapters);
+                method->before_backward(context);
                 gpt2_backward(model);
+                model.extra_dlnf = nullptr;
                 double loss = model.mean_loss + method->extra_loss(context);
                 double norm = std::sqrt(Backend::sum_of_squares(adapters.gradients, adapters.num_parameters) +
                                         method->extra_gradient_sum_of_squares(context));

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "lora/lora_config.h"
+#include "lora/method_options.h"
 #include "lora/metrics.h"
 #include "model/gpt2.h"
 
@@ -30,6 +31,7 @@ struct ContinualOptions {
     int max_seq_len = 0;  // 0: the model's context
     AdamWSettings optimizer;
     int replay_size = 500;
+    MethodOptions method;  // each method's own options
     // evaluation
     bool eval_all = false;  // evaluate every task after each one (default: the tasks seen so far)
     int max_new_tokens = 50;

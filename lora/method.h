@@ -6,7 +6,9 @@
 //     for each epoch:  training_examples    what the epochs run over (the task; MTL: every task so far)
 //       each batch:    extend_batch         extra row groups (Replay: a replay batch), each weighing as much
 //                      before_forward       per-row branch weights (gates) for the rows about to run
-//                      (forward, backward of the cross-entropy)
+//                      (forward of the cross-entropy)
+//                      before_backward      a loss on the hidden states (I-LoRA: model.extra_dlnf)
+//                      (backward)
 //                      extra_loss           add a regulariser's gradient; returns its value
 //                      (clip over every trained tensor, AdamW)
 //                      after_step           projections, EMA ...
@@ -64,6 +66,8 @@ struct ContinualMethod {
                               uint64_t /*step_seed*/) {}
     // Called before every forward over rows of these prompts (training and evaluation).
     virtual void before_forward(Context&, const std::vector<const EncodedExample*>& /*rows*/, int /*T*/) {}
+    // After the forward, before the backward: the model's activations are the step's (I-LoRA sets extra_dlnf).
+    virtual void before_backward(Context&) {}
     // Adds the gradient of a regulariser to the trained tensors; returns its value (0: none).
     virtual double extra_loss(Context&) { return 0; }
     // Trained tensors beyond the adapters (gates, attention...): their squared gradient norm and their AdamW step.

@@ -51,6 +51,9 @@ struct GPT2 {
     // backward computes no parameter gradient at all (no weight products, no encoder backward).
     LoraAdapters<Backend>* lora = nullptr;
     bool frozen_base = false;
+    // A loss on the final hidden states (I-LoRA's consistency loss): its gradient with respect to lnf, (B,T,C) in
+    // backend memory, added by the backward to the cross-entropy's. Null: none.
+    const real* extra_dlnf = nullptr;
 
     // Takes the parameters from host fp32 values in checkpoint layout (num_parameters(config) of them).
     GPT2(const GPT2Config& config, const float* host_parameters) : config(config) {
@@ -231,6 +234,7 @@ void gpt2_backward(GPT2<Backend>& model) {
 
     Backend::classifier_backward(d.logits, a.logits, model.targets, model.loss_weights, model.weight_sum, N, V, Vp);
     Backend::matmul_backward(d.lnf, g.wte, nullptr, d.logits, a.lnf, p.wte, N, C, Vp);
+    if (model.extra_dlnf) Backend::residual_forward(d.lnf, d.lnf, model.extra_dlnf, size_t(N) * C);  // d.lnf += extra
     const auto* last = a.residual3 + size_t(L - 1) * N * C;
     auto* dlast = d.residual3 + size_t(L - 1) * N * C;
     Backend::layernorm_backward(dlast, g.lnfw, g.lnfb, d.lnf, last, p.lnfw, a.lnf_mean, a.lnf_rstd, N, C);
