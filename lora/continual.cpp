@@ -140,7 +140,7 @@ public:
     MethodRun(const std::string& method_name, const Setup& setup, const ContinualOptions& options)
         : setup(setup), o(options), model(setup.config, setup.base_parameters.data()),
           adapters(setup.config, options.lora), method(make_method<Backend>(method_name, options)),
-          context{model, adapters, setup.tasks, 0, options.seed}, dir(options.out_dir + "/" + method_name) {
+          context{model, adapters, setup.tasks, 0, options.seed, nullptr, 0}, dir(options.out_dir + "/" + method_name) {
         model.frozen_base = true;
         model.lora = &adapters;
         result.method = method_name;
@@ -199,6 +199,8 @@ private:
                 method->extend_batch(context, groups, derive_seed(o.seed, t, step, 2));
                 std::vector<const EncodedExample*> rows;
                 TrainingBatch batch = make_step_batch(groups, max_T, rows);
+                context.batch = &batch;
+                context.step = step;
                 method->before_forward(context, rows, batch.T);
                 adapters.training = true;
                 adapters.dropout_seed = derive_seed(o.seed, t, step, 3);
@@ -219,6 +221,7 @@ private:
                 lora_update(adapters, o.optimizer, step, scale);
                 method->extra_update(context, o.optimizer, step, scale);
                 method->after_step(context);
+                context.batch = nullptr;
                 adapters.training = false;
                 loss_sum += loss;
                 loss_count++;

@@ -42,6 +42,8 @@ struct ContinualContext {
     const std::vector<EncodedTask>& tasks;  // the whole order
     int task = 0;                           // the current task (0-based)
     uint64_t seed = 0;                      // the run's seed
+    const TrainingBatch* batch = nullptr;   // the current training step's batch (rows of every group), or null
+    int step = 0;                           // optimizer steps done in the current task
 };
 
 // Diagnostics of a task boundary: (name, value) pairs, written to the metrics file and printed.
