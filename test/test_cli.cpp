@@ -133,3 +133,33 @@ TEST_CASE("cli: --device cuda without a GPU is a clear error, auto falls back to
     CHECK(run.status == 0);
     CHECK_THAT(run.output, Catch::Contains("device: auto -> cpu"));
 }
+
+TEST_CASE("cli: train cl runs the synthetic benchmark, prints the matrix and writes its files") {
+    std::string dir = make_temp_dir("cli_cl");
+    Run run = run_train("cl --device cpu --method seqlora --synthetic-tasks 2 --epochs 1 --log-every 0 --out " + dir);
+    INFO(run.output);
+    CHECK(run.status == 0);
+    for (const char* text : {"exact match (%) after each task", "after sub2", "AA", "BWT", "FT", "diagonal"})
+        CHECK_THAT(run.output, Catch::Contains(text));
+    for (const char* file : {"/seqlora/adapters_task01.bin", "/seqlora/adapters_task02.bin", "/seqlora/results.json",
+                             "/seqlora/metrics.jsonl", "/comparison.json"})
+        CHECK(file_exists(dir + file));
+}
+
+TEST_CASE("cli: train cl rejects bad flags with one line and exit 1") {
+    const std::pair<const char*, const char*> cases[] = {
+        {"cl --method magic", "unknown method 'magic'"},
+        {"cl --lora-modules mlp", "unknown LoRA module 'mlp'"},
+        {"cl --lora-dropout 1.5", "dropout"},
+        {"cl --epochs -1", "epochs"},
+        {"cl --order 1", "need a base model"},
+        {"cl --nlora-form square", "expected one of full, rr"},
+    };
+    for (const auto& [arguments, message] : cases) {
+        Run run = run_train(arguments);
+        INFO(arguments << "\n" << run.output);
+        CHECK(run.status == 1);
+        CHECK_THAT(run.output, Catch::Contains(message));
+        CHECK_THAT(run.output, Catch::StartsWith("error: ") || Catch::Contains("\nerror: "));
+    }
+}
