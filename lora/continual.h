@@ -41,7 +41,7 @@ struct ContinualOptions {
     bool resume = false;
     int stop_after = 0;  // end each method after this many tasks in all (a stage of a longer run); 0 = all
     uint64_t seed = 1337;
-    int log_every = 10;  // steps between log lines; 0 = none
+    int log_every = 50;  // steps between log lines; 0 = none
     bool quiet = false;  // no log lines at all (tests)
 };
 
