@@ -50,6 +50,8 @@ struct LoraAdapters {
     real* hidden_memory = nullptr;   // per slot: (N,R) = h~ A^T, kept for the backward
     real* dropout_memory = nullptr;  // per slot: (N,in) inverted-dropout mask, when training with dropout > 0
     const real* block_weights = nullptr;  // (N, branches) per-row branch weights set by a method; null = ones
+    real* block_weight_gradients = nullptr;  // (N, branches) when a method trains the weights (gates): the
+                                             // backward accumulates dL/dw of every adapted linear into it
     bool training = false;       // dropout on
     uint64_t dropout_seed = 0;   // set per step by the caller; each slot's mask derives from it
 
@@ -229,7 +231,8 @@ void lora_module_backward(LoraAdapters<Backend>& adapters, int layer, int module
     if (!s || adapters.branches == 0) return;
     using real = typename Backend::real;
     const real* mask = adapters.training && adapters.config.dropout > 0 ? adapters.dropout_memory + s->dropout : nullptr;
-    Backend::lora_backward(dinp, adapters.gradients + s->A, adapters.gradients + s->Bt, nullptr, dout, inp,
+    Backend::lora_backward(dinp, adapters.gradients + s->A, adapters.gradients + s->Bt,
+                           adapters.block_weight_gradients, dout, inp,
                            adapters.hidden_memory + s->hidden, adapters.parameters + s->A, adapters.parameters + s->Bt,
                            adapters.block_weights, mask, real(adapters.config.scale()), adapters.shape(*s, N));
 }
