@@ -1,6 +1,7 @@
 // The continual-learning task loop (lora/continual.h); the method hooks are described in lora/method.h.
 #include "lora/continual.h"
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -8,6 +9,7 @@
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <numeric>
+#include <sstream>
 
 #include "data/synthetic_tasks.h"
 #include "data/task_data.h"
