@@ -217,7 +217,9 @@ int command_cl(int argc, char** argv) {
                 "accuracy matrix and\nAA / BWT / FT per method, then a comparison table. With no --order: the built-in "
                 "synthetic\nbenchmark on a small random base (the default run). Writes <out>/<method>/metrics.jsonl,\n"
                 "results.json and adapters_taskNN.bin (resume with --resume), and <out>/comparison.json.");
-    flags.add("method", "baselines", "comma list of seqlora, inclora, replay, mtl; or baselines / all");
+    std::string method_names;
+    for (const std::string& name : known_methods()) method_names += name + ", ";
+    flags.add("method", "baselines", "comma list of " + method_names + "or baselines (the first four) or all");
     flags.add("order", "", "task order: 1..6 (task_orders.json) or a comma list of task names or directories");
     flags.add("benchmark", "", "benchmark root (default " + default_benchmark_root() + ")");
     flags.add("tokenizer", "../shared/data/tokenizer/gpt2", "folder with GPT-2's encoder.json and vocab.bpe");

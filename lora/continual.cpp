@@ -360,10 +360,12 @@ ContinualPreset continual_preset(bool synthetic) {
     return {"qkv", 8, 3, 1e-3f};
 }
 
-std::vector<std::string> known_methods() { return {"seqlora", "inclora", "replay", "mtl"}; }
+std::vector<std::string> known_methods() { return {"seqlora", "inclora", "replay", "mtl", "ilora", "olora", "nlora",
+                                                "gainlora-olora", "gainlora-inflora"}; }
 
 std::vector<std::string> parse_methods(const std::string& list) {
-    if (list == "all" || list == "baselines") return known_methods();
+    if (list == "all") return known_methods();
+    if (list == "baselines") return {"seqlora", "inclora", "replay", "mtl"};
     std::vector<std::string> methods;
     std::string item;
     std::stringstream items(list);

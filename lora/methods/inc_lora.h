@@ -1,7 +1,9 @@
 // IncLoRA (../shared/docs/METHODS.md section 4): a new branch per task, the old ones frozen, all summed with
 // weight one (O-LoRA with lambda1 = 0). Old branches never change, but the new one can still overwrite what they
-// did to the shared activations.
+// did to the shared activations. At every task boundary it reports the branch diagnostics of lora/diagnostics.h
+// (collision rates, orthogonality of the A's, cosine of the updates); O-LoRA and N-LoRA inherit both.
 #pragma once
+#include "lora/diagnostics.h"
 #include "lora/method.h"
 
 template <class Backend>
@@ -11,4 +13,5 @@ struct IncLora : ContinualMethod<Backend> {
     void task_start(Context& context) override {
         lora_add_branch(context.adapters, context.seed + 1 + uint64_t(context.task), true);
     }
+    Diagnostics diagnostics(Context& context) override { return branch_diagnostics(context.adapters); }
 };

@@ -1,0 +1,286 @@
+// I-LoRA (../shared/docs/METHODS.md section 8): interpolation between a fast and a slow adapter, with replay.
+//
+// One fast adapter theta_w (the run's adapters: a single branch created at task 1, every row trainable, kept across
+// tasks as SeqLoRA) and a slow adapter theta_l of the same shape, owned here and never trained by gradient:
+//   at creation          theta_l = theta_w
+//   after every step     theta_l <- lambda theta_l + (1 - lambda) theta_w          lambda = --ilora-ema (0.99)
+//   evaluation           with theta_l (--ilora-eval slow, the default) or theta_w (--ilora-eval fast); no task id
+// Each step of task t > 1 trains on the current batch plus an equal-size batch drawn from a reservoir buffer:
+//   loss = (CE_cur + CE_replay) / 2 + gamma L_cons                                 gamma = --ilora-gamma (1.0)
+//   L_cons = 1 / (count C) sum_{n in replay positions} sum_c (h_fast[n,c] - h_slow[n,c])^2
+// h (B,T,C) = the final hidden states after the last layer norm (acts.lnf) of the fast model and of the slow one
+// (the same base with theta_l, no gradient) on the same batch; the sum runs over the replay rows' real positions
+// (prompt and answer; padding, the positions past a row's training_length, excluded), count of them.
+// Task 1 trains on CE_cur alone (no replay group, no L_cons).
+//
+// LoRA dropout: the slow forward of a training step uses the very dropout masks of the step's fast forward, so that
+// h_fast - h_slow is the effect of theta_w - theta_l alone. (A slow forward without dropout makes L_cons penalise
+// the dropout noise itself: on the synthetic benchmark, with dropout 0.1 and gamma 1, the fast adapter then keeps
+// 34% of task 1 after task 2 instead of 100%.) The loop sets the step's dropout seed after before_forward, so
+// ilora_step_dropout_seed repeats its derivation, and before_backward checks the two agree. Evaluation: no dropout.
+//
+// The gradient of gamma L_cons reaches the fast adapter through the model's backward: with w[n] = gamma / (count C)
+// on those positions (0 elsewhere), dL/d lnf[n,c] = 2 w[n] (h_fast - h_slow) is handed to gpt2_backward as
+// model.extra_dlnf and added there to the cross-entropy's d lnf (lora/cpu/consistency.h, model/cuda/consistency.cu).
+//
+// Per step (the hooks of lora/method.h, in the loop's order):
+//   extend_batch     the replay group (task t > 1)
+//   before_forward   training: the slow model's forward on the whole step batch (model.lora pointed at theta_l for
+//                    it), lnf copied to h_slow, model.lora back to theta_w for the loop's forward; the row weights.
+//                    evaluation (no batch): model.lora = theta_l or theta_w per --ilora-eval
+//   before_backward  dlnf and the rows' losses from acts.lnf (the fast forward's) and h_slow; model.extra_dlnf
+//   extra_loss       gamma L_cons (its gradient is already in the adapters' gradients)
+//   after_step       the EMA
+// The slow forward runs over the current rows too (their weights are 0): the step's batch as it is, so both forwards
+// share the model's activation buffers without reallocating them, at the cost of the current rows' slow forward.
+//
+// The replay buffer (data/replay_buffer.h, Vitter's algorithm R, --replay-size examples) covers the whole stream,
+// the current task included: at task_start every training example of the task is offered, in file order, so
+// replay during task t draws from tasks 1..t, task t with its end-of-task share from its first step on. (Offering
+// each batch as it trains would tie the buffer to the epoch shuffles; offering the whole task in file order is a
+// function of the tasks alone, so a resumed run rebuilds the buffer exactly by offering the completed tasks again,
+// in order, in load_state.) The slow adapter's parameters are saved in the adapter file as "ilora/slow".
+// Diagnostics at each task boundary: ||theta_w - theta_l||_2, the task's mean gamma L_cons, the buffer's size.
+#pragma once
+#include <algorithm>
+#include <cmath>
+#include <memory>
+#include <type_traits>
+
+#include "data/replay_buffer.h"
+#include "lora/cpu/consistency.h"
+#include "lora/method.h"
+#include "lora/method_options.h"
+#include "model/backend_cuda.h"
+#include "model/cuda/consistency_kernels.h"
+
+// I-LoRA's kernels on either backend: CUDA (model/cuda/consistency.cu) or the CPU reference
+// (lora/cpu/consistency.h); shapes and math there.
+namespace ilora_kernels {
+
+template <class Backend>
+constexpr bool on_gpu = std::is_same_v<Backend, CudaBackend>;
+
+// dh (N,C) = 2 w[n] (h_fast - h_slow); row_losses (N) = w[n] sum_c (h_fast - h_slow)^2
+template <class Backend, class real>
+void consistency_loss(real* dh, real* row_losses, const real* h_fast, const real* h_slow, const real* row_weights,
+                      int N, int C) {
+    if constexpr (on_gpu<Backend>) cuda::consistency_loss(dh, row_losses, h_fast, h_slow, row_weights, N, C);
+    else cpu::consistency_loss(dh, row_losses, h_fast, h_slow, row_weights, N, C);
+}
+
+// slow (count) = lambda slow + (1 - lambda) fast
+template <class Backend, class real>
+void ema_update(real* slow, const real* fast, size_t count, real lambda) {
+    if constexpr (on_gpu<Backend>) cuda::ema_update(slow, fast, count, lambda);
+    else cpu::ema_update(slow, fast, count, lambda);
+}
+
+// destination (count) = source (count), in backend memory
+template <class Backend, class real>
+void copy(real* destination, const real* source, size_t count) {
+    if constexpr (on_gpu<Backend>) cuda::copy_on_device(destination, source, count);
+    else std::copy(source, source + count, destination);
+}
+
+}  // namespace ilora_kernels
+
+// The LoRA-dropout seed of the loop's training forward at (task, step): lora/continual.cpp's
+// derive_seed(seed, task, step, 3), which the loop assigns to adapters.dropout_seed after before_forward.
+inline uint64_t ilora_step_dropout_seed(uint64_t seed, uint64_t task, uint64_t step) {
+    Random random(seed ^ (task * 0x9E3779B97F4A7C15ULL) ^ (step * 0xC2B2AE3D27D4EB4FULL) ^ (uint64_t(3) << 56));
+    return random.next();
+}
+
+template <class Backend>
+struct ILora : ContinualMethod<Backend> {
+    using Context = ContinualContext<Backend>;
+    using real = typename Backend::real;
+
+    float ema;            // lambda
+    float gamma;          // weight of L_cons
+    bool evaluate_slow;   // evaluate with theta_l (else theta_w)
+    ReplayBuffer buffer;
+    std::unique_ptr<LoraAdapters<Backend>> slow;  // theta_l: same configuration and branches as the fast adapters
+
+    // the current step
+    int current_rows = 0, replay_rows = 0;  // the batch's rows: [0, current_rows) current, then replay_rows replayed
+    bool consistency_step = false;          // the slow forward ran: h_slow and row_weights hold this step's values
+    uint64_t slow_dropout_seed = 0;         // the dropout seed of the step's slow forward
+    double consistency = 0;                 // gamma L_cons of the step
+    // backend buffers, grown to the largest step (N = B*T rows of C channels)
+    size_t capacity_rows = 0;
+    real* h_slow = nullptr;       // (N,C) the slow model's lnf
+    real* dlnf = nullptr;         // (N,C) d(gamma L_cons)/d lnf, handed to the backward as model.extra_dlnf
+    real* row_weights = nullptr;  // (N) gamma / (count C) on the replay rows' real positions, 0 elsewhere
+    real* row_losses = nullptr;   // (N) each position's share of gamma L_cons
+    std::vector<real> host_row_weights;
+    std::vector<real> host_row_losses;
+    // per task, for the diagnostics
+    double consistency_sum = 0;
+    int consistency_steps = 0;
+
+    ILora(const MethodOptions& options, size_t replay_capacity, uint64_t replay_seed)
+        : ema(options.ilora_ema), gamma(options.ilora_gamma), evaluate_slow(options.ilora_eval != "fast"),
+          buffer(replay_capacity, replay_seed) {
+        if (!(ema >= 0 && ema <= 1)) fail("ilora: --ilora-ema must be in [0, 1], got " + std::to_string(ema));
+        if (!(gamma >= 0) || !std::isfinite(gamma))
+            fail("ilora: --ilora-gamma must be finite and >= 0, got " + std::to_string(gamma));
+        if (options.ilora_eval != "slow" && options.ilora_eval != "fast")
+            fail("ilora: --ilora-eval must be slow or fast, got '" + options.ilora_eval + "'");
+    }
+    ILora(const ILora&) = delete;
+    ILora& operator=(const ILora&) = delete;
+    ~ILora() override { release_buffers(); }
+
+    std::string name() const override { return "ilora"; }
+
+    void task_start(Context& context) override {
+        LoraAdapters<Backend>& fast = context.adapters;
+        if (fast.branches == 0) lora_add_branch(fast, context.seed + 1, false);
+        if (!slow) {  // theta_l = theta_w, exactly (a copy in backend memory, whatever the backend's precision)
+            make_slow(fast, fast.branches, fast.parameters_to_host());
+            ilora_kernels::copy<Backend>(slow->parameters, fast.parameters, fast.num_parameters);
+        }
+        context.model.lora = &fast;
+        for (const EncodedExample& e : context.tasks[context.task].train) buffer.offer(e);
+        consistency_sum = 0, consistency_steps = 0;
+    }
+
+    void extend_batch(Context& context, std::vector<std::vector<const EncodedExample*>>& groups,
+                      uint64_t step_seed) override {
+        current_rows = int(groups[0].size());
+        replay_rows = 0;
+        if (context.task == 0 || buffer.size() == 0) return;  // task 1: CE_cur only
+        Random random(step_seed);
+        groups.push_back(buffer.sample(current_rows, random));
+        replay_rows = int(groups.back().size());
+    }
+
+    void before_forward(Context& context, const std::vector<const EncodedExample*>& rows, int T) override {
+        GPT2<Backend>& model = context.model;
+        consistency_step = false;
+        if (!context.batch) {  // evaluation: the adapter --ilora-eval names
+            if (slow) slow->training = false;
+            model.lora = evaluate_slow && slow ? slow.get() : &context.adapters;
+            return;
+        }
+        model.lora = &context.adapters;  // the loop's training forward: theta_w
+        if (replay_rows == 0 || gamma == 0 || !slow) return;
+        const TrainingBatch& batch = *context.batch;
+        if (int(rows.size()) != current_rows + replay_rows || batch.B != int(rows.size()) || batch.T != T)
+            fail("ilora: the step's batch has " + std::to_string(batch.B) + " rows, " +
+                 std::to_string(current_rows) + " current and " + std::to_string(replay_rows) + " replayed expected");
+        const int B = batch.B, C = model.config.channels, N = B * T;
+
+        // the slow model's forward on the same batch, with the fast forward's dropout masks (no targets: no loss)
+        slow_dropout_seed = ilora_step_dropout_seed(context.seed, uint64_t(context.task), uint64_t(context.step));
+        slow->training = true;
+        slow->dropout_seed = slow_dropout_seed;
+        slow->block_weights = nullptr;
+        model.lora = slow.get();
+        gpt2_forward(model, batch.inputs.data(), nullptr, nullptr, B, T);
+        slow->training = false;
+        model.lora = &context.adapters;
+        ensure_buffers(size_t(N), C);
+        ilora_kernels::copy<Backend>(h_slow, model.acts.lnf, size_t(N) * C);  // h_slow (N,C) = lnf (B,T,C)
+
+        // w[n] = gamma / (count C) at the replay rows' real positions t < min(training_length, T); 0 elsewhere
+        host_row_weights.assign(size_t(N), real(0));
+        size_t count = 0;
+        for (int b = current_rows; b < B; b++) count += size_t(std::min(training_length(*rows[b]), T));
+        if (count == 0) return;
+        const real w = real(double(gamma) / (double(count) * C));
+        for (int b = current_rows; b < B; b++)
+            for (int t = 0; t < std::min(training_length(*rows[b]), T); t++) host_row_weights[size_t(b) * T + t] = w;
+        Backend::upload(row_weights, host_row_weights.data(), size_t(N));
+        consistency_step = true;
+    }
+
+    void before_backward(Context& context) override {
+        consistency = 0;
+        if (!consistency_step) return;
+        GPT2<Backend>& model = context.model;
+        const int N = model.batch_size * model.seq_len, C = model.config.channels;
+        if (size_t(N) > capacity_rows || size_t(N) != host_row_weights.size())
+            fail("ilora: the forward's shape changed between the slow and the fast forward");
+        const LoraAdapters<Backend>& fast = context.adapters;
+        if (fast.training && fast.config.dropout > 0 && fast.dropout_seed != slow_dropout_seed)
+            fail("ilora: the fast forward's dropout seed is not the one the slow forward used: the loop's seed "
+                 "derivation (lora/continual.cpp, derive_seed) and ilora_step_dropout_seed disagree");
+        // dlnf (N,C) = 2 w (h_fast - h_slow); gamma L_cons = sum_n row_losses[n] (in order: deterministic)
+        ilora_kernels::consistency_loss<Backend>(dlnf, row_losses, model.acts.lnf, h_slow, row_weights, N, C);
+        host_row_losses.resize(size_t(N));
+        Backend::download(host_row_losses.data(), row_losses, size_t(N));
+        for (int n = 0; n < N; n++) consistency += double(host_row_losses[n]);
+        model.extra_dlnf = dlnf;
+        consistency_sum += consistency;
+        consistency_steps++;
+    }
+
+    // gamma L_cons; its gradient went into the adapters' gradients through extra_dlnf in the backward
+    double extra_loss(Context&) override { return consistency; }
+
+    void after_step(Context& context) override {
+        consistency_step = false;
+        LoraAdapters<Backend>& fast = context.adapters;
+        if (!slow || slow->num_parameters != fast.num_parameters)
+            fail("ilora: the slow adapter does not match the fast one");
+        // theta_l = lambda theta_l + (1 - lambda) theta_w
+        ilora_kernels::ema_update<Backend>(slow->parameters, fast.parameters, fast.num_parameters, real(ema));
+    }
+
+    Diagnostics diagnostics(Context& context) override {
+        Diagnostics d;
+        if (slow) d.push_back({"ilora_fast_slow_distance", fast_slow_distance(context.adapters)});
+        d.push_back({"ilora_consistency_loss", consistency_steps ? consistency_sum / consistency_steps : 0.0});
+        d.push_back({"replay_buffer_size", double(buffer.size())});
+        return d;
+    }
+
+    // ||theta_w - theta_l||_2 over every parameter of the adapters
+    double fast_slow_distance(const LoraAdapters<Backend>& fast) const {
+        const std::vector<float> w = fast.parameters_to_host(), l = slow->parameters_to_host();
+        double sum = 0;
+        for (size_t i = 0; i < w.size() && i < l.size(); i++) sum += (double(w[i]) - l[i]) * (double(w[i]) - l[i]);
+        return std::sqrt(sum);
+    }
+
+    void save_state(Context&, AdapterFile& file) override {
+        if (slow) file.set("ilora/slow", slow->parameters_to_host());
+    }
+
+    // The slow adapter from the file; the buffer rebuilt by offering the completed tasks again, in order, as
+    // task_start did (its decisions depend only on its seed and the offers).
+    void load_state(Context& context, const AdapterFile& file) override {
+        make_slow(context.adapters, file.branches, file.tensor("ilora/slow"));
+        for (int t = 0; t < file.tasks_completed; t++)
+            for (const EncodedExample& e : context.tasks[t].train) buffer.offer(e);
+    }
+
+private:
+    void make_slow(const LoraAdapters<Backend>& fast, int branches, const std::vector<float>& values) {
+        slow = std::make_unique<LoraAdapters<Backend>>(fast.model_config, fast.config);
+        slow->resize(branches, values);
+        slow->first_trainable = branches;  // nothing trains by gradient
+        slow->training = false;
+    }
+
+    void ensure_buffers(size_t N, int C) {
+        if (N <= capacity_rows) return;
+        release_buffers();
+        h_slow = Backend::template allocate<real>(N * C);
+        dlnf = Backend::template allocate<real>(N * C);
+        row_weights = Backend::template allocate<real>(N);
+        row_losses = Backend::template allocate<real>(N);
+        capacity_rows = N;
+    }
+    void release_buffers() {
+        Backend::release(h_slow);
+        Backend::release(dlnf);
+        Backend::release(row_weights);
+        Backend::release(row_losses);
+        h_slow = dlnf = row_weights = row_losses = nullptr;
+        capacity_rows = 0;
+    }
+};

@@ -1,0 +1,47 @@
+// O-LoRA (../shared/docs/METHODS.md section 5): IncLoRA's structure (a new branch per task, the old ones frozen,
+// all summed) and a regulariser that keeps the new branch's input subspace orthogonal to the old ones':
+//   L = CE + lambda1 * L_orth + lambda2 * L_L2
+//   L_orth = sum over adapted linears of sum_{p,q} |(A_old A_t^T)_pq|    (--orth squared: of (.)^2, the paper's)
+//   L_L2   = sum over adapted linears of ||A_t||_F + ||B_t||_F
+// with A_old (k,in) the rows of every earlier branch (k = (branches - 1) * r; L_orth = 0 at task 1) and A_t (r,in),
+// Bt_t (r,out) the new branch's rows. Summed over the adapted linears, not averaged, as the official code does.
+// The gradients go into the adapters' gradient buffer after the cross-entropy's backward (the extra_loss hook),
+// so clipping and AdamW see their sum. Kernels: lora/cpu/regularizers.h and model/cuda/lora_regularizers.cu.
+#pragma once
+#include "lora/method_options.h"
+#include "lora/methods/inc_lora.h"
+#include "lora/regularizer_backend.h"
+
+template <class Backend>
+struct OLora : IncLora<Backend> {
+    using Context = ContinualContext<Backend>;
+    using real = typename Backend::real;
+    float lambda1, lambda2;
+    bool squared;
+
+    explicit OLora(const MethodOptions& options)
+        : lambda1(options.olora_lambda1), lambda2(options.olora_lambda2), squared(options.olora_orth == "squared") {
+        if (options.olora_orth != "abs" && options.olora_orth != "squared")
+            fail("olora: the orthogonality loss is 'abs' or 'squared', got '" + options.olora_orth + "'");
+    }
+    std::string name() const override { return "olora"; }
+
+    double extra_loss(Context& context) override {
+        LoraAdapters<Backend>& a = context.adapters;
+        const int r = a.config.rank;
+        const int k = (a.branches - 1) * r;  // rows of the earlier branches; the new branch's follow
+        double loss = 0;
+        for (const LoraSlot& s : a.slots) {
+            const int in = s.shape.in, out = s.shape.out;
+            const real* A = a.parameters + s.A;                    // A_cat (R,in): A_old = rows 0..k-1
+            const real* A_t = A + size_t(k) * in;                  // (r,in)
+            const real* Bt_t = a.parameters + s.Bt + size_t(k) * out;  // (r,out)
+            real* dA_t = a.gradients + s.A + size_t(k) * in;
+            real* dBt_t = a.gradients + s.Bt + size_t(k) * out;
+            if (lambda1 != 0 && k > 0)
+                loss += regularizers::orthogonality_loss<Backend>(A, A_t, dA_t, k, r, in, lambda1, squared);
+            if (lambda2 != 0) loss += regularizers::l2_norm_loss<Backend>(A_t, Bt_t, dA_t, dBt_t, r, in, out, lambda2);
+        }
+        return loss;
+    }
+};
