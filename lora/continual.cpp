@@ -203,9 +203,9 @@ private:
                 TrainingBatch batch = make_step_batch(groups, max_T, rows);
                 context.batch = &batch;
                 context.step = step;
-                method->before_forward(context, rows, batch.T);
                 adapters.training = true;
-                adapters.dropout_seed = derive_seed(o.seed, t, step, 3);
+                adapters.dropout_seed = derive_seed(o.seed, t, step, 3);  // the step's LoRA-dropout masks
+                method->before_forward(context, rows, batch.T);
                 gpt2_forward(model, batch.inputs.data(), batch.targets.data(), batch.loss_weights.data(), batch.B,
                              batch.T);
                 lora_zero_grad(adapters);

@@ -16,8 +16,8 @@
 // LoRA dropout: the slow forward of a training step uses the very dropout masks of the step's fast forward, so that
 // h_fast - h_slow is the effect of theta_w - theta_l alone. (A slow forward without dropout makes L_cons penalise
 // the dropout noise itself: on the synthetic benchmark, with dropout 0.1 and gamma 1, the fast adapter then keeps
-// 34% of task 1 after task 2 instead of 100%.) The loop sets the step's dropout seed after before_forward, so
-// ilora_step_dropout_seed repeats its derivation, and before_backward checks the two agree. Evaluation: no dropout.
+// 34% of task 1 after task 2 instead of 100%.) The loop sets the step's dropout seed before before_forward, which
+// takes it for the slow forward; before_backward checks that the fast forward used the same. Evaluation: no dropout.
 //
 // The gradient of gamma L_cons reaches the fast adapter through the model's backward: with w[n] = gamma / (count C)
 // on those positions (0 elsewhere), dL/d lnf[n,c] = 2 w[n] (h_fast - h_slow) is handed to gpt2_backward as
@@ -84,13 +84,6 @@ void copy(real* destination, const real* source, size_t count) {
 }
 
 }  // namespace ilora_kernels
-
-// The LoRA-dropout seed of the loop's training forward at (task, step): lora/continual.cpp's
-// derive_seed(seed, task, step, 3), which the loop assigns to adapters.dropout_seed after before_forward.
-inline uint64_t ilora_step_dropout_seed(uint64_t seed, uint64_t task, uint64_t step) {
-    Random random(seed ^ (task * 0x9E3779B97F4A7C15ULL) ^ (step * 0xC2B2AE3D27D4EB4FULL) ^ (uint64_t(3) << 56));
-    return random.next();
-}
 
 template <class Backend>
 struct ILora : ContinualMethod<Backend> {
@@ -174,7 +167,7 @@ struct ILora : ContinualMethod<Backend> {
         const int B = batch.B, C = model.config.channels, N = B * T;
 
         // the slow model's forward on the same batch, with the fast forward's dropout masks (no targets: no loss)
-        slow_dropout_seed = ilora_step_dropout_seed(context.seed, uint64_t(context.task), uint64_t(context.step));
+        slow_dropout_seed = context.adapters.dropout_seed;  // the step's, set by the loop
         slow->training = true;
         slow->dropout_seed = slow_dropout_seed;
         slow->block_weights = nullptr;
@@ -206,8 +199,8 @@ struct ILora : ContinualMethod<Backend> {
             fail("ilora: the forward's shape changed between the slow and the fast forward");
         const LoraAdapters<Backend>& fast = context.adapters;
         if (fast.training && fast.config.dropout > 0 && fast.dropout_seed != slow_dropout_seed)
-            fail("ilora: the fast forward's dropout seed is not the one the slow forward used: the loop's seed "
-                 "derivation (lora/continual.cpp, derive_seed) and ilora_step_dropout_seed disagree");
+            fail("ilora: the fast forward's dropout seed is not the one the slow forward used (the dropout seed "
+                 "changed between before_forward and the forward)");
         // dlnf (N,C) = 2 w (h_fast - h_slow); gamma L_cons = sum_n row_losses[n] (in order: deterministic)
         ilora_kernels::consistency_loss<Backend>(dlnf, row_losses, model.acts.lnf, h_slow, row_weights, N, C);
         host_row_losses.resize(size_t(N));
