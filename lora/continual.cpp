@@ -344,10 +344,10 @@ MethodResult run_method(const std::string& name, const Setup& setup, const Conti
 }
 
 void print_comparison(const std::vector<MethodResult>& results) {
-    std::printf("%-10s %7s %7s %7s %9s %8s\n", "method", "AA", "BWT", "FT", "diagonal", "s/task");
+    std::printf("%-16s %7s %7s %7s %9s %8s\n", "method", "AA", "BWT", "FT", "diagonal", "s/task");
     for (const MethodResult& r : results) {
         double total = std::accumulate(r.seconds_per_task.begin(), r.seconds_per_task.end(), 0.0);
-        std::printf("%-10s %7.1f %7.1f %7.1f %9.1f %8.2f\n", r.method.c_str(), r.metrics.average_accuracy,
+        std::printf("%-16s %7.1f %7.1f %7.1f %9.1f %8.2f\n", r.method.c_str(), r.metrics.average_accuracy,
                     r.metrics.backward_transfer, r.metrics.forgetting, r.metrics.diagonal_mean,
                     total / std::max<size_t>(1, r.seconds_per_task.size()));
     }
