@@ -2,25 +2,10 @@
 // SeqLoRA forgets, MTL and Replay do not; a run stopped at a task boundary and resumed ends where an
 // uninterrupted one does.
 #include "lora/continual.h"
+#include "test/cl_test_support.h"
 #include "test/test_support.h"
 
 namespace {
-
-// The synthetic benchmark's preset (as `train cl` with no data), two tasks, quiet, on the CPU.
-ContinualOptions synthetic_options(const std::string& name, std::vector<std::string> methods) {
-    ContinualOptions o;
-    const ContinualPreset preset = continual_preset(true);
-    o.methods = std::move(methods);
-    o.synthetic_tasks = 2;
-    o.lora.modules = parse_lora_modules(preset.lora_modules);
-    o.lora.rank = preset.lora_rank;
-    o.epochs = preset.epochs;
-    o.optimizer.learning_rate = preset.learning_rate;
-    o.device = "cpu";
-    o.out_dir = make_temp_dir(name);
-    o.quiet = true;
-    return o;
-}
 
 }  // namespace
 

@@ -24,10 +24,6 @@ std::vector<int> random_tokens(size_t count, int V, uint64_t seed) {
     return tokens;
 }
 
-bool bit_identical(const std::vector<float>& a, const std::vector<float>& b) {
-    return a.size() == b.size() && std::memcmp(a.data(), b.data(), a.size() * sizeof(float)) == 0;
-}
-
 struct RowShape {
     int N, C;
 };

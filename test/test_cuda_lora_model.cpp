@@ -6,6 +6,7 @@
 #include "model/backend_cuda.h"
 #include "model/generate.h"
 #include "model/initialisation.h"
+#include "test/cl_test_support.h"
 #include "test/cuda_test_support.h"
 
 namespace {
@@ -93,17 +94,8 @@ TEST_CASE("cuda model: greedy decoding with the KV cache gives the CPU's tokens"
 
 TEST_CASE("cuda model: train cl on the GPU matches the CPU run on the synthetic benchmark") {
     REQUIRE_GPU_OR_SKIP();
-    ContinualOptions o;
-    const ContinualPreset preset = continual_preset(true);
-    o.methods = {"inclora"};
-    o.synthetic_tasks = 2;
-    o.lora.modules = parse_lora_modules(preset.lora_modules);
-    o.lora.rank = preset.lora_rank;
+    ContinualOptions o = synthetic_options("cuda_cl_cpu", {"inclora"});
     o.epochs = 2;
-    o.optimizer.learning_rate = preset.learning_rate;
-    o.quiet = true;
-    o.device = "cpu";
-    o.out_dir = make_temp_dir("cuda_cl_cpu");
     MethodResult cpu = run_continual(o)[0];
     o.device = "cuda";
     o.out_dir = make_temp_dir("cuda_cl_gpu");

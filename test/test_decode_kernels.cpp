@@ -24,11 +24,6 @@ struct StepShape {
     int B, C, NH, max_T;
 };
 
-template <typename T>
-bool bit_identical(const std::vector<T>& a, const std::vector<T>& b) {
-    return a.size() == b.size() && std::memcmp(a.data(), b.data(), a.size() * sizeof(T)) == 0;
-}
-
 }  // namespace
 
 // ---------------------------------------------------------------------------------------------------------

@@ -10,6 +10,7 @@
 #include "lora/cpu/gate.h"
 #include "lora/gpm.h"
 #include "model/cuda/gate_kernels.h"
+#include "test/cl_test_support.h"
 #include "test/cuda_test_support.h"
 #include "test/gradient_check.h"
 
@@ -62,21 +63,6 @@ Eigen::MatrixXd random_rotation(int n, uint64_t seed) {
 // ||P_M - P_E||: how far span(M) is from span(E) (both with orthonormal columns).
 double subspace_distance(const Eigen::MatrixXd& M, const Eigen::MatrixXd& E) {
     return (M * M.transpose() - E * E.transpose()).norm();
-}
-
-ContinualOptions synthetic_options(const std::string& name, std::vector<std::string> methods) {
-    ContinualOptions o;
-    const ContinualPreset preset = continual_preset(true);
-    o.methods = std::move(methods);
-    o.synthetic_tasks = 2;
-    o.lora.modules = parse_lora_modules(preset.lora_modules);
-    o.lora.rank = preset.lora_rank;
-    o.epochs = preset.epochs;
-    o.optimizer.learning_rate = preset.learning_rate;
-    o.device = "cpu";
-    o.out_dir = make_temp_dir(name);
-    o.quiet = true;
-    return o;
 }
 
 // The diagnostics of every task boundary in <dir>/metrics.jsonl.

@@ -13,6 +13,7 @@
 #include "model/backend_cpu.h"
 #include "model/cuda/consistency_kernels.h"
 #include "model/initialisation.h"
+#include "test/cl_test_support.h"
 #include "test/cuda_test_support.h"
 #include "test/gradient_check.h"
 
@@ -69,26 +70,6 @@ MethodOptions ilora_options(float ema, float gamma) {
     options.ilora_ema = ema;
     options.ilora_gamma = gamma;
     return options;
-}
-
-// The synthetic benchmark's preset (as `train cl` with no data), two tasks, quiet, on the CPU (test_continual.cpp).
-ContinualOptions synthetic_options(const std::string& name, std::vector<std::string> methods) {
-    ContinualOptions o;
-    const ContinualPreset preset = continual_preset(true);
-    o.methods = std::move(methods);
-    o.synthetic_tasks = 2;
-    o.lora.modules = parse_lora_modules(preset.lora_modules);
-    o.lora.rank = preset.lora_rank;
-    o.epochs = preset.epochs;
-    o.optimizer.learning_rate = preset.learning_rate;
-    o.device = "cpu";
-    o.out_dir = make_temp_dir(name);
-    o.quiet = true;
-    return o;
-}
-
-bool bit_identical(const std::vector<float>& a, const std::vector<float>& b) {
-    return a.size() == b.size() && std::memcmp(a.data(), b.data(), a.size() * sizeof(float)) == 0;
 }
 
 }  // namespace

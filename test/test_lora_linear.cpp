@@ -60,10 +60,6 @@ std::vector<T> rows(const std::vector<T>& matrix, int cols, int first, int last)
     return std::vector<T>(matrix.begin() + size_t(first) * cols, matrix.begin() + size_t(last) * cols);
 }
 
-bool bit_identical(const std::vector<float>& a, const std::vector<float>& b) {
-    return a.size() == b.size() && std::memcmp(a.data(), b.data(), a.size() * sizeof(float)) == 0;
-}
-
 const bool on_off[] = {false, true};
 
 }  // namespace

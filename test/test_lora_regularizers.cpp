@@ -42,10 +42,6 @@ Vec transpose(const Vec& X, int rows, int cols) {
     return t;
 }
 
-bool bit_identical(const std::vector<float>& a, const std::vector<float>& b) {
-    return a.size() == b.size() && std::memcmp(a.data(), b.data(), a.size() * sizeof(float)) == 0;
-}
-
 }  // namespace
 
 TEST_CASE("regularizers: orthogonality loss matches the loop formula and finite differences (abs, squared)") {

@@ -12,6 +12,7 @@
 #include "lora/methods/olora.h"
 #include "model/backend_cpu.h"
 #include "model/initialisation.h"
+#include "test/cl_test_support.h"
 #include "test/test_support.h"
 
 namespace {
@@ -76,22 +77,6 @@ bool old_rows_untouched(const LoraAdapters<Backend>& adapters, const std::vector
             if (gradients[s.Bt + i] != 0) return false;
     }
     return true;
-}
-
-// The synthetic benchmark's preset (as `train cl` with no data), two tasks, quiet, on the CPU.
-ContinualOptions synthetic_options(const std::string& name, std::vector<std::string> methods) {
-    ContinualOptions o;
-    const ContinualPreset preset = continual_preset(true);
-    o.methods = std::move(methods);
-    o.synthetic_tasks = 2;
-    o.lora.modules = parse_lora_modules(preset.lora_modules);
-    o.lora.rank = preset.lora_rank;
-    o.epochs = preset.epochs;
-    o.optimizer.learning_rate = preset.learning_rate;
-    o.device = "cpu";
-    o.out_dir = make_temp_dir(name);
-    o.quiet = true;
-    return o;
 }
 
 // The diagnostics of each task boundary in <out>/<method>/metrics.jsonl ({} where none were reported).

@@ -5,6 +5,7 @@
 
 #include <cmath>
 #include <cstdint>
+#include <cstring>
 #include <string>
 #include <vector>
 
@@ -51,4 +52,10 @@ template <typename A, typename B>
 double relative_error(const std::vector<A>& a, const std::vector<B>& b) {
     REQUIRE(a.size() == b.size());
     return relative_error(a.data(), b.data(), a.size());
+}
+
+// Same size and the same bytes: for results that must repeat bit for bit (determinism, CPU = GPU masks).
+template <typename T>
+bool bit_identical(const std::vector<T>& a, const std::vector<T>& b) {
+    return a.size() == b.size() && std::memcmp(a.data(), b.data(), a.size() * sizeof(T)) == 0;
 }

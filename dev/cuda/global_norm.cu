@@ -19,7 +19,7 @@
 #include <cstring>
 
 #include "dev/cuda/lab_common.h"
-#include "model/cuda/optimizer.cu"  // version 2; also block_sum and kThreads (256), which version 1 uses
+#include "model/cuda/optimizer.cu"  // version 2; also block_sum (block_reduce.cuh) and kThreads (256), used by version 1
 
 constexpr int kElementsPerThread1 = 16;  // version 1
 
@@ -43,7 +43,7 @@ __global__ void sum_of_squares_kernel1(double* result, const float* __restrict__
         size_t i = base + size_t(k) * kThreads;
         if (i < N) sum += double(x[i]) * double(x[i]);
     }
-    double total = block_sum(sum);
+    double total = block_sum<kThreads>(sum);
     if (threadIdx.x == 0) atomicAdd(result, total);
 }
 

@@ -15,6 +15,7 @@
 #include <cmath>
 #include <string>
 
+#include "model/cuda/block_reduce.cuh"
 #include "model/cuda/cuda_check.h"
 #include "model/cuda/kernels.h"
 #include "model/cuda/lora_regularizer_kernels.h"
@@ -22,31 +23,11 @@
 
 namespace {
 
-constexpr int kWarpSize = 32;
 constexpr int kThreads = 256;
 constexpr int kMaxBlocks = 256;  // partial sums of stage 1, at most
 
 DeviceScratch<float> product_scratch;   // M (k,r), P (out,in) or Q (r,r); then their sign / 2 M
 DeviceScratch<double> partial_scratch;  // the stage-1 partial sums, then the total
-
-// Every lane ends with the same, order-fixed sum.
-__device__ inline double warp_sum(double value) {
-    for (int offset = kWarpSize / 2; offset > 0; offset >>= 1) value += __shfl_xor_sync(0xffffffffu, value, offset);
-    return value;
-}
-
-// Sum over a block of kThreads threads in a fixed order: warp sums, then warp 0 sums the warp totals. Valid in
-// thread 0.
-__device__ inline double block_sum(double value) {
-    __shared__ double warp_totals[kThreads / kWarpSize];
-    const int warp = threadIdx.x / kWarpSize, lane = threadIdx.x % kWarpSize;
-    value = warp_sum(value);
-    if (lane == 0) warp_totals[warp] = value;
-    __syncthreads();
-    double total = 0.0;
-    if (warp == 0) total = warp_sum(lane < kThreads / kWarpSize ? warp_totals[lane] : 0.0);
-    return total;
-}
 
 __device__ inline float sign(float x) { return float((x > 0.0f) - (x < 0.0f)); }
 
@@ -68,7 +49,7 @@ __global__ void gradient_and_partial_sums_kernel(double* __restrict__ partials, 
             values[i] = sign(x);
         }
     }
-    const double total = block_sum(sum);
+    const double total = block_sum<kThreads>(sum);
     if (threadIdx.x == 0) partials[blockIdx.x] = total;
 }
 
@@ -76,7 +57,7 @@ __global__ void gradient_and_partial_sums_kernel(double* __restrict__ partials, 
 __global__ void sum_partials_kernel(double* __restrict__ result, const double* __restrict__ partials, int count) {
     double sum = 0.0;
     for (int i = threadIdx.x; i < count; i += blockDim.x) sum += partials[i];
-    const double total = block_sum(sum);
+    const double total = block_sum<kThreads>(sum);
     if (threadIdx.x == 0) *result = total;
 }
 

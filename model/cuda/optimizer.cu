@@ -2,37 +2,18 @@
 // update. Math as model/cpu/global_norm.h and model/cpu/adamw.h. Lab: dev/cuda/global_norm.cu, dev/cuda/adamw.cu.
 #include <cmath>
 
+#include "model/cuda/block_reduce.cuh"
 #include "model/cuda/cuda_check.h"
 #include "model/cuda/kernels.h"
 #include "model/cuda/scratch.h"
 
 namespace {
 
-constexpr int kWarpSize = 32;
 constexpr int kThreads = 256;
 // sum_of_squares always runs this many blocks, whatever N and whatever the GPU: each element goes to the
 // same thread and the partial sums meet in the same order every time, so the result is bit-identical run to
 // run (and across GPUs).
 constexpr int kSumBlocks = 1024;
-
-// Every lane ends with the same, order-fixed sum (a + b == b + a exactly at each butterfly step).
-__device__ inline double warp_sum(double value) {
-    for (int offset = kWarpSize / 2; offset > 0; offset >>= 1) value += __shfl_xor_sync(0xffffffffu, value, offset);
-    return value;
-}
-
-// Sum over a block of kThreads threads, in a fixed order: warp sums, then warp 0 sums the warp totals.
-// The result is valid in thread 0.
-__device__ inline double block_sum(double value) {
-    __shared__ double warp_totals[kThreads / kWarpSize];
-    const int warp = threadIdx.x / kWarpSize, lane = threadIdx.x % kWarpSize;
-    value = warp_sum(value);
-    if (lane == 0) warp_totals[warp] = value;
-    __syncthreads();
-    double total = 0.0;
-    if (warp == 0) total = warp_sum(lane < kThreads / kWarpSize ? warp_totals[lane] : 0.0);
-    return total;
-}
 
 // Stage 1: partials (kSumBlocks) = per-block sums of x^2 over a grid-stride loop, in double
 // (a float squared is exact in double).
@@ -42,7 +23,7 @@ __global__ void sum_of_squares_kernel(double* __restrict__ partials, const float
         double value = x[i];
         sum += value * value;
     }
-    double total = block_sum(sum);
+    double total = block_sum<kThreads>(sum);
     if (threadIdx.x == 0) partials[blockIdx.x] = total;
 }
 
@@ -50,7 +31,7 @@ __global__ void sum_of_squares_kernel(double* __restrict__ partials, const float
 __global__ void sum_partials_kernel(double* __restrict__ result, const double* __restrict__ partials, int count) {
     double sum = 0.0;
     for (int i = threadIdx.x; i < count; i += blockDim.x) sum += partials[i];
-    double total = block_sum(sum);
+    double total = block_sum<kThreads>(sum);
     if (threadIdx.x == 0) *result = total;
 }
 
