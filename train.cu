@@ -226,6 +226,7 @@ int command_cl(int argc, char** argv) {
     flags.add("max-train", "0", "keep the first N training examples per task (0: all)");
     flags.add("max-test", "0", "keep the first N test examples per task (0: all)");
     flags.add("synthetic-tasks", std::to_string(o.synthetic_tasks), "tasks of the built-in benchmark");
+    flags.add_switch("synthetic-disjoint", "built-in benchmark: each task's inputs in its own characters");
     flags.add("base", "", "base model checkpoint (llm.c format); required with --order");
     flags.add("base-config", o.base_config, "random base for the synthetic benchmark: L:C:NH:V:maxT");
     flags.add("device", o.device, "cpu, cuda or auto");
@@ -250,7 +251,8 @@ int command_cl(int argc, char** argv) {
     flags.add("olora-lambda1", std::to_string(m.olora_lambda1), "O-LoRA: weight of the orthogonality loss");
     flags.add("olora-lambda2", std::to_string(m.olora_lambda2), "O-LoRA: weight of the L2 loss");
     flags.add("orth", m.olora_orth, "O-LoRA orthogonality loss: abs (sum |A_old A_t^T|) or squared (the paper)");
-    flags.add("nlora-lambda", std::to_string(m.nlora_lambda), "N-LoRA: weight of the L1 loss on B_t A_t");
+    flags.add("nlora-lambda", "", "N-LoRA: weight of the L1 loss on B_t A_t" +
+                                      preset_help("0.4", "4e-4"));
     flags.add("nlora-form", m.nlora_form, "N-LoRA: full (d_out x d_in update) or rr (r x r A_t B_t, square modules)");
     flags.add("ilora-ema", std::to_string(m.ilora_ema), "I-LoRA: slow = ema * slow + (1 - ema) * fast");
     flags.add("ilora-gamma", std::to_string(m.ilora_gamma), "I-LoRA: weight of the consistency loss");
@@ -261,7 +263,7 @@ int command_cl(int argc, char** argv) {
               "GainLoRA: batches of covariance collection per task");
     flags.add_switch("gainlora-restore-norm", "GainLoRA: restore each row's norm after the projection");
     flags.add("amlora-attention-dim", std::to_string(m.amlora_attention_dim), "AM-LoRA: attention size d_a");
-    flags.add("amlora-lambda", std::to_string(m.amlora_lambda), "AM-LoRA: weight of the sparsity penalty");
+    flags.add("amlora-lambda", "", "AM-LoRA: weight of the sparsity penalty" + preset_help("0.01", "1e-4"));
     flags.add("amlora-norm", m.amlora_norm, "AM-LoRA: sigmoid (+ L1) or softmax (+ entropy)");
     flags.add_switch("eval-all", "evaluate every task after each task, not only those seen so far");
     flags.add("max-new-tokens", std::to_string(o.max_new_tokens), "longest generated answer");
@@ -279,6 +281,7 @@ int command_cl(int argc, char** argv) {
     o.max_train = size_t(non_negative(flags, "max-train"));
     o.max_test = size_t(non_negative(flags, "max-test"));
     o.synthetic_tasks = int(flags.integer("synthetic-tasks"));
+    o.synthetic_disjoint_inputs = flags.on("synthetic-disjoint");
     o.base_checkpoint = flags.text("base");
     o.base_config = flags.text("base-config");
     o.device = flags.text("device");
@@ -308,7 +311,7 @@ int command_cl(int argc, char** argv) {
     mo.olora_lambda1 = flags.real("olora-lambda1");
     mo.olora_lambda2 = flags.real("olora-lambda2");
     mo.olora_orth = one_of(flags, "orth", {"abs", "squared"});
-    mo.nlora_lambda = flags.real("nlora-lambda");
+    mo.nlora_lambda = given("nlora-lambda") ? flags.real("nlora-lambda") : preset.nlora_lambda;
     mo.nlora_form = one_of(flags, "nlora-form", {"full", "rr"});
     mo.ilora_ema = flags.real("ilora-ema");
     mo.ilora_gamma = flags.real("ilora-gamma");
@@ -318,7 +321,7 @@ int command_cl(int argc, char** argv) {
     mo.gainlora_max_batches = int(flags.integer("gainlora-max-batches"));
     mo.gainlora_restore_norm = flags.on("gainlora-restore-norm");
     mo.amlora_attention_dim = int(flags.integer("amlora-attention-dim"));
-    mo.amlora_lambda = flags.real("amlora-lambda");
+    mo.amlora_lambda = given("amlora-lambda") ? flags.real("amlora-lambda") : preset.amlora_lambda;
     mo.amlora_norm = one_of(flags, "amlora-norm", {"sigmoid", "softmax"});
     if (o.synthetic_tasks < 1) fail("--synthetic-tasks must be >= 1");
     if (o.replay_size < 1) fail("--replay-size must be >= 1");

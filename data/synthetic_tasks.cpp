@@ -24,14 +24,15 @@ std::vector<int> random_permutation(int n, Random& random) {
     return p;
 }
 
-// One example of task t: x drawn from `random`, mapped through substitution (alphabet_size) symbol by symbol.
-TaskExample draw_example(const std::string& name, const std::vector<int>& substitution,
+// One example of task t: x drawn from `random`, mapped through substitution (alphabet_size) symbol by symbol; x's
+// symbols written from input_symbols (alphabet_size characters).
+TaskExample draw_example(const std::string& name, const std::vector<int>& substitution, const char* input_symbols,
                          const SyntheticBenchmarkOptions& o, Random& random) {
     const int length = o.min_length + int(random.below(uint32_t(o.max_length - o.min_length + 1)));
     std::string x, answer;
     for (int k = 0; k < length; k++) {
         const int symbol = int(random.below(uint32_t(o.alphabet_size)));
-        x += char('a' + symbol);
+        x += input_symbols[symbol];
         answer += char('a' + substitution[symbol]);
     }
     return TaskExample{name + " " + x + "=", answer};
@@ -48,6 +49,10 @@ std::vector<Task> synthetic_cl_benchmark(const SyntheticBenchmarkOptions& o) {
     if (o.min_length < 1 || o.max_length < o.min_length || o.max_length > 8)
         fail("synthetic benchmark: string lengths must satisfy 1 <= min <= max <= 8, got " +
              std::to_string(o.min_length) + ".." + std::to_string(o.max_length));
+    const int symbols = int(sizeof(SYNTHETIC_INPUT_SYMBOLS)) - 1;
+    if (o.disjoint_inputs && o.num_tasks * o.alphabet_size > symbols)
+        fail("synthetic benchmark: disjoint inputs need tasks x alphabet size <= " + std::to_string(symbols) +
+             ", got " + std::to_string(o.num_tasks) + " x " + std::to_string(o.alphabet_size));
     if (o.train_per_task < 1 || o.test_per_task < 1)
         fail("synthetic benchmark: every task needs at least one train and one test example");
 
@@ -69,10 +74,11 @@ std::vector<Task> synthetic_cl_benchmark(const SyntheticBenchmarkOptions& o) {
         // One stream per (task, split), so changing one split's size leaves the other's examples as they were.
         Random train(stream_seed(o.seed, uint64_t(2 * t + 1)));
         Random test(stream_seed(o.seed, uint64_t(2 * t + 2)));
+        const char* inputs = SYNTHETIC_INPUT_SYMBOLS + (o.disjoint_inputs ? size_t(t) * A : 0);
         for (int i = 0; i < o.train_per_task; i++)
-            task.train.push_back(draw_example(task.name, substitution, o, train));
+            task.train.push_back(draw_example(task.name, substitution, inputs, o, train));
         for (int i = 0; i < o.test_per_task; i++)
-            task.test.push_back(draw_example(task.name, substitution, o, test));
+            task.test.push_back(draw_example(task.name, substitution, inputs, o, test));
     }
     return tasks;
 }

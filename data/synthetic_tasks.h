@@ -26,6 +26,13 @@
 // replay and MTL 100% on all. With qkv adapters alone the tasks need about 6 epochs at lr 3e-3. Most of the cost
 // is the first task: later ones reuse the position-by-position copying the adapters learned for it.
 //
+// With disjoint_inputs, task t writes its input symbols with its own characters: symbol s of task t (0-based) is
+// SYNTHETIC_INPUT_SYMBOLS[t * alphabet_size + s] (task 1 keeps 'a', 'b', ...; task 2 with 8 symbols uses 'i' .. 'p'), while
+// the answers stay in 'a', 'b', ... So the tasks no longer share an input distribution: a method that keeps its
+// branches apart by input (IncLoRA, O-LoRA's orthogonal subspaces, N-LoRA's sparse updates, AM-LoRA's attention)
+// can keep an old task even though every task's word and format are alike. The shared-input default is the harder
+// test: there only what reads the task word (replay, MTL, a prompt gate) can keep the old tasks.
+//
 // Examples: each draws its length uniformly from min_length..max_length, then its symbols uniformly. The train and
 // test splits are drawn independently from that same distribution (with different random streams), so they
 // overlap on purpose: by default nearly every one- and two-symbol test input is also a training input, while
@@ -38,6 +45,9 @@
 
 #include "data/task_data.h"
 
+// The characters of the input symbols with disjoint_inputs: task t's symbol s is INPUT_SYMBOLS[t * A + s].
+inline constexpr char SYNTHETIC_INPUT_SYMBOLS[] = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
+
 struct SyntheticBenchmarkOptions {
     int num_tasks = 4;        // 1..alphabet_size
     int train_per_task = 1000;
@@ -45,6 +55,7 @@ struct SyntheticBenchmarkOptions {
     int alphabet_size = 8;    // symbols 'a' .. 'a' + alphabet_size - 1; 2..26
     int min_length = 1;       // of x, in symbols; 1 <= min_length <= max_length <= 8
     int max_length = 3;
+    bool disjoint_inputs = false;  // each task's inputs in its own characters (needs num_tasks * alphabet_size <= 62)
     uint64_t seed = 1337;
 };
 

@@ -29,6 +29,25 @@ struct LoraSlot {
 };
 
 template <class Backend>
+struct LoraAdapters;
+
+// A method's own path through the adapted linears, for block weights that each linear computes from its branches'
+// activations (AM-LoRA's attention over the branches: lora/attention_mixture.h). When set on the adapters, every
+// adapted linear's forward and backward go through it instead of the plain LoRA path; it uses the same kernels in
+// halves (Backend::lora_down_forward, lora_up_forward, lora_up_backward, lora_down_backward) around its own.
+template <class Backend>
+struct LoraMixture {
+    using real = typename Backend::real;
+    virtual ~LoraMixture() = default;
+    // out (N,out) += the adapters' term at slot `slot`, input inp (N,in), dropout mask (N,in) or null
+    virtual void forward(LoraAdapters<Backend>& adapters, size_t slot, real* out, const real* inp,
+                         const real* dropout_mask, int N) = 0;
+    // after that forward: accumulates dinp (N,in), the slot's trainable dA, dBt and the mixture's own gradients
+    virtual void backward(LoraAdapters<Backend>& adapters, size_t slot, real* dinp, const real* dout,
+                          const real* inp, const real* dropout_mask, int N) = 0;
+};
+
+template <class Backend>
 struct LoraAdapters {
     using real = typename Backend::real;
 
@@ -52,6 +71,7 @@ struct LoraAdapters {
     const real* block_weights = nullptr;  // (N, branches) per-row branch weights set by a method; null = ones
     real* block_weight_gradients = nullptr;  // (N, branches) when a method trains the weights (gates): the
                                              // backward accumulates dL/dw of every adapted linear into it
+    LoraMixture<Backend>* mixture = nullptr;  // a method's own path through the adapted linears, or null
     bool training = false;       // dropout on
     uint64_t dropout_seed = 0;   // set per step by the caller; each slot's mask derives from it
 
@@ -218,6 +238,7 @@ void lora_module_forward(LoraAdapters<Backend>& adapters, int layer, int module,
         Backend::dropout_mask(mask, size_t(N) * s->shape.in, lora_slot_seed(adapters.dropout_seed, s - &adapters.slots[0]),
                               adapters.config.dropout);
     }
+    if (adapters.mixture) return adapters.mixture->forward(adapters, size_t(s - &adapters.slots[0]), out, inp, mask, N);
     Backend::lora_forward(out, adapters.hidden_memory + s->hidden, inp, adapters.parameters + s->A,
                           adapters.parameters + s->Bt, adapters.block_weights, mask, real(adapters.config.scale()),
                           adapters.shape(*s, N));
@@ -231,6 +252,8 @@ void lora_module_backward(LoraAdapters<Backend>& adapters, int layer, int module
     if (!s || adapters.branches == 0) return;
     using real = typename Backend::real;
     const real* mask = adapters.training && adapters.config.dropout > 0 ? adapters.dropout_memory + s->dropout : nullptr;
+    if (adapters.mixture)
+        return adapters.mixture->backward(adapters, size_t(s - &adapters.slots[0]), dinp, dout, inp, mask, N);
     Backend::lora_backward(dinp, adapters.gradients + s->A, adapters.gradients + s->Bt,
                            adapters.block_weight_gradients, dout, inp,
                            adapters.hidden_memory + s->hidden, adapters.parameters + s->A, adapters.parameters + s->Bt,

@@ -65,6 +65,7 @@ void prepare(Setup& setup, const ContinualOptions& o) {
     if (o.order.empty()) {
         SyntheticBenchmarkOptions synthetic;
         synthetic.num_tasks = o.synthetic_tasks;
+        synthetic.disjoint_inputs = o.synthetic_disjoint_inputs;
         synthetic.seed = o.seed;
         tasks = synthetic_cl_benchmark(synthetic);
         setup.codec = byte_codec();
@@ -356,12 +357,12 @@ void print_comparison(const std::vector<MethodResult>& results) {
 }  // namespace
 
 ContinualPreset continual_preset(bool synthetic) {
-    if (synthetic) return {"all", 8, 6, 3e-3f};
-    return {"qkv", 8, 3, 1e-3f};
+    if (synthetic) return {"all", 8, 6, 3e-3f, 4e-4f, 1e-4f};
+    return {"qkv", 8, 3, 1e-3f, MethodOptions().nlora_lambda, MethodOptions().amlora_lambda};
 }
 
 std::vector<std::string> known_methods() { return {"seqlora", "inclora", "replay", "mtl", "ilora", "olora", "nlora",
-                                                "gainlora-olora", "gainlora-inflora"}; }
+                                                "gainlora-olora", "gainlora-inflora", "amlora"}; }
 
 std::vector<std::string> parse_methods(const std::string& list) {
     if (list == "all") return known_methods();

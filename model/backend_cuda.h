@@ -112,6 +112,24 @@ struct CudaBackend {
                              const real* block_weights, const real* dropout_mask, real scale, LoraShape shape) {
         cuda::lora_forward(out, hidden, inp, A, Bt, block_weights, dropout_mask, scale, shape);
     }
+    // the same in halves, for block weights computed from hidden (AM-LoRA): down, (weights), up; up, (dw), down
+    static void lora_down_forward(real* hidden, const real* inp, const real* A, const real* dropout_mask,
+                                  LoraShape shape) {
+        cuda::lora_down_forward(hidden, inp, A, dropout_mask, shape);
+    }
+    static void lora_up_forward(real* out, const real* hidden, const real* Bt, const real* block_weights, real scale,
+                                LoraShape shape) {
+        cuda::lora_up_forward(out, hidden, Bt, block_weights, scale, shape);
+    }
+    static void lora_up_backward(real* d_hidden, real* dBt, real* d_block_weights, const real* dout,
+                                 const real* hidden, const real* Bt, const real* block_weights, real scale,
+                                 LoraShape shape) {
+        cuda::lora_up_backward(d_hidden, dBt, d_block_weights, dout, hidden, Bt, block_weights, scale, shape);
+    }
+    static void lora_down_backward(real* dinp, real* dA, const real* d_hidden, const real* inp, const real* A,
+                                   const real* dropout_mask, LoraShape shape) {
+        cuda::lora_down_backward(dinp, dA, d_hidden, inp, A, dropout_mask, shape);
+    }
     static void lora_backward(real* dinp, real* dA, real* dBt, real* d_block_weights, const real* dout,
                               const real* inp, const real* hidden, const real* A, const real* Bt,
                               const real* block_weights, const real* dropout_mask, real scale, LoraShape shape) {

@@ -18,6 +18,8 @@ inline ContinualOptions synthetic_options(const std::string& name, std::vector<s
     o.lora.rank = preset.lora_rank;
     o.epochs = preset.epochs;
     o.optimizer.learning_rate = preset.learning_rate;
+    o.method.nlora_lambda = preset.nlora_lambda;
+    o.method.amlora_lambda = preset.amlora_lambda;
     o.device = "cpu";
     o.out_dir = make_temp_dir(name);
     o.quiet = true;

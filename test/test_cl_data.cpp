@@ -201,6 +201,39 @@ TEST_CASE("cl data: the synthetic benchmark is deterministic, conflicting and na
     REQUIRE_THROWS_WITH(synthetic_cl_benchmark(bad), Contains("alphabet size"));
 }
 
+TEST_CASE("cl data: with disjoint inputs each synthetic task writes its inputs in its own characters", "[cl_data]") {
+    SyntheticBenchmarkOptions options;
+    options.seed = 7;
+    const std::vector<Task> shared = synthetic_cl_benchmark(options);
+    options.disjoint_inputs = true;
+    const std::vector<Task> disjoint = synthetic_cl_benchmark(options);
+    REQUIRE(disjoint.size() == 4);
+    std::set<char> seen_by_earlier;
+    for (size_t t = 0; t < disjoint.size(); t++) {
+        INFO(disjoint[t].name);
+        std::set<char> inputs;
+        REQUIRE(disjoint[t].train.size() == shared[t].train.size());
+        for (size_t i = 0; i < disjoint[t].train.size(); i++) {
+            auto [word, x] = split_prompt(disjoint[t].train[i].prompt);
+            auto [shared_word, shared_x] = split_prompt(shared[t].train[i].prompt);
+            CHECK(word == disjoint[t].name);
+            REQUIRE(x.size() == shared_x.size());
+            // the same example, its symbols spelt with task t's characters; the answer unchanged
+            CHECK(disjoint[t].train[i].answer == shared[t].train[i].answer);
+            for (size_t k = 0; k < x.size(); k++) {
+                CHECK(x[k] == SYNTHETIC_INPUT_SYMBOLS[8 * t + (shared_x[k] - 'a')]);
+                inputs.insert(x[k]);
+            }
+        }
+        CHECK(inputs.size() == 8);
+        for (char c : inputs) CHECK(seen_by_earlier.count(c) == 0);  // no character shared with an earlier task
+        seen_by_earlier.insert(inputs.begin(), inputs.end());
+    }
+    CHECK(split_prompt(disjoint[0].train[0].prompt) == split_prompt(shared[0].train[0].prompt));  // task 1 as before
+    options.num_tasks = 8;  // 8 tasks x 8 symbols > 62 characters
+    REQUIRE_THROWS_WITH(synthetic_cl_benchmark(options), Contains("disjoint inputs"));
+}
+
 TEST_CASE("cl data: encode_examples appends the end token to every answer", "[cl_data]") {
     TextCodec codec = byte_codec();
     std::vector<EncodedExample> encoded = encode_examples({{"ab=", "xy"}, {"q", ""}}, codec);

@@ -193,8 +193,7 @@ TEST_CASE("nlora: extra_loss sums lambda * ||B_t A_t||_1 over every slot, into t
 // P_2(x) for every prompt (see data/synthetic_tasks.h). Less forgetting than SeqLoRA needs tasks whose inputs
 // differ (the real benchmark) or routing (GainLoRA, AM-LoRA).
 TEST_CASE("cl: O-LoRA's branches are orthogonal and N-LoRA's collide less than IncLoRA's, on the synthetic benchmark") {
-    ContinualOptions options = synthetic_options("cl_olora_nlora", {"inclora", "olora", "nlora"});
-    options.method.nlora_lambda = 4e-4f;
+    const ContinualOptions options = synthetic_options("cl_olora_nlora", {"inclora", "olora", "nlora"});
     const std::vector<MethodResult> results = run_continual(options);
     REQUIRE(results.size() == 3);
     for (const MethodResult& r : results) {

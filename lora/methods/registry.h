@@ -3,6 +3,7 @@
 #include <memory>
 
 #include "lora/continual.h"
+#include "lora/methods/amlora.h"
 #include "lora/methods/gainlora.h"
 #include "lora/methods/ilora.h"
 #include "lora/methods/inc_lora.h"
@@ -25,5 +26,6 @@ std::unique_ptr<ContinualMethod<Backend>> make_method(const std::string& name, c
         return std::make_unique<GainLora<Backend>>(GainLora<Backend>::Variant::olora, options);
     if (name == "gainlora-inflora")
         return std::make_unique<GainLora<Backend>>(GainLora<Backend>::Variant::inflora, options);
+    if (name == "amlora") return std::make_unique<AmLora<Backend>>(options);
     fail("unknown method '" + name + "'");
 }

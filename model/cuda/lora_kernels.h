@@ -21,4 +21,17 @@ void lora_backward(float* dinp, float* dA, float* dBt, float* d_block_weights, c
                    const float* hidden, const float* A, const float* Bt, const float* block_weights,
                    const float* dropout_mask, float scale, LoraShape shape);
 
+// The same two products in halves (lora/cpu/lora_linear.h): hidden (N,R) = (inp .* dropout_mask) A^T, written;
+// then out (N,OC) += scale * (hidden .* w) Bt.
+void lora_down_forward(float* hidden, const float* inp, const float* A, const float* dropout_mask, LoraShape shape);
+void lora_up_forward(float* out, const float* hidden, const float* Bt, const float* block_weights, float scale,
+                     LoraShape shape);
+
+// The backward in halves: d_hidden (N,R) = (scale * dout Bt^T) .* w, written, accumulating dBt's trainable rows
+// and d_block_weights (each may be null); then, from d_hidden, dinp and dA's trainable rows (each may be null).
+void lora_up_backward(float* d_hidden, float* dBt, float* d_block_weights, const float* dout, const float* hidden,
+                      const float* Bt, const float* block_weights, float scale, LoraShape shape);
+void lora_down_backward(float* dinp, float* dA, const float* d_hidden, const float* inp, const float* A,
+                        const float* dropout_mask, LoraShape shape);
+
 }  // namespace cuda

@@ -1,10 +1,11 @@
 // The multi-branch LoRA linear's adapter path on the GPU, the CUDA version of lora/cpu/lora_linear.h (the math,
 // line by line, is there and in ../shared/docs/METHODS.md section 1). R = branches * rank; .* = elementwise.
-//   forward:  h~ = inp .* mask (scratch); hidden = h~ A^T (cuBLAS); weighted = hidden .* w (scratch);
-//             out += scale * weighted Bt (cuBLAS)
-//   backward: g = scale * dout Bt^T (cuBLAS, scratch); dBt[trainable, :] += scale * weighted[:, trainable]^T dout
-//             (cuBLAS); d_block_weights += per-branch row sums of g .* hidden and g .*= w, in one kernel;
-//             dA[trainable, :] += g[:, trainable]^T h~ (cuBLAS); dinp += (g A) .* mask (cuBLAS, then a kernel)
+//   forward:  down: h~ = inp .* mask (scratch); hidden = h~ A^T (cuBLAS)
+//             up:   weighted = hidden .* w (scratch); out += scale * weighted Bt (cuBLAS)
+//   backward: up:   g = scale * dout Bt^T (cuBLAS, into d_hidden); dBt[trainable, :] += scale *
+//                   weighted[:, trainable]^T dout (cuBLAS); d_block_weights += per-branch row sums of g .* hidden
+//                   and g .*= w, in one kernel
+//             down: dA[trainable, :] += g[:, trainable]^T h~ (cuBLAS); dinp += (g A) .* mask (cuBLAS, then a kernel)
 // cuBLAS is column-major: a row-major (r, c) matrix with leading dimension ld is, to cuBLAS, its (c, r) transpose
 // with the same leading dimension, so a row-major product X = Y Z is computed as the column-major X^T = Z^T Y^T.
 // Each call below is written with the row-major product it computes. The trainable columns of a row-major (., R)
@@ -19,7 +20,7 @@ namespace {
 
 DeviceScratch<float> input_scratch;     // h~ (N,C); in the backward, then gw A (N,C)
 DeviceScratch<float> weighted_scratch;  // weighted = hidden .* w (N,R)
-DeviceScratch<float> gradient_scratch;  // g, then gw = g .* w (N,R)
+DeviceScratch<float> gradient_scratch;  // lora_backward's d_hidden: g, then gw = g .* w (N,R)
 
 constexpr int THREADS = 256;
 
@@ -94,31 +95,41 @@ const float* weighted_hidden(const float* hidden, const float* block_weights, co
 
 namespace cuda {
 
-void lora_forward(float* out, float* hidden, const float* inp, const float* A, const float* Bt,
-                  const float* block_weights, const float* dropout_mask, float scale, LoraShape s) {
+void lora_down_forward(float* hidden, const float* inp, const float* A, const float* dropout_mask, LoraShape s) {
     const int R = s.branches * s.rank;
     const float one = 1.0f, zero = 0.0f;
     const float* dropped = dropped_input(inp, dropout_mask, size_t(s.N) * s.C);
     // hidden (N,R) = h~ (N,C) A^T (C,R): column-major hidden^T (R,N) = A_cm^T (R,C) h~_cm (C,N)
     CUBLAS_CHECK(cublasSgemm(cublas_handle(), CUBLAS_OP_T, CUBLAS_OP_N, R, s.N, s.C, &one, A, s.C, dropped, s.C,
                              &zero, hidden, R));
+}
+
+void lora_up_forward(float* out, const float* hidden, const float* Bt, const float* block_weights, float scale,
+                     LoraShape s) {
+    const int R = s.branches * s.rank;
+    const float one = 1.0f;
     const float* weighted = weighted_hidden(hidden, block_weights, s);
     // out (N,OC) += scale * weighted (N,R) Bt (R,OC): column-major out^T (OC,N) += scale Bt_cm (OC,R) weighted_cm
     CUBLAS_CHECK(cublasSgemm(cublas_handle(), CUBLAS_OP_N, CUBLAS_OP_N, s.OC, s.N, R, &scale, Bt, s.OC, weighted, R,
                              &one, out, s.OC));
 }
 
-void lora_backward(float* dinp, float* dA, float* dBt, float* d_block_weights, const float* dout, const float* inp,
-                   const float* hidden, const float* A, const float* Bt, const float* block_weights,
-                   const float* dropout_mask, float scale, LoraShape s) {
+void lora_forward(float* out, float* hidden, const float* inp, const float* A, const float* Bt,
+                  const float* block_weights, const float* dropout_mask, float scale, LoraShape s) {
+    lora_down_forward(hidden, inp, A, dropout_mask, s);
+    lora_up_forward(out, hidden, Bt, block_weights, scale, s);
+}
+
+void lora_up_backward(float* d_hidden, float* dBt, float* d_block_weights, const float* dout, const float* hidden,
+                      const float* Bt, const float* block_weights, float scale, LoraShape s) {
     const int R = s.branches * s.rank;
-    const int frozen = s.first_trainable_branch * s.rank;  // frozen columns of hidden / rows of A
+    const int frozen = s.first_trainable_branch * s.rank;  // frozen columns of hidden / rows of Bt
     const int trainable = R - frozen;
     const float one = 1.0f, zero = 0.0f;
     cublasHandle_t handle = cublas_handle();
 
     // g (N,R) = scale * dout (N,OC) Bt^T (OC,R): column-major g^T (R,N) = scale Bt_cm^T (R,OC) dout_cm (OC,N)
-    float* g = gradient_scratch.get(size_t(s.N) * R);
+    float* g = d_hidden;
     CUBLAS_CHECK(cublasSgemm(handle, CUBLAS_OP_T, CUBLAS_OP_N, R, s.N, s.OC, &scale, Bt, s.OC, dout, s.OC, &zero, g,
                              R));
 
@@ -130,37 +141,55 @@ void lora_backward(float* dinp, float* dA, float* dBt, float* d_block_weights, c
                                  weighted + frozen, R, &one, dBt + size_t(frozen) * s.OC, s.OC));
     }
 
-    // d_block_weights (N,branches) += per-branch row sums of g .* hidden; then g .*= w (gw)
+    // d_block_weights (N,branches) += per-branch row sums of g .* hidden; then g .*= w (d_hidden)
     if (d_block_weights || block_weights) {
         size_t count = size_t(s.N) * s.branches;
         block_weights_backward_kernel<<<ceil_div(count, THREADS), THREADS>>>(d_block_weights, g, hidden,
                                                                              block_weights, s.N, s.branches, s.rank);
         CUDA_CHECK_LAUNCH();
     }
+}
+
+void lora_down_backward(float* dinp, float* dA, const float* d_hidden, const float* inp, const float* A,
+                        const float* dropout_mask, LoraShape s) {
+    const int R = s.branches * s.rank;
+    const int frozen = s.first_trainable_branch * s.rank;
+    const int trainable = R - frozen;
+    const float one = 1.0f, zero = 0.0f;
+    cublasHandle_t handle = cublas_handle();
+    const float* gw = d_hidden;
 
     // dA[trainable, :] (R_t,C) += gw[:, trainable]^T (R_t,N) h~ (N,C):
     // column-major dA_t^T (C,R_t) += h~_cm (C,N) gw_t_cm^T (N,R_t)
     if (dA && trainable > 0) {
         const float* dropped = dropped_input(inp, dropout_mask, size_t(s.N) * s.C);
         CUBLAS_CHECK(cublasSgemm(handle, CUBLAS_OP_N, CUBLAS_OP_T, s.C, trainable, s.N, &one, dropped, s.C,
-                                 g + frozen, R, &one, dA + size_t(frozen) * s.C, s.C));
+                                 gw + frozen, R, &one, dA + size_t(frozen) * s.C, s.C));
     }
 
     // dinp (N,C) += (gw (N,R) A (R,C)) .* mask: column-major (gw A)^T (C,N) = A_cm (C,R) gw_cm (R,N), straight into
     // dinp without dropout, else into input_scratch (h~ is no longer needed) and then multiplied into dinp
     if (dinp) {
         if (!dropout_mask) {
-            CUBLAS_CHECK(cublasSgemm(handle, CUBLAS_OP_N, CUBLAS_OP_N, s.C, s.N, R, &one, A, s.C, g, R, &one, dinp,
+            CUBLAS_CHECK(cublasSgemm(handle, CUBLAS_OP_N, CUBLAS_OP_N, s.C, s.N, R, &one, A, s.C, gw, R, &one, dinp,
                                      s.C));
         } else {
             size_t count = size_t(s.N) * s.C;
             float* product = input_scratch.get(count);
-            CUBLAS_CHECK(cublasSgemm(handle, CUBLAS_OP_N, CUBLAS_OP_N, s.C, s.N, R, &one, A, s.C, g, R, &zero, product,
-                                     s.C));
+            CUBLAS_CHECK(cublasSgemm(handle, CUBLAS_OP_N, CUBLAS_OP_N, s.C, s.N, R, &one, A, s.C, gw, R, &zero,
+                                     product, s.C));
             multiply_add_kernel<<<ceil_div(count, THREADS), THREADS>>>(dinp, product, dropout_mask, count);
             CUDA_CHECK_LAUNCH();
         }
     }
+}
+
+void lora_backward(float* dinp, float* dA, float* dBt, float* d_block_weights, const float* dout, const float* inp,
+                   const float* hidden, const float* A, const float* Bt, const float* block_weights,
+                   const float* dropout_mask, float scale, LoraShape s) {
+    float* d_hidden = gradient_scratch.get(size_t(s.N) * s.branches * s.rank);
+    lora_up_backward(d_hidden, dBt, d_block_weights, dout, hidden, Bt, block_weights, scale, s);
+    lora_down_backward(dinp, dA, d_hidden, inp, A, dropout_mask, s);
 }
 
 }  // namespace cuda
