@@ -54,6 +54,7 @@ struct LoraAdapters {
                                              // backward accumulates dL/dw of every adapted linear into it
     bool training = false;       // dropout on
     uint64_t dropout_seed = 0;   // set per step by the caller; each slot's mask derives from it
+    size_t dropout_first_row = 0;  // data parallelism: the global row of row 0, so masks are the global batch's
 
     LoraAdapters(const GPT2Config& model_config, const LoraConfig& config)
         : model_config(model_config), config(config) {
@@ -216,7 +217,7 @@ void lora_module_forward(LoraAdapters<Backend>& adapters, int layer, int module,
     if (adapters.training && adapters.config.dropout > 0) {
         mask = adapters.dropout_memory + s->dropout;
         Backend::dropout_mask(mask, size_t(N) * s->shape.in, lora_slot_seed(adapters.dropout_seed, s - &adapters.slots[0]),
-                              adapters.config.dropout);
+                              adapters.config.dropout, uint64_t(adapters.dropout_first_row) * s->shape.in);
     }
     Backend::lora_forward(out, adapters.hidden_memory + s->hidden, inp, adapters.parameters + s->A,
                           adapters.parameters + s->Bt, adapters.block_weights, mask, real(adapters.config.scale()),

@@ -147,6 +147,7 @@ struct GainLora : ContinualMethod<Backend> {
         LoraAdapters<Backend>& a = context.adapters;
         Backend::zero(gates->gradients, gates->P);
         gates->backward(block_weight_gradients, step_T);
+        sum_over_ranks(context, gates->gradients, gates->P, "GainLoRA's gate gradients");  // data parallelism
         if (variant == Variant::olora) return olora.extra_loss(context);
         // inflora: A_t is frozen: no gradient (its rows of dA are zeroed before clipping and AdamW)
         const size_t first_row = size_t(a.first_trainable) * a.config.rank;
@@ -340,7 +341,9 @@ private:
         double sequences = 0, positions = 0;
         const bool was_training = a.training;
         a.training = false;
-        for (size_t first = 0; first < limit; first += batch_size) {
+        // data parallelism: rank r takes batches r, r + world_size, ...; the sums are added up below
+        const size_t ranks = size_t(distributed().world_size), rank = size_t(distributed().rank);
+        for (size_t first = rank * batch_size; first < limit; first += ranks * batch_size) {
             std::vector<const EncodedExample*> rows;
             for (size_t n = first; n < std::min(limit, first + batch_size); n++) rows.push_back(&train[n]);
             const int S = int(rows.size());
@@ -368,6 +371,11 @@ private:
             }
         }
         a.training = was_training;
+        for (size_t i = 0; i < sums.size(); i++)
+            sum_over_ranks(context, sums[i], dims[i] * dims[i], "GainLoRA's covariances");
+        double counts[2] = {sequences, positions};
+        sum_over_ranks_host(counts, 2, "GainLoRA's covariance counts");
+        sequences = counts[0], positions = counts[1];
         Covariances result;
         for (size_t i = 0; i < sums.size(); i++) {
             const size_t d = dims[i];
