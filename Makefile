@@ -58,7 +58,13 @@ test: train $(BUILD)/test_runner
 # device memory calls. build/lab holds only the programs (dev/gpu_check.sh runs each file there); their
 # dependency files go to build/dev/cuda.
 LAB_OBJECTS := $(BUILD)/data/file_io.o $(BUILD)/model/cuda/matmul.o $(BUILD)/model/cuda/memory.o
-lab: $(LAB_BINARIES)
+BENCH_BINARIES := $(BUILD)/bench/allreduce
+lab: $(LAB_BINARIES) $(BENCH_BINARIES)
+
+# Peer and scaling benchmarks (dev/bench): whole programs over the library, built with the lab, run on a GPU.
+$(BUILD)/bench/%: $(BUILD)/dev/bench/%.o $(LIB_OBJECTS)
+	@mkdir -p $(dir $@)
+	$(NVCC) $(GENCODE) -o $@ $^ $(LDFLAGS) $(LDLIBS)
 
 $(BUILD)/lab/%: dev/cuda/%.cu $(LAB_OBJECTS)
 	@mkdir -p $(dir $@) $(BUILD)/dev/cuda

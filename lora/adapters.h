@@ -54,7 +54,8 @@ struct LoraAdapters {
                                              // backward accumulates dL/dw of every adapted linear into it
     bool training = false;       // dropout on
     uint64_t dropout_seed = 0;   // set per step by the caller; each slot's mask derives from it
-    size_t dropout_first_row = 0;  // data parallelism: the global row of row 0, so masks are the global batch's
+    size_t dropout_first_row = 0;  // data parallelism: the global input row (position b*T + t) of row 0, so that
+                                   // a rank's masks are its rows of the global batch's masks
 
     LoraAdapters(const GPT2Config& model_config, const LoraConfig& config)
         : model_config(model_config), config(config) {

@@ -68,6 +68,10 @@ void prepare(Setup& setup, const ContinualOptions& o) {
         synthetic.num_tasks = o.synthetic_tasks;
         synthetic.seed = o.seed;
         tasks = synthetic_cl_benchmark(synthetic);
+        for (Task& task : tasks) {  // --max-train / --max-test apply to the built-in tasks too
+            if (o.max_train > 0 && task.train.size() > o.max_train) task.train.resize(o.max_train);
+            if (o.max_test > 0 && task.test.size() > o.max_test) task.test.resize(o.max_test);
+        }
         setup.codec = byte_codec();
     } else {
         TaskLoadOptions load;
@@ -239,8 +243,9 @@ private:
                 method->extend_batch(context, groups, derive_seed(o.seed, t, step, 2));
                 std::vector<const EncodedExample*> global_rows, rows;
                 const TrainingBatch global_batch = make_step_batch(groups, max_T, global_rows);
-                TrainingBatch batch =
-                    take_rank_rows(global_batch, groups, global_rows, rows, context.group_rows, adapters.dropout_first_row);
+                size_t first_row = 0;
+                TrainingBatch batch = take_rank_rows(global_batch, groups, global_rows, rows, context.group_rows, first_row);
+                adapters.dropout_first_row = first_row * size_t(batch.T);  // the masks' rows are positions (b, t)
                 context.batch = &batch;
                 context.step = step;
                 adapters.training = true;

@@ -61,7 +61,7 @@ struct ContinualContext {
     uint64_t seed = 0;                      // the run's seed
     const TrainingBatch* batch = nullptr;   // the current training step's batch (rows of every group), or null
     int step = 0;                           // optimizer steps done in the current task
-    std::vector<int> group_rows;            // rows of each group of the step's batch held by this rank
+    std::vector<int> group_rows = {};       // rows of each group of the step's batch held by this rank
 };
 
 // Sums values (count, backend memory) element-wise over every rank, in place: NCCL on the GPU, MPI on the CPU.

@@ -95,7 +95,7 @@ void read_timeout() {
 
 bool fault_checked = false;
 void inject_fault_once() {
-    if (fault_checked) return;
+    if (fault_checked || !mpi_initialised) return;  // after the rendezvous only
     fault_checked = true;
     const char* text = std::getenv("CLORA_TEST_FAULT");
     if (!text) return;
@@ -153,9 +153,7 @@ void distributed_init() {
     std::thread(watchdog_loop).detach();
     {
         CollectiveDeadline bound("MPI_Init (the rendezvous of every rank)");
-        fault_checked = true;  // faults are injected after the rendezvous, not inside MPI_Init
         mpi_check(MPI_Init(nullptr, nullptr), "MPI_Init");
-        fault_checked = false;
     }
     mpi_initialised = true;
     mpi_check(MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN), "MPI_Comm_set_errhandler");
