@@ -14,6 +14,11 @@ summary=()
 row() { summary+=("$(printf '%-64.64s %-5s %s' "$1" "$2" "$3")"); }
 
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader | tee "$logs/gpu.txt"
+if ! bash dev/setup.sh >"$logs/setup.log" 2>&1; then  # OpenMPI for the data-parallel checks, among others
+    tail -5 "$logs/setup.log"
+    echo "gpu_check: dev/setup.sh failed (log: $logs/setup.log)"
+    exit 1
+fi
 if ! make -j"$(nproc)" GPU_ARCHS="${1:-90}" train build/test_runner lab >"$logs/build.log" 2>&1; then
     tail -30 "$logs/build.log"
     echo "gpu_check: build failed (log: $logs/build.log)"

@@ -197,14 +197,21 @@ RankSlice rank_slice(size_t total, int rank, int world_size) {
 }
 
 namespace {
+// The sum is formed once, on rank 0 (MPI_Reduce), and broadcast (MPI_Bcast): every rank gets the very same bits,
+// which MPI_Allreduce does not promise (its algorithms may add in a different order on each rank), and the
+// optimizer steps must stay identical on every rank.
 template <typename T>
 void all_reduce_sum(T* values, size_t count, MPI_Datatype type, const char* what) {
     if (!state.launched) return;
-    const std::string call = std::string("MPI_Allreduce (") + what + ")";
+    const std::string call = std::string("MPI_Reduce + MPI_Bcast (") + what + ")";
     CollectiveDeadline bound(call.c_str());
     for (size_t first = 0; first < count; first += size_t(INT_MAX)) {  // MPI counts are int
         const int chunk = int(std::min(count - first, size_t(INT_MAX)));
-        mpi_check(MPI_Allreduce(MPI_IN_PLACE, values + first, chunk, type, MPI_SUM, MPI_COMM_WORLD), call.c_str());
+        T* chunk_values = values + first;
+        mpi_check(MPI_Reduce(state.rank == 0 ? MPI_IN_PLACE : chunk_values, chunk_values, chunk, type, MPI_SUM, 0,
+                             MPI_COMM_WORLD),
+                  (call + ", in MPI_Reduce").c_str());
+        mpi_check(MPI_Bcast(chunk_values, chunk, type, 0, MPI_COMM_WORLD), (call + ", in MPI_Bcast").c_str());
     }
 }
 }  // namespace
