@@ -17,13 +17,18 @@ EIGEN_INCLUDE ?= /usr/include/eigen3
 # The CPU reference runs 1.6x faster with AVX2 and FMA (x86-64-v3: any x86 CPU since 2013); CPU_ARCH=x86-64
 # builds for older ones, CPU_ARCH=native for this one.
 CPU_ARCH ?= x86-64-v3
-CPPFLAGS := -I. -isystem $(EIGEN_INCLUDE)
+# MPI (OpenMPI from Debian, dev/setup.sh) finds the ranks of a data-parallel run; NCCL (with the CUDA toolkit)
+# sums their GPU gradients. Both are linked always; a run without a launcher initialises neither
+# (model/distributed.h).
+MPI_INCLUDES ?= $(shell mpicxx --showme:incdirs 2>/dev/null)
+MPI_LIBDIRS ?= $(shell mpicxx --showme:libdirs 2>/dev/null)
+CPPFLAGS := -I. -isystem $(EIGEN_INCLUDE) $(foreach dir,$(MPI_INCLUDES),-isystem $(dir))
 CXXFLAGS ?= -O3 -march=$(CPU_ARCH) -g
 CXXFLAGS += -std=c++17 -Wall -Wextra -MMD -MP
 NVCCFLAGS ?= -O2 -g
 NVCCFLAGS += -std=c++17 $(GENCODE) -MMD -MP
-LDFLAGS := -L$(CUDA_HOME)/lib64 -Xlinker -rpath=$(CUDA_HOME)/lib64
-LDLIBS := -lcublas -lcudart -lpcre2-8
+LDFLAGS := -L$(CUDA_HOME)/lib64 -Xlinker -rpath=$(CUDA_HOME)/lib64 $(foreach dir,$(MPI_LIBDIRS),-L$(dir))
+LDLIBS := -lcublas -lcudart -lnccl -lmpi -lpcre2-8
 
 BUILD := build
 LIB_SOURCES := $(wildcard data/*.cpp model/*.cpp model/cpu/*.cpp lora/*.cpp)
@@ -53,7 +58,13 @@ test: train $(BUILD)/test_runner
 # device memory calls. build/lab holds only the programs (dev/gpu_check.sh runs each file there); their
 # dependency files go to build/dev/cuda.
 LAB_OBJECTS := $(BUILD)/data/file_io.o $(BUILD)/model/cuda/matmul.o $(BUILD)/model/cuda/memory.o
-lab: $(LAB_BINARIES)
+BENCH_BINARIES := $(BUILD)/bench/allreduce
+lab: $(LAB_BINARIES) $(BENCH_BINARIES)
+
+# Peer and scaling benchmarks (dev/bench): whole programs over the library, built with the lab, run on a GPU.
+$(BUILD)/bench/%: $(BUILD)/dev/bench/%.o $(LIB_OBJECTS)
+	@mkdir -p $(dir $@)
+	$(NVCC) $(GENCODE) -o $@ $^ $(LDFLAGS) $(LDLIBS)
 
 $(BUILD)/lab/%: dev/cuda/%.cu $(LAB_OBJECTS)
 	@mkdir -p $(dir $@) $(BUILD)/dev/cuda

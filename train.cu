@@ -1,6 +1,7 @@
 // clora's entry point: `train <command> [--flag value ...]`. Each command parses its flags (unknown flags,
 // missing or malformed values are errors), runs, and returns its exit status; every Error is printed
-// as one line on stderr with exit status 1.
+// as one line on stderr with exit status 1. Under mpirun or srun every rank runs the command, data-parallel
+// (model/distributed.h); an Error on any rank is printed with its rank and ends the whole job.
 #include <cstdio>
 #include <cstdlib>
 #include <functional>
@@ -11,6 +12,7 @@
 #include "data/task_data.h"
 #include "data/tokenize_text.h"
 #include "lora/continual.h"
+#include "model/distributed.h"
 #include "model/pretrain.h"
 #include "model/verify.h"
 
@@ -353,15 +355,18 @@ int main(int argc, char** argv) {
         {"verify", command_verify}};
     std::string name = argv[1];
     try {
+        distributed_init();  // under a launcher: MPI; alone: nothing
         for (const auto& command : commands)
-            if (command.first == name) return command.second(argc, argv);
+            if (command.first == name) {
+                const int status = command.second(argc, argv);
+                distributed_finalize();
+                return status;
+            }
         fail("unknown command '" + name + "' (see train --help)");
     } catch (const Error& error) {
-        std::fprintf(stderr, "error: %s\n", error.what());
-        return 1;
+        return distributed_fail(error.what());
     } catch (const std::bad_alloc&) {
-        std::fprintf(stderr, "error: out of memory\n");
-        return 1;
+        return distributed_fail("out of memory");
     }
     return 1;
 }

@@ -4,12 +4,14 @@
 #include "data/token_shard.h"
 
 TokenLoader::TokenLoader(const std::string& pattern, int batch_size, int seq_len, int vocab_size)
-    : batch_size(batch_size), seq_len(seq_len), vocab_size(vocab_size), shard_paths(glob_files(pattern)) {
+    : batch_size(batch_size), seq_len(seq_len), vocab_size(vocab_size), shard_paths(glob_files(pattern)),
+      rows(batch_size) {
     load_shard(0);
 }
 
 TokenLoader::TokenLoader(std::vector<uint16_t> stream, int batch_size, int seq_len, int vocab_size)
-    : batch_size(batch_size), seq_len(seq_len), vocab_size(vocab_size), tokens(std::move(stream)) {
+    : batch_size(batch_size), seq_len(seq_len), vocab_size(vocab_size), tokens(std::move(stream)),
+      rows(batch_size) {
     for (size_t i = 0; i < tokens.size(); i++)
         if (tokens[i] >= vocab_size)
             fail("token stream: token id " + std::to_string(tokens[i]) + " at position " + std::to_string(i) +
@@ -46,11 +48,20 @@ void TokenLoader::next_batch() {
         int64_t shards = shard_paths.empty() ? 1 : int64_t(shard_paths.size());
         seek((shard_index + 1) % shards, 0);
     }
-    inputs.resize(window);
-    targets.resize(window);
-    for (int64_t i = 0; i < window; i++) {
-        inputs[i] = tokens[position + i];
-        targets[i] = tokens[position + i + 1];
+    const int64_t kept = int64_t(rows) * seq_len, first = position + int64_t(first_row) * seq_len;
+    inputs.resize(kept);
+    targets.resize(kept);
+    for (int64_t i = 0; i < kept; i++) {
+        inputs[i] = tokens[first + i];
+        targets[i] = tokens[first + i + 1];
     }
     position += window;
+}
+
+void TokenLoader::keep_rank_rows(int rank, int world_size) {
+    if (world_size < 1 || rank < 0 || rank >= world_size || batch_size % world_size != 0)
+        fail("data parallelism: the batch size " + std::to_string(batch_size) + " must be a multiple of the " +
+             std::to_string(world_size) + " ranks");
+    rows = batch_size / world_size;
+    first_row = rank * rows;
 }

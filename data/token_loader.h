@@ -12,7 +12,10 @@ struct TokenLoader {
     std::vector<uint16_t> tokens;          // the current shard
     int64_t shard_index = 0;               // position: shard and token offset of the next window
     int64_t position = 0;
-    std::vector<int> inputs, targets;      // (B,T) the last batch
+    std::vector<int> inputs, targets;      // (rows,T) the last batch: its rows first_row .. first_row + rows - 1
+    // Data parallelism: each rank keeps its own rows of every window (all B rows by default). The windows, and
+    // the position, are those of the global batch, so every rank walks the data in step.
+    int first_row = 0, rows = 0;
 
     // Shards matching a glob pattern; every shard is checked when it is loaded (tokens < vocab_size,
     // at least B*T+1 tokens).
@@ -21,6 +24,9 @@ struct TokenLoader {
     TokenLoader(std::vector<uint16_t> stream, int batch_size, int seq_len, int vocab_size);
 
     void next_batch();
+    // Keeps rank `rank`'s rows of every window of B rows split over `world_size` ranks; fails unless B is a
+    // multiple of world_size (every rank then holds B / world_size rows, weighing alike).
+    void keep_rank_rows(int rank, int world_size);
     void reset() { seek(0, 0); }
     void seek(int64_t shard_index, int64_t position);  // fails if the position is not within the data
 

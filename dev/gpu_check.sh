@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Everything that needs a GPU, in one run: build; every GPU test against the CPU reference; every kernel
 # lab (check + timing); PyTorch parity through `train verify --device cuda`; training throughput of GPT-2
-# 124M-sized random weights (B=8, T=1024); the continual-learning run of every method on the GPU; then a one-screen
-# summary table, printed last.
+# 124M-sized random weights (B=8, T=1024); the continual-learning run of every method on the GPU; data
+# parallelism through NCCL (one rank under mpirun = the plain run; the all-reduce of the LoRA gradients, timed);
+# then a one-screen summary table, printed last.
 # Usage (on a GPU host, from the repository root): bash dev/gpu_check.sh [GPU_ARCHS]   (default 90)
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -13,6 +14,11 @@ summary=()
 row() { summary+=("$(printf '%-64.64s %-5s %s' "$1" "$2" "$3")"); }
 
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader | tee "$logs/gpu.txt"
+if ! bash dev/setup.sh >"$logs/setup.log" 2>&1; then  # OpenMPI for the data-parallel checks, among others
+    tail -5 "$logs/setup.log"
+    echo "gpu_check: dev/setup.sh failed (log: $logs/setup.log)"
+    exit 1
+fi
 if ! make -j"$(nproc)" GPU_ARCHS="${1:-90}" train build/test_runner lab >"$logs/build.log" 2>&1; then
     tail -30 "$logs/build.log"
     echo "gpu_check: build failed (log: $logs/build.log)"
@@ -54,6 +60,24 @@ status=$?
 seconds=$(echo "$(date +%s.%N) - $start" | bc)
 row "train cl --device cuda --method all (synthetic)" "$([ $status -eq 0 ] && echo ok || echo FAIL)" \
     "$(awk '/^method/{on=1; next} on && NF>=6 {printf "%s AA %s  ", $1, $2}' "$logs/cl.log")${seconds%.*} s"
+
+# data parallelism: one rank under mpirun goes through NCCL (a sum over one GPU) and must match the plain run
+# bit for bit (test "cuda distributed: ..." above runs the same check in Catch2); then the NCCL all-reduce of
+# GPT-2 124M's LoRA gradients, timed (one rank here; on a multi-GPU node run it with mpirun -np <GPUs>)
+mpi_root=$([ "$(id -u)" -eq 0 ] && echo --allow-run-as-root)
+nccl_flags="--device cuda --model-config d12 --batch-size 4 --seq-len 256 --steps 5 --val-every 0 --val-batches 1"
+./train pretrain $nccl_flags --out "$logs/plain_run" >"$logs/plain_run.log" 2>&1
+mpirun $mpi_root -np 1 ./train pretrain $nccl_flags --out "$logs/nccl_run" >"$logs/nccl_run.log" 2>&1
+status=$?
+if [ $status -eq 0 ] && cmp -s "$logs/plain_run/model_00000005.bin" "$logs/nccl_run/model_00000005.bin"; then
+    status=ok; else status=FAIL; fi
+row "mpirun -np 1 pretrain d12 (NCCL) = plain run" "$status" "$(grep -c '| loss' "$logs/nccl_run.log") steps, final model bit-identical"
+mpirun $mpi_root -np 1 build/bench/allreduce 50 >"$logs/allreduce.log" 2>&1
+status=$?
+row "NCCL all-reduce, LoRA r=8 qkv of d12 (1 rank)" "$([ $status -eq 0 ] && echo ok || echo FAIL)" \
+    "$(awk '/qkv/{print $(NF-4), "ms"}' "$logs/allreduce.log")"
+row "NCCL all-reduce, full d12 gradient (1 rank)" "$([ $status -eq 0 ] && echo ok || echo FAIL)" \
+    "$(awk '/full gradient/{print $(NF-4), "ms"}' "$logs/allreduce.log")"
 
 echo
 echo "== clora gpu_check: $(head -1 "$logs/gpu.txt") =="

@@ -6,7 +6,8 @@
 // frozen: the backward computes nothing for them and the optimizer does not touch them.
 //
 // Used by the model orchestration (model/gpt2.h) through lora_module_forward / lora_module_backward, and by the
-// continual-learning methods (lora/methods/), which add branches and set per-row branch weights.
+// continual-learning methods (lora/methods/), which add branches and set per-row branch weights, or take over the
+// adapted linears' path with a LoraMixture (AM-LoRA's attention over the branches).
 #pragma once
 #include <cmath>
 #include <cstdint>
@@ -74,6 +75,8 @@ struct LoraAdapters {
     LoraMixture<Backend>* mixture = nullptr;  // a method's own path through the adapted linears, or null
     bool training = false;       // dropout on
     uint64_t dropout_seed = 0;   // set per step by the caller; each slot's mask derives from it
+    size_t dropout_first_row = 0;  // data parallelism: the global input row (position b*T + t) of row 0, so that
+                                   // a rank's masks are its rows of the global batch's masks
 
     LoraAdapters(const GPT2Config& model_config, const LoraConfig& config)
         : model_config(model_config), config(config) {
@@ -236,7 +239,7 @@ void lora_module_forward(LoraAdapters<Backend>& adapters, int layer, int module,
     if (adapters.training && adapters.config.dropout > 0) {
         mask = adapters.dropout_memory + s->dropout;
         Backend::dropout_mask(mask, size_t(N) * s->shape.in, lora_slot_seed(adapters.dropout_seed, s - &adapters.slots[0]),
-                              adapters.config.dropout);
+                              adapters.config.dropout, uint64_t(adapters.dropout_first_row) * s->shape.in);
     }
     if (adapters.mixture) return adapters.mixture->forward(adapters, size_t(s - &adapters.slots[0]), out, inp, mask, N);
     Backend::lora_forward(out, adapters.hidden_memory + s->hidden, inp, adapters.parameters + s->A,

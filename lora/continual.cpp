@@ -19,6 +19,7 @@
 #include "model/backend_cpu.h"
 #include "model/backend_cuda.h"
 #include "model/checkpoint.h"
+#include "model/data_parallel.h"
 #include "model/device.h"
 #include "model/generate.h"
 #include "model/initialisation.h"
@@ -68,6 +69,10 @@ void prepare(Setup& setup, const ContinualOptions& o) {
         synthetic.disjoint_inputs = o.synthetic_disjoint_inputs;
         synthetic.seed = o.seed;
         tasks = synthetic_cl_benchmark(synthetic);
+        for (Task& task : tasks) {  // --max-train / --max-test apply to the built-in tasks too
+            if (o.max_train > 0 && task.train.size() > o.max_train) task.train.resize(o.max_train);
+            if (o.max_test > 0 && task.test.size() > o.max_test) task.test.resize(o.max_test);
+        }
         setup.codec = byte_codec();
     } else {
         TaskLoadOptions load;
@@ -114,6 +119,38 @@ TrainingBatch make_step_batch(const std::vector<std::vector<const EncodedExample
     return batch;
 }
 
+// Data parallelism: this rank's rows of the step's global batch, a contiguous slice (rank_slice) with the global
+// T and loss weights; rows gets their examples, group_rows how many of each group's rows the slice holds, and
+// first_row the global index of its first row (for the dropout masks). A rank left without rows (a global batch
+// smaller than the world) gets the first row at weight 0: it runs the same hooks and collectives, adding nothing.
+TrainingBatch take_rank_rows(const TrainingBatch& global, const std::vector<std::vector<const EncodedExample*>>& groups,
+                             const std::vector<const EncodedExample*>& all_rows,
+                             std::vector<const EncodedExample*>& rows, std::vector<int>& group_rows,
+                             size_t& first_row) {
+    const Distributed& d = distributed();
+    const RankSlice slice = rank_slice(size_t(global.B), d.rank, d.world_size);
+    const bool empty = slice.count == 0;
+    first_row = empty ? 0 : slice.first;
+    const size_t count = empty ? 1 : slice.count, T = size_t(global.T);
+    TrainingBatch local;
+    local.B = int(count), local.T = global.T;
+    local.inputs.assign(global.inputs.begin() + first_row * T, global.inputs.begin() + (first_row + count) * T);
+    local.targets.assign(global.targets.begin() + first_row * T, global.targets.begin() + (first_row + count) * T);
+    local.loss_weights.assign(global.loss_weights.begin() + first_row * T,
+                              global.loss_weights.begin() + (first_row + count) * T);
+    if (empty) std::fill(local.loss_weights.begin(), local.loss_weights.end(), 0.0f);
+    rows.assign(all_rows.begin() + first_row, all_rows.begin() + first_row + count);
+    group_rows.clear();
+    size_t group_first = 0;
+    for (const auto& group : groups) {  // |[group_first, + size) intersected with the slice|
+        const size_t begin = std::max(group_first, slice.first);
+        const size_t end = std::min(group_first + group.size(), slice.first + slice.count);
+        group_rows.push_back(int(end > begin ? end - begin : 0));
+        group_first += group.size();
+    }
+    return local;
+}
+
 std::string adapter_path(const std::string& dir, int tasks_completed) {
     char name[64];
     std::snprintf(name, sizeof(name), "/adapters_task%02d.bin", tasks_completed);
@@ -143,7 +180,7 @@ public:
     MethodRun(const std::string& method_name, const Setup& setup, const ContinualOptions& options)
         : setup(setup), o(options), model(setup.config, setup.base_parameters.data()),
           adapters(setup.config, options.lora), method(make_method<Backend>(method_name, options)),
-          context{model, adapters, setup.tasks, 0, options.seed, nullptr, 0}, dir(options.out_dir + "/" + method_name) {
+          context{model, adapters, setup.tasks, 0, options.seed, nullptr, 0, {}}, dir(options.out_dir + "/" + method_name) {
         model.frozen_base = true;
         model.lora = &adapters;
         result.method = method_name;
@@ -152,9 +189,9 @@ public:
     }
 
     MethodResult run() {
-        make_directories(dir);
+        if (root) make_directories(dir);
         int start = o.resume ? resume() : 0;
-        if (start == 0) std::ofstream(dir + "/metrics.jsonl", std::ios::trunc);  // a fresh run: a fresh log
+        if (start == 0 && root) std::ofstream(dir + "/metrics.jsonl", std::ios::trunc);  // a fresh run: a fresh log
         const int T = int(setup.tasks.size());
         const int end = o.stop_after > 0 ? std::min(T, o.stop_after) : T;
         for (int t = start; t < end; t++) {
@@ -169,7 +206,8 @@ public:
         }
         result.metrics = continual_metrics(result.accuracy);
         result.final_adapters = adapters.parameters_to_host();
-        write_results();
+        check_same_on_all_ranks(checksum(result.final_adapters), "the trained adapters");
+        if (root) write_results();
         return result;
     }
 
@@ -183,6 +221,10 @@ private:
     std::string dir;
     MethodResult result;
     int max_T = 0;
+    // data parallelism (model/distributed.h): every rank trains and evaluates its share; rank 0 alone prints
+    // and writes files
+    const bool root = is_root_rank();
+    const bool quiet = o.quiet || !root;
 
     void train_task(int t) {
         method->task_start(context);
@@ -200,8 +242,11 @@ private:
                 groups[0].assign(examples.begin() + first,
                                  examples.begin() + std::min(examples.size(), first + o.batch_size));
                 method->extend_batch(context, groups, derive_seed(o.seed, t, step, 2));
-                std::vector<const EncodedExample*> rows;
-                TrainingBatch batch = make_step_batch(groups, max_T, rows);
+                std::vector<const EncodedExample*> global_rows, rows;
+                const TrainingBatch global_batch = make_step_batch(groups, max_T, global_rows);
+                size_t first_row = 0;
+                TrainingBatch batch = take_rank_rows(global_batch, groups, global_rows, rows, context.group_rows, first_row);
+                adapters.dropout_first_row = first_row * size_t(batch.T);  // the masks' rows are positions (b, t)
                 context.batch = &batch;
                 context.step = step;
                 adapters.training = true;
@@ -209,10 +254,12 @@ private:
                 method->before_forward(context, rows, batch.T);
                 gpt2_forward(model, batch.inputs.data(), batch.targets.data(), batch.loss_weights.data(), batch.B,
                              batch.T);
+                gpt2_global_loss(model);  // data parallelism: the backward divides by the global weight sum
                 lora_zero_grad(adapters);
                 method->before_backward(context);
                 gpt2_backward(model);
                 model.extra_dlnf = nullptr;
+                sum_over_ranks(context, adapters.gradients, adapters.num_parameters, "the adapters' gradients");
                 double loss = model.mean_loss + method->extra_loss(context);
                 double norm = std::sqrt(Backend::sum_of_squares(adapters.gradients, adapters.num_parameters) +
                                         method->extra_gradient_sum_of_squares(context));
@@ -226,14 +273,15 @@ private:
                 method->after_step(context);
                 context.batch = nullptr;
                 adapters.training = false;
+                adapters.dropout_first_row = 0;
                 loss_sum += loss;
                 loss_count++;
-                if (!o.quiet && o.log_every > 0 && step % o.log_every == 0) {
+                if (!quiet && o.log_every > 0 && step % o.log_every == 0) {
                     double ms = 1000 * seconds_since(last_log) / loss_count;
                     std::printf("%s task %d/%zu (%s) epoch %d step %4d | loss %.4f | lr %.2e | %.1f ms | %.0f tok/s\n",
                                 method->name().c_str(), t + 1, setup.tasks.size(), setup.tasks[t].name.c_str(),
                                 epoch + 1, step, loss_sum / loss_count, o.optimizer.learning_rate, ms,
-                                batch.B * batch.T * 1000.0 / ms);
+                                global_batch.B * global_batch.T * 1000.0 / ms);
                     std::fflush(stdout);
                     loss_sum = 0, loss_count = 0;
                     last_log = Clock::now();
@@ -244,24 +292,32 @@ private:
     }
 
     // Exact-match score x100 of task i's test set, task-agnostic: the method sees the prompts, never the task id.
+    // Data parallelism: rank r decodes the evaluation batches r, r + world_size, ... (each exactly the batch a
+    // single process decodes), and the ranks' counts of correct answers are added up.
     double evaluate(int i) {
         const EncodedTask& task = setup.tasks[i];
+        const size_t batch_size = size_t(o.eval_batch_size), ranks = size_t(distributed().world_size);
+        std::vector<size_t> examples_here;  // indices into task.test of this rank's prompts, in order
+        for (size_t first = size_t(distributed().rank) * batch_size; first < task.test.size(); first += ranks * batch_size)
+            for (size_t k = first; k < std::min(task.test.size(), first + batch_size); k++) examples_here.push_back(k);
         std::vector<std::vector<int>> prompts;
-        for (const EncodedExample& e : task.test) prompts.push_back(e.prompt);
+        for (size_t k : examples_here) prompts.push_back(task.test[k].prompt);
         GenerationSettings settings;
         settings.max_new_tokens = o.max_new_tokens;
         settings.batch_size = o.eval_batch_size;
         settings.stops = setup.stops;
-        std::vector<std::vector<int>> outputs =
-            greedy_generate(model, prompts, settings, [&](const std::vector<size_t>& rows) {
+        std::vector<std::vector<int>> outputs;
+        if (!prompts.empty())
+            outputs = greedy_generate(model, prompts, settings, [&](const std::vector<size_t>& rows) {
                 std::vector<const EncodedExample*> examples;
-                for (size_t r : rows) examples.push_back(&task.test[r]);
+                for (size_t r : rows) examples.push_back(&task.test[examples_here[r]]);
                 method->before_forward(context, examples, 1);
             });
-        size_t correct = 0;
+        double correct = 0;
         for (size_t k = 0; k < outputs.size(); k++)
-            correct += exact_match(setup.codec.decode(outputs[k]), task.test_answers[k]);
-        return 100.0 * double(correct) / double(outputs.size());
+            correct += exact_match(setup.codec.decode(outputs[k]), task.test_answers[examples_here[k]]);
+        sum_over_ranks_host(&correct, 1, "the evaluation's correct answers");
+        return 100.0 * correct / double(task.test.size());
     }
 
     void finish_task(int t) {
@@ -278,6 +334,8 @@ private:
             file.set("accuracy/" + std::to_string(j),
                      std::vector<float>(result.accuracy[j].begin(), result.accuracy[j].end()));
         method->save_state(context, file);
+        check_same_on_all_ranks(checksum(file.tensor("lora")), "the adapters at the task boundary");
+        if (!root) return;
         write_adapter_file(adapter_path(dir, t + 1), file);
 
         json line = {{"task", t + 1},
@@ -286,7 +344,7 @@ private:
                      {"seconds", result.seconds_per_task.back()}};
         for (const auto& [key, value] : diagnostics) line["diagnostics"][key] = value;
         std::ofstream(dir + "/metrics.jsonl", std::ios::app) << line.dump() << "\n";
-        if (!o.quiet) {
+        if (!quiet) {
             std::printf("%s after task %d (%s):", method->name().c_str(), t + 1, setup.tasks[t].name.c_str());
             for (double a : result.accuracy.back()) std::printf(" %.1f", a);
             for (const auto& [key, value] : diagnostics) std::printf(" | %s %.4g", key.c_str(), value);
@@ -318,7 +376,7 @@ private:
         }
         context.task = completed;
         method->load_state(context, file);
-        if (!o.quiet) std::printf("%s: resumed from %s (%d tasks done)\n", method->name().c_str(), path.c_str(), completed);
+        if (!quiet) std::printf("%s: resumed from %s (%d tasks done)\n", method->name().c_str(), path.c_str(), completed);
         return completed;
     }
 
@@ -390,13 +448,17 @@ std::vector<MethodResult> run_continual(const ContinualOptions& options) {
     Setup setup;
     prepare(setup, options);
     const bool cuda = resolve_device(options.device) == Device::cuda;
-    if (!options.quiet) {
+    const bool quiet = options.quiet || !is_root_rank();  // data parallelism: rank 0 alone prints
+    if (!quiet) {
         std::printf("cl: %zu tasks (%s), base %d layers x %d channels, vocab %d, LoRA r=%d alpha=%g dropout %g on "
                     "%s, %d epochs, lr %g, batch %d, %s\n",
                     setup.tasks.size(), options.order.empty() ? "synthetic" : ("order " + options.order).c_str(),
                     setup.config.num_layers, setup.config.channels, setup.config.vocab_size, options.lora.rank,
                     options.lora.alpha, options.lora.dropout, lora_modules_string(options.lora.modules).c_str(),
                     options.epochs, options.optimizer.learning_rate, options.batch_size, cuda ? "cuda" : "cpu");
+        if (distributed().launched)
+            std::printf("  data parallel: %d ranks (%s), each step's batch split between them\n",
+                        distributed().world_size, distributed().launcher.c_str());
         for (const EncodedTask& t : setup.tasks)
             std::printf("  %-12s %5zu train %5zu test\n", t.name.c_str(), t.train.size(), t.test.size());
     }
@@ -404,7 +466,7 @@ std::vector<MethodResult> run_continual(const ContinualOptions& options) {
     for (const std::string& name : options.methods) {
         results.push_back(cuda ? run_method<CudaBackend>(name, setup, options)
                                : run_method<CpuBackend<float>>(name, setup, options));
-        if (!options.quiet) print_matrix(results.back());
+        if (!quiet) print_matrix(results.back());
     }
     json comparison = json::array();
     for (const MethodResult& r : results)
@@ -414,11 +476,12 @@ std::vector<MethodResult> run_continual(const ContinualOptions& options) {
                               {"forgetting", r.metrics.forgetting},
                               {"diagonal_mean", r.metrics.diagonal_mean},
                               {"seconds_per_task", r.seconds_per_task}});
+    if (!is_root_rank()) return results;
     make_directories(options.out_dir);
     AtomicFileWriter writer(options.out_dir + "/comparison.json");
     std::string text = comparison.dump(2) + "\n";
     writer.write(text.data(), text.size());
     writer.commit();
-    if (!options.quiet) print_comparison(results);
+    if (!quiet) print_comparison(results);
     return results;
 }

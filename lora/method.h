@@ -16,6 +16,22 @@
 //   evaluation:        before_forward       per-row weights for the test prompts (task-agnostic: no task id)
 //   diagnostics                             numbers for the metrics file at the task boundary
 //   save_state / load_state                 what the method keeps beside the adapters, for resume
+//
+// Data parallelism (mpirun / srun, model/distributed.h). Every rank runs every hook, in the same order, on the
+// same parameters; the steps differ only in the rows:
+//   - extend_batch sees the step's global groups (identical on every rank: sample from the step seed, keep
+//     buffers by the same reservoir decisions everywhere). The loop then gives each rank its slice of every
+//     group; before_forward, the forward and the backward see only the rank's rows (context.batch, and
+//     context.group_rows: how many of them each group holds; a rank left without rows gets one row of weight 0).
+//     The loss weights are the global batch's, and the backward divides by the global weight sum.
+//   - after the backward the loop sums the adapters' gradients over the ranks; extra_loss then adds a
+//     regulariser's gradient (a function of the parameters alone: the same on every rank, added once).
+//   - a method with data-dependent state sums it over the ranks itself, with sum_over_ranks[_host] (below):
+//     gradients of its own trained tensors (GainLoRA's gates: in extra_loss, once complete, before the norm), a
+//     data-dependent loss or its normaliser (I-LoRA), statistics (GainLoRA's covariances, before the
+//     eigendecomposition).
+//   - every call to them must be made by every rank (collectives): condition it on global state only.
+// In a single process they do nothing.
 #pragma once
 #include <memory>
 #include <string>
@@ -25,6 +41,7 @@
 #include "data/cl_batches.h"
 #include "lora/adapter_file.h"
 #include "lora/adapters.h"
+#include "model/distributed.h"
 #include "model/gpt2.h"
 
 // One task of a run, tokenized: its examples as model input, and the answers as text for exact match.
@@ -44,7 +61,18 @@ struct ContinualContext {
     uint64_t seed = 0;                      // the run's seed
     const TrainingBatch* batch = nullptr;   // the current training step's batch (rows of every group), or null
     int step = 0;                           // optimizer steps done in the current task
+    std::vector<int> group_rows = {};       // rows of each group of the step's batch held by this rank
 };
+
+// Sums values (count, backend memory) element-wise over every rank, in place: NCCL on the GPU, MPI on the CPU.
+template <class Backend>
+void sum_over_ranks(ContinualContext<Backend>&, typename Backend::real* values, size_t count, const char* what) {
+    Backend::all_reduce_sum(values, count, what);
+}
+// The same for host values (counts, losses, statistics gathered on the host).
+inline void sum_over_ranks_host(double* values, size_t count, const char* what) {
+    all_reduce_sum_host(values, count, what);
+}
 
 // Diagnostics of a task boundary: (name, value) pairs, written to the metrics file and printed.
 using Diagnostics = std::vector<std::pair<std::string, double>>;

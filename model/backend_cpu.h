@@ -20,6 +20,7 @@
 #include "model/cpu/layernorm.h"
 #include "model/cpu/matmul.h"
 #include "model/cpu/residual.h"
+#include "model/distributed.h"
 #include "lora/cpu/lora_linear.h"
 
 template <typename Real>
@@ -95,8 +96,8 @@ struct CpuBackend {
         cpu::argmax_rows(out, logits, N, V, Vp);
     }
     // inverted dropout's mask (model/cpu/dropout.h): 1/(1-p) or 0, from a hash of (seed, index)
-    static void dropout_mask(real* mask, size_t count, uint64_t seed, float p) {
-        cpu::dropout_mask(mask, count, seed, p);
+    static void dropout_mask(real* mask, size_t count, uint64_t seed, float p, uint64_t first = 0) {
+        cpu::dropout_mask(mask, count, seed, p, first);
     }
     static void gelu_forward(real* out, const real* inp, size_t N) { cpu::gelu_forward(out, inp, N); }
     static void gelu_backward(real* dinp, const real* inp, const real* dout, size_t N) {
@@ -116,6 +117,8 @@ struct CpuBackend {
         cpu::classifier_backward(dlogits, logits, targets, weights, real(weight_sum), N, V, Vp);
     }
     static double sum_of_squares(const real* x, size_t N) { return cpu::sum_of_squares(x, N); }
+    // data parallelism: x (N) = its sum over every rank, in place (MPI; a no-op without a launcher)
+    static void all_reduce_sum(real* x, size_t N, const char* what) { all_reduce_sum_host(x, N, what); }
     static void adamw_update(real* params, const real* grads, real* m, real* v, size_t N, float lr, float beta1,
                              float beta2, float eps, float weight_decay, int t, float grad_scale) {
         cpu::adamw_update(params, grads, m, v, N, lr, beta1, beta2, eps, weight_decay, t, grad_scale);

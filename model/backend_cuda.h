@@ -6,6 +6,7 @@
 
 #include "model/cuda/kernels.h"
 #include "model/cuda/lora_kernels.h"
+#include "model/cuda/nccl.h"
 
 struct CudaBackend {
     using real = float;
@@ -81,8 +82,8 @@ struct CudaBackend {
         cuda::argmax_rows(out, logits, N, V, Vp);
     }
     // inverted dropout's mask, bit-identical to CpuBackend<float>'s
-    static void dropout_mask(real* mask, size_t count, uint64_t seed, float p) {
-        cuda::dropout_mask(mask, count, seed, p);
+    static void dropout_mask(real* mask, size_t count, uint64_t seed, float p, uint64_t first = 0) {
+        cuda::dropout_mask(mask, count, seed, p, first);
     }
     static void gelu_forward(real* out, const real* inp, size_t N) { cuda::gelu_forward(out, inp, N); }
     static void gelu_backward(real* dinp, const real* inp, const real* dout, size_t N) {
@@ -103,6 +104,8 @@ struct CudaBackend {
         cuda::fused_classifier(nullptr, dlogits, logits, targets, weights, weight_sum, N, V, Vp);
     }
     static double sum_of_squares(const real* x, size_t N) { return cuda::sum_of_squares(x, N); }
+    // data parallelism: x (N) = its sum over every rank, in place (NCCL; a no-op without a launcher)
+    static void all_reduce_sum(real* x, size_t N, const char*) { cuda::all_reduce_sum(x, N); }
     static void adamw_update(real* params, const real* grads, real* m, real* v, size_t N, float lr, float beta1,
                              float beta2, float eps, float weight_decay, int t, float grad_scale) {
         cuda::adamw_update(params, grads, m, v, N, lr, beta1, beta2, eps, weight_decay, t, grad_scale);

@@ -9,7 +9,8 @@ int cuda_device_count();
 // A one-line description of why no CUDA device is usable ("no CUDA-capable device is detected", ...).
 std::string cuda_unavailable_reason();
 
-// Resolves the flag value; `auto` prints a one-line notice on stderr when it falls back to the CPU.
+// Resolves the flag value (under a launcher, CUDA also takes the local rank's GPU: model/distributed.h);
+// `auto` prints a one-line notice on stderr when it falls back to the CPU.
 // Fails on an unknown value, or on `cuda` when no GPU is usable.
 Device resolve_device(const std::string& flag);
 const char* device_name(Device device);

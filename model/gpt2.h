@@ -44,7 +44,8 @@ struct GPT2 {
     int* targets = nullptr;        // (B,T)
     float* loss_weights = nullptr;  // (B,T)
     std::vector<float> host_loss_weights;
-    double weight_sum = 0;
+    double weight_sum = 0;          // of the last forward's loss weights (data parallelism: of the global batch)
+    double weighted_loss_sum = 0;   // sum of weight * loss of the last forward
     float mean_loss = -1;  // of the last forward with targets; -1 without
 
     // LoRA fine-tuning: adapters added to the adapted linears (null: none), and a frozen base, for which the
@@ -202,6 +203,7 @@ void gpt2_forward(GPT2<Backend>& model, const int* inputs, const int* targets, c
         weight_sum += model.host_loss_weights[i];
     }
     model.weight_sum = weight_sum;
+    model.weighted_loss_sum = weighted;
     model.mean_loss = weight_sum > 0 ? float(weighted / weight_sum) : 0.0f;
 }
 

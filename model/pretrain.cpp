@@ -13,6 +13,7 @@
 #include "model/backend_cpu.h"
 #include "model/backend_cuda.h"
 #include "model/checkpoint.h"
+#include "model/data_parallel.h"
 #include "model/device.h"
 #include "model/initialisation.h"
 #include "model/training_state.h"
@@ -50,13 +51,21 @@ Data open_data(const PretrainOptions& options, const GPT2Config& config) {
     return data;
 }
 
+// Data parallelism: every rank keeps its B / world_size rows of each global batch.
+void keep_rank_rows(Data& data) {
+    const Distributed& d = distributed();
+    data.train->keep_rank_rows(d.rank, d.world_size);
+    if (data.val) data.val->keep_rank_rows(d.rank, d.world_size);
+}
+
 template <class Backend>
 float validation_loss(GPT2<Backend>& model, TokenLoader& val, int batches) {
     val.reset();
     double total = 0;
     for (int i = 0; i < batches; i++) {
         val.next_batch();
-        gpt2_forward(model, val.inputs.data(), val.targets.data(), nullptr, val.batch_size, val.seq_len);
+        gpt2_forward(model, val.inputs.data(), val.targets.data(), nullptr, val.rows, val.seq_len);
+        gpt2_global_loss(model);  // the mean over every rank's rows
         total += model.mean_loss;
     }
     return float(total / batches);
@@ -111,6 +120,10 @@ PretrainResult pretrain_on(const PretrainOptions& options) {
 
     GPT2<Backend> model(config, parameters.data());
     Data data = open_data(options, config);
+    keep_rank_rows(data);
+    // data parallelism: every rank trains; rank 0 alone prints, logs and writes checkpoints
+    const bool root = is_root_rank();
+    const bool quiet = options.quiet || !root;
     if (resume_step > 0) {
         TrainingState state = read_training_state(training_state_path(options.out_dir, resume_step),
                                                   model.num_parameters);
@@ -122,21 +135,25 @@ PretrainResult pretrain_on(const PretrainOptions& options) {
             fail("--resume: the checkpoint was trained with --seed " + std::to_string(state.rng_state) +
                  ", not " + std::to_string(options.seed));
         data.train->seek(state.shard_index, state.shard_position);
-        if (!options.quiet) std::printf("resumed from step %d in %s\n", resume_step, options.out_dir.c_str());
+        if (!quiet) std::printf("resumed from step %d in %s\n", resume_step, options.out_dir.c_str());
     }
     if (resume_step >= options.steps)
         fail("--resume: the checkpoint is at step " + std::to_string(resume_step) + ", --steps is " +
              std::to_string(options.steps));
-    make_directories(options.out_dir);
-    if (!options.quiet)
-        std::printf("pretrain: %s, %zu parameters, device %s, batch %dx%d, %d steps, data %s\n",
+    if (root) make_directories(options.out_dir);
+    if (!quiet)
+        std::printf("pretrain: %s, %zu parameters, device %s, batch %dx%d, %d steps, data %s%s\n",
                     describe_config(config).c_str(), model.num_parameters, Backend::name(), options.batch_size,
-                    options.seq_len, options.steps, synthetic ? "synthetic (built-in)" : options.train_pattern.c_str());
+                    options.seq_len, options.steps, synthetic ? "synthetic (built-in)" : options.train_pattern.c_str(),
+                    distributed().launched ? (", " + std::to_string(distributed().world_size) + " ranks (" +
+                                              distributed().launcher + "), " + std::to_string(data.train->rows) +
+                                              " rows each").c_str()
+                                           : "");
 
     std::string metrics_path = options.out_dir + "/metrics.jsonl";
-    FILE* metrics = std::fopen(metrics_path.c_str(), resume_step > 0 ? "a" : "w");
-    if (!metrics) fail(metrics_path + ": cannot open for writing");
-    std::unique_ptr<FILE, int (*)(FILE*)> metrics_guard(metrics, std::fclose);
+    FILE* metrics = root ? std::fopen(metrics_path.c_str(), resume_step > 0 ? "a" : "w") : nullptr;
+    if (root && !metrics) fail(metrics_path + ": cannot open for writing");
+    std::unique_ptr<FILE, int (*)(FILE*)> metrics_guard(metrics, [](FILE* file) { return file ? std::fclose(file) : 0; });
 
     LearningRateSchedule schedule = options.schedule;
     schedule.total_steps = options.steps;
@@ -145,35 +162,39 @@ PretrainResult pretrain_on(const PretrainOptions& options) {
     for (int step = resume_step + 1; step <= options.steps; step++) {
         auto start = std::chrono::steady_clock::now();
         data.train->next_batch();
-        gpt2_forward(model, data.train->inputs.data(), data.train->targets.data(), nullptr, options.batch_size,
+        gpt2_forward(model, data.train->inputs.data(), data.train->targets.data(), nullptr, data.train->rows,
                      options.seq_len);
+        gpt2_global_loss(model);
         gpt2_zero_grad(model);
         gpt2_backward(model);
+        gpt2_sum_gradients(model);
         AdamWSettings settings = options.optimizer;
         settings.learning_rate = schedule.at(step);
         double norm = gpt2_update(model, settings, step);
         double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
         result.train_losses.push_back(model.mean_loss);
-        if (!options.quiet)
+        if (!quiet)
             std::printf("step %5d/%d | loss %.6f | lr %.3e | norm %.4f | %.1f ms | %.0f tok/s\n", step, options.steps,
                         model.mean_loss, settings.learning_rate, norm, ms, tokens_per_step / (ms / 1000));
-        std::fprintf(metrics, "{\"step\": %d, \"loss\": %.7g, \"lr\": %.7g, \"grad_norm\": %.7g, \"ms\": %.3f}\n", step,
+        if (metrics)
+            std::fprintf(metrics, "{\"step\": %d, \"loss\": %.7g, \"lr\": %.7g, \"grad_norm\": %.7g, \"ms\": %.3f}\n", step,
                      model.mean_loss, settings.learning_rate, norm, ms);
 
         bool last = step == options.steps;
         if (data.val && (last || (options.val_every > 0 && step % options.val_every == 0))) {
             float val_loss = validation_loss(model, *data.val, options.val_batches);
             result.val_losses.push_back({step, val_loss});
-            if (!options.quiet) std::printf("step %5d/%d | val loss %.6f\n", step, options.steps, val_loss);
-            std::fprintf(metrics, "{\"step\": %d, \"val_loss\": %.7g}\n", step, val_loss);
+            if (!quiet) std::printf("step %5d/%d | val loss %.6f\n", step, options.steps, val_loss);
+            if (metrics) std::fprintf(metrics, "{\"step\": %d, \"val_loss\": %.7g}\n", step, val_loss);
         }
-        if (last || (options.checkpoint_every > 0 && step % options.checkpoint_every == 0)) {
+        if (root && (last || (options.checkpoint_every > 0 && step % options.checkpoint_every == 0))) {
             save(model, *data.train, options, step);
-            if (!options.quiet) std::printf("wrote %s\n", checkpoint_path(options.out_dir, step).c_str());
+            if (!quiet) std::printf("wrote %s\n", checkpoint_path(options.out_dir, step).c_str());
         }
-        std::fflush(metrics);
+        if (metrics) std::fflush(metrics);
     }
     result.final_parameters = model.parameters_to_host();
+    check_same_on_all_ranks(checksum(result.final_parameters), "the trained parameters");
     return result;
 }
 

@@ -11,7 +11,8 @@
 // Per step: before_forward sets the penalty's row weights 1 / (tokens * linears) on the rows' real positions (the
 // prompt and the answer; padding weighs 0), so that the penalty is the mean over tokens and linears of the L1 norm
 // of w; before_backward zeroes the attention's gradients; the backward adds the penalty's gradient at each linear;
-// extra_loss returns the penalty; extra_update is AdamW on D_t, v_t (own state, fresh each task).
+// extra_loss sums the attention's gradients over the ranks (data parallelism) and returns the penalty; extra_update
+// is AdamW on D_t, v_t (own state, fresh each task).
 // Saved state (adapter file): "amlora/attention", every linear's D | v (lora/attention_mixture.h's layout).
 // Diagnostics: IncLoRA's branch diagnostics, attention_<i>_on_<j> = the mean w_i over task j's test examples (real
 // positions of prompt and answer, teacher-forced, every linear; i, j <= t, 1-based), attention_mean = the mean of
@@ -54,9 +55,15 @@ struct AmLora : IncLora<Backend> {
             if (mixture.row_weights) mixture.set_row_weights({});
             return;
         }
+        // data parallelism: a rank left without rows holds one row of weight 0 (context.group_rows all 0), and the
+        // mean runs over the global batch's tokens
+        int held = 0;
+        for (int n : context.group_rows) held += n;
         std::vector<float> weights = real_positions(rows, T);
+        if (!context.group_rows.empty() && held == 0) std::fill(weights.begin(), weights.end(), 0.0f);
         double tokens = 0;
         for (float x : weights) tokens += x;
+        sum_over_ranks_host(&tokens, 1, "AM-LoRA's penalty tokens");
         const double scale = 1.0 / (std::max(1.0, tokens) * double(context.adapters.slots.size()));
         for (float& x : weights) x = float(x * scale);
         mixture.set_row_weights(weights);
@@ -66,7 +73,14 @@ struct AmLora : IncLora<Backend> {
         mixture.zero_grad();
         mixture.penalty_total = 0;
     }
-    double extra_loss(Context&) override { return mixture.penalty_total; }
+    // data parallelism: the attention's gradients and the penalty summed over the ranks (each rank's part is
+    // already normalised by the global token count)
+    double extra_loss(Context& context) override {
+        sum_over_ranks(context, mixture.gradients, mixture.num_parameters, "AM-LoRA's attention gradients");
+        double penalty = mixture.penalty_total;
+        sum_over_ranks_host(&penalty, 1, "AM-LoRA's penalty");
+        return penalty;
+    }
     double extra_gradient_sum_of_squares(Context&) override {
         return Backend::sum_of_squares(mixture.gradients, mixture.num_parameters);
     }

@@ -40,9 +40,9 @@
 //
 // Saved state (adapter file): "gainlora/gates" (every gate's W1 | W2 | k), "gainlora/M1", "gainlora/M2",
 // "gainlora/M3" and (inflora) "gainlora/module_basis/<slot>" as row-major M^T (k, dim).
-// Diagnostics: gate_<i>_on_<j> = mean g_i over task j's test prompts (i, j <= t, 1-based), gate_<t>_drift_on_<j> =
-// mean |g_t at task end - g_t at task start| on an old task j's test prompts (0 if the projection works), and the
-// basis sizes.
+// Diagnostics: the branch diagnostics of lora/diagnostics.h (collision rates, orthogonality); gate_<i>_on_<j> =
+// mean g_i over task j's test prompts (i, j <= t, 1-based), gate_<t>_drift_on_<j> = mean |g_t at task end - g_t at
+// task start| on an old task j's test prompts (0 if the projection works), and the basis sizes.
 #pragma once
 #include <algorithm>
 #include <cmath>
@@ -51,6 +51,7 @@
 #include <vector>
 
 #include "lora/continual.h"
+#include "lora/diagnostics.h"
 #include "lora/gainlora_gates.h"
 #include "lora/gpm.h"
 #include "lora/method.h"
@@ -147,6 +148,7 @@ struct GainLora : ContinualMethod<Backend> {
         LoraAdapters<Backend>& a = context.adapters;
         Backend::zero(gates->gradients, gates->P);
         gates->backward(block_weight_gradients, step_T);
+        sum_over_ranks(context, gates->gradients, gates->P, "GainLoRA's gate gradients");  // data parallelism
         if (variant == Variant::olora) return olora.extra_loss(context);
         // inflora: A_t is frozen: no gradient (its rows of dA are zeroed before clipping and AdamW)
         const size_t first_row = size_t(a.first_trainable) * a.config.rank;
@@ -193,7 +195,7 @@ struct GainLora : ContinualMethod<Backend> {
     // ---- reporting and resume ----
 
     Diagnostics diagnostics(Context& context) override {
-        Diagnostics d;
+        Diagnostics d = branch_diagnostics(context.adapters);  // per-task branches: collisions, orthogonality
         const int t = context.task;
         for (int i = 0; i <= t && i < gates->count; i++) {
             const std::vector<std::vector<double>> values = gate_values_on_tasks(context, t + 1, i);
@@ -340,7 +342,9 @@ private:
         double sequences = 0, positions = 0;
         const bool was_training = a.training;
         a.training = false;
-        for (size_t first = 0; first < limit; first += batch_size) {
+        // data parallelism: rank r takes batches r, r + world_size, ...; the sums are added up below
+        const size_t ranks = size_t(distributed().world_size), rank = size_t(distributed().rank);
+        for (size_t first = rank * batch_size; first < limit; first += ranks * batch_size) {
             std::vector<const EncodedExample*> rows;
             for (size_t n = first; n < std::min(limit, first + batch_size); n++) rows.push_back(&train[n]);
             const int S = int(rows.size());
@@ -368,6 +372,11 @@ private:
             }
         }
         a.training = was_training;
+        for (size_t i = 0; i < sums.size(); i++)
+            sum_over_ranks(context, sums[i], dims[i] * dims[i], "GainLoRA's covariances");
+        double counts[2] = {sequences, positions};
+        sum_over_ranks_host(counts, 2, "GainLoRA's covariance counts");
+        sequences = counts[0], positions = counts[1];
         Covariances result;
         for (size_t i = 0; i < sums.size(); i++) {
             const size_t d = dims[i];

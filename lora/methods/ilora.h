@@ -161,15 +161,19 @@ struct ILora : ContinualMethod<Backend> {
         model.lora = &context.adapters;  // the loop's training forward: theta_w
         if (replay_rows == 0 || gamma == 0 || !slow) return;
         const TrainingBatch& batch = *context.batch;
-        if (int(rows.size()) != current_rows + replay_rows || batch.B != int(rows.size()) || batch.T != T)
-            fail("ilora: the step's batch has " + std::to_string(batch.B) + " rows, " +
-                 std::to_string(current_rows) + " current and " + std::to_string(replay_rows) + " replayed expected");
+        // this rank's rows (all of them in a single process): its current rows, then its replayed ones
+        const int current = context.group_rows.empty() ? current_rows : context.group_rows[0];
+        const int replayed = context.group_rows.size() > 1 ? context.group_rows[1] : replay_rows;
+        if (current + replayed > int(rows.size()) || batch.B != int(rows.size()) || batch.T != T)
+            fail("ilora: the step's batch has " + std::to_string(batch.B) + " rows, " + std::to_string(current) +
+                 " current and " + std::to_string(replayed) + " replayed expected");
         const int B = batch.B, C = model.config.channels, N = B * T;
 
         // the slow model's forward on the same batch, with the fast forward's dropout masks (no targets: no loss)
         slow_dropout_seed = context.adapters.dropout_seed;  // the step's, set by the loop
         slow->training = true;
         slow->dropout_seed = slow_dropout_seed;
+        slow->dropout_first_row = context.adapters.dropout_first_row;  // data parallelism: the same masks
         slow->block_weights = nullptr;
         model.lora = slow.get();
         gpt2_forward(model, batch.inputs.data(), nullptr, nullptr, B, T);
@@ -180,11 +184,12 @@ struct ILora : ContinualMethod<Backend> {
 
         // w[n] = gamma / (count C) at the replay rows' real positions t < min(training_length, T); 0 elsewhere
         host_row_weights.assign(size_t(N), real(0));
-        size_t count = 0;
-        for (int b = current_rows; b < B; b++) count += size_t(std::min(training_length(*rows[b]), T));
+        double count = 0;
+        for (int b = current; b < current + replayed; b++) count += double(std::min(training_length(*rows[b]), T));
+        sum_over_ranks_host(&count, 1, "I-LoRA's replay positions");  // L_cons is a mean over the global batch
         if (count == 0) return;
-        const real w = real(double(gamma) / (double(count) * C));
-        for (int b = current_rows; b < B; b++)
+        const real w = real(double(gamma) / (count * C));
+        for (int b = current; b < current + replayed; b++)
             for (int t = 0; t < std::min(training_length(*rows[b]), T); t++) host_row_weights[size_t(b) * T + t] = w;
         Backend::upload(row_weights, host_row_weights.data(), size_t(N));
         consistency_step = true;
@@ -206,6 +211,7 @@ struct ILora : ContinualMethod<Backend> {
         host_row_losses.resize(size_t(N));
         Backend::download(host_row_losses.data(), row_losses, size_t(N));
         for (int n = 0; n < N; n++) consistency += double(host_row_losses[n]);
+        sum_over_ranks_host(&consistency, 1, "I-LoRA's consistency loss");
         model.extra_dlnf = dlnf;
         consistency_sum += consistency;
         consistency_steps++;

@@ -18,12 +18,13 @@ inline void check_dropout_probability(float p) {
     if (!(p >= 0.0f && p < 1.0f)) fail("dropout: probability " + std::to_string(p) + " is outside [0, 1)");
 }
 
-// mask (count): 1/(1-p) (computed in T) where u(seed, i) >= p, else 0. p = 0: all ones.
+// mask (count): 1/(1-p) (computed in T) where u(seed, first + i) >= p, else 0. p = 0: all ones. first: the
+// mask's offset in a larger one (a data-parallel rank's rows of the global batch's mask).
 template <typename T>
-void dropout_mask(T* mask, size_t count, uint64_t seed, float p) {
+void dropout_mask(T* mask, size_t count, uint64_t seed, float p, uint64_t first = 0) {
     check_dropout_probability(p);
     const T keep_value = T(1) / (T(1) - T(p));
-    for (size_t i = 0; i < count; i++) mask[i] = dropout_keep(seed, i, p) ? keep_value : T(0);
+    for (size_t i = 0; i < count; i++) mask[i] = dropout_keep(seed, first + i, p) ? keep_value : T(0);
 }
 
 }  // namespace cpu

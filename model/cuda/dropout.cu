@@ -14,20 +14,20 @@ constexpr int THREADS = 256;
 
 // mask (count)
 __global__ void dropout_mask_kernel(float* __restrict__ mask, size_t count, uint64_t seed, float p,
-                                    float keep_value) {
+                                    float keep_value, uint64_t first) {
     const size_t i = size_t(blockIdx.x) * blockDim.x + threadIdx.x;
-    if (i < count) mask[i] = dropout_keep(seed, i, p) ? keep_value : 0.0f;
+    if (i < count) mask[i] = dropout_keep(seed, first + i, p) ? keep_value : 0.0f;
 }
 
 }  // namespace
 
 namespace cuda {
 
-void dropout_mask(float* mask, size_t count, uint64_t seed, float p) {
+void dropout_mask(float* mask, size_t count, uint64_t seed, float p, uint64_t first) {
     if (!(p >= 0.0f && p < 1.0f)) fail("dropout: probability " + std::to_string(p) + " is outside [0, 1)");
     if (count == 0) return;
     const float keep_value = 1.0f / (1.0f - p);
-    dropout_mask_kernel<<<ceil_div(count, THREADS), THREADS>>>(mask, count, seed, p, keep_value);
+    dropout_mask_kernel<<<ceil_div(count, THREADS), THREADS>>>(mask, count, seed, p, keep_value, first);
     CUDA_CHECK_LAUNCH();
 }
 

@@ -58,8 +58,8 @@ void attention_step_forward(float* out, float* key_cache, float* value_cache, co
 // logits (N,Vp), ties to the lowest index (model/cpu/argmax.h). One block per row; deterministic.
 void argmax_rows(int* out, const float* logits, int N, int V, int Vp);
 // model/cuda/dropout.cu: mask (count) = 1/(1-p) where element i is kept, else 0, from a counter-based hash of
-// (seed, i) (model/dropout_hash.h): bit-identical to model/cpu/dropout.h. Fails unless 0 <= p < 1.
-void dropout_mask(float* mask, size_t count, uint64_t seed, float p);
+// (seed, first + i) (model/dropout_hash.h): bit-identical to model/cpu/dropout.h. Fails unless 0 <= p < 1.
+void dropout_mask(float* mask, size_t count, uint64_t seed, float p, uint64_t first = 0);
 
 // model/cuda/optimizer.cu
 // sum of squares of x (N), deterministic (fixed two-stage reduction), returned to the host.
