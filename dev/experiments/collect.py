@@ -21,6 +21,7 @@ import datetime
 import json
 import os
 import platform
+import re
 import shutil
 import subprocess
 
@@ -68,6 +69,54 @@ def complete(result):
 
 def fmt(x):
     return f"{x:6.1f}"
+
+
+LOG_LINE = re.compile(r"^(\S+) task (\d+)/(\d+) \((\S+)\) epoch (\d+) step\s+(\d+) \| loss ([0-9.]+)")
+
+
+def task_end_losses(work, order):
+    """method -> {task: the last logged training loss of that task} from the train cl log."""
+    out = {}
+    path = os.path.join(work, "cl", f"order{order}", "cl.log")
+    if os.path.exists(path):
+        for line in open(path, errors="replace"):
+            m = LOG_LINE.match(line)
+            if m:
+                out.setdefault(m.group(1), {})[int(m.group(2))] = float(m.group(7))
+    return out
+
+
+def diagnostics_table(work, orders, per_order):
+    """Training loss at the end of each task and the diagonostics after the last task, mean over the orders."""
+    rows = []
+    keys = ["orthogonality_A", "update_cosine", "collision_1e-2", "collision_1e-1"]
+    losses = {o: task_end_losses(work, o) for o in orders}
+    lines = ["## Training loss and diagnostics, mean over the orders\n",
+             "Answer-token loss (nats) at the end of each task's training (the last logged value; tasks in the "
+             "order's sequence), and the diagnostics written after the last task (metrics.jsonl; blank: the "
+             "method has none).\n",
+             "| method | loss task 1 | task 2 | task 3 | task 4 | " + " | ".join(keys) + " |",
+             "|---|" + "---:|" * (4 + len(keys))]
+    for method in METHODS:
+        have = [o for o in orders if method in losses[o]]
+        if not have:
+            continue
+        cells = []
+        for t in range(1, 5):
+            v = [losses[o][method][t] for o in have if t in losses[o][method]]
+            cells.append(f"{sum(v) / len(v):.2f}" if v else "")
+        for k in keys:
+            v = []
+            for o in orders:
+                mpath = os.path.join(work, "cl", f"order{o}", method, "metrics.jsonl")
+                if os.path.exists(mpath):
+                    last = [json.loads(x) for x in open(mpath) if x.strip()]
+                    if last and k in last[-1].get("diagnostics", {}):
+                        v.append(last[-1]["diagnostics"][k])
+            cells.append(f"{sum(v) / len(v):.3g}" if v else "")
+        lines.append(f"| {method} | " + " | ".join(cells) + " |")
+    lines.append("")
+    return lines
 
 
 def main():
@@ -133,6 +182,7 @@ def main():
         lines.append(f"| {method} | {m['average_accuracy']:.1f} | {m['backward_transfer']:.1f} | "
                      f"{m['forgetting']:.1f} | {m['diagonal_mean']:.1f} | {len(runs)} |")
     lines.append("")
+    lines.extend(diagnostics_table(a.work, orders, per_order))
     for order in orders:
         res = per_order[order]
         if not res:
