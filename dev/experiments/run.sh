@@ -117,7 +117,7 @@ cl_order() {
     fi
     cl_run "$dir" all 0
 }
-say "cl: orders $ORDERS, --method all, $JOBS at a time: $CL_FLAGS" | tr -s ' \n' ' '; echo | tee -a "$LOG"
+say "cl: orders $ORDERS, --method all, $JOBS at a time: $(echo $CL_FLAGS)"
 pids=() running=0
 for order in $ORDERS; do
     ( cl_order "$order" && say "cl: order $order done" || say "cl: order $order FAILED: see $WORK/cl/order$order/cl.log" ) &
