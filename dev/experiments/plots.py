@@ -232,11 +232,18 @@ def plot_cl_loss(results, order, out):
         for task, step, _ in pts:
             last[task] = max(last.get(task, 0), step)
         series[method] = [(task - 1 + step / last[task], loss) for task, step, loss in pts]
-    ys = [y for s in series.values() for _, y in s]
+    ys = sorted(y for s in series.values() for _, y in s)
     ntasks = max(int(x) + 1 for s in series.values() for x, _ in s)
-    svg = Svg(820, 440)
-    fx, fy = axes(svg, 70, 40, 560, 340, 0, ntasks, 0, max(ys) * 1.05, "task (training progress within each task)",
+    # the logged loss includes each method's regularizer (N-LoRA's L1 term can be 3x the cross-entropy):
+    # the axis stops at twice the median, and larger values are drawn at the top edge
+    top = min(ys[-1], 2 * ys[len(ys) // 2]) * 1.05
+    series = {m: [(x, min(y, top)) for x, y in s] for m, s in series.items()}
+    svg = Svg(820, 460)
+    fx, fy = axes(svg, 70, 40, 560, 340, 0, ntasks, 0, top, "task (training progress within each task)",
                   "training loss (answer tokens)", f"Order {order}: train cl loss per method")
+    if ys[-1] > top:
+        svg.text(70, 450, f"logged loss = cross-entropy + the method's regularizer; values above {top:.1f} are "
+                 "drawn at the top edge", 10)
     for t in range(1, ntasks):
         svg.line(fx(t), 40, fx(t), 380, "#999", 1, "4,3")
     for k, m in enumerate(mm for mm in METHODS if mm in series):
