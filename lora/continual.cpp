@@ -182,6 +182,7 @@ public:
           adapters(setup.config, options.lora), method(make_method<Backend>(method_name, options)),
           context{model, adapters, setup.tasks, 0, options.seed, nullptr, 0, {}}, dir(options.out_dir + "/" + method_name) {
         model.frozen_base = true;
+        model.sparse_logits = true;  // the loss is on the answer tokens only: no logits at the prompt positions
         model.lora = &adapters;
         result.method = method_name;
         for (const EncodedTask& t : setup.tasks) result.task_names.push_back(t.name);

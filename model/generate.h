@@ -51,7 +51,7 @@ struct DecodeBuffers {
 // One step: host tokens (B) at `position` of each sequence in, the greedy next tokens (B) out (host).
 template <class Backend>
 void gpt2_decode_step(GPT2<Backend>& model, DecodeBuffers<Backend>& s, const int* tokens, int position,
-                      int* next_tokens) {
+                      int* next_tokens, bool need_next = true) {
     const GPT2Config& c = model.config;
     const int B = s.B, L = c.num_layers, C = c.channels, NH = c.num_heads;
     if (position < 0 || position >= s.max_T)
@@ -86,6 +86,7 @@ void gpt2_decode_step(GPT2<Backend>& model, DecodeBuffers<Backend>& s, const int
         adapt(l, LORA_FC_PROJ, s.fcproj, s.fch_gelu);
         Backend::residual_forward(s.x, s.residual2, s.fcproj, size_t(B) * C);  // x = the block's output
     }
+    if (!need_next) return;  // every sequence is still inside its prompt: only the KV caches were needed
     Backend::layernorm_forward(s.ln, s.mean, s.rstd, s.x, p.lnfw, p.lnfb, B, C);
     Backend::matmul_forward(s.logits, s.ln, p.wte, nullptr, B, C, c.padded_vocab_size);
     Backend::argmax_rows(s.next, s.logits, B, c.vocab_size, c.padded_vocab_size);
@@ -138,7 +139,10 @@ std::vector<std::vector<int>> greedy_generate(GPT2<Backend>& model, const std::v
                 const std::vector<int>& out = outputs[rows[b]];  // empty only for a sequence already done
                 tokens[b] = position < length ? batch[b][position] : out.empty() ? batch[b].back() : out.back();
             }
-            gpt2_decode_step(model, buffers, tokens.data(), position, next.data());
+            // the classifier (most of a small model's work) only once some sequence needs its next token
+            bool need_next = false;
+            for (int b = 0; b < B; b++) need_next = need_next || (!done[b] && position >= int(batch[b].size()) - 1);
+            gpt2_decode_step(model, buffers, tokens.data(), position, next.data(), need_next);
             for (int b = 0; b < B; b++) {
                 if (done[b] || position < int(batch[b].size()) - 1) continue;
                 std::vector<int>& out = outputs[rows[b]];

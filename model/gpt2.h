@@ -2,6 +2,7 @@
 // update written once as explicit call sequences over a kernel backend (CpuBackend<float|double>, and the
 // CUDA backend). Every buffer lives in the backend's memory; the host sees only what it copies out.
 #pragma once
+#include <algorithm>
 #include <cmath>
 #include <string>
 #include <vector>
@@ -55,6 +56,17 @@ struct GPT2 {
     // A loss on the final hidden states (I-LoRA's consistency loss): its gradient with respect to lnf, (B,T,C) in
     // backend memory, added by the backward to the cross-entropy's. Null: none.
     const real* extra_dlnf = nullptr;
+    // With a frozen base and loss weights: compute the logits, the loss and their backward only at the
+    // positions of nonzero weight (the answer tokens of a fine-tuning batch), gathered into `answer_rows` rows
+    // (the first rows of the logits buffers). The mean loss and every gradient are the same; the positions of
+    // weight 0 get no logits, and a forward without targets computes none (only the hidden states). Off by
+    // default (the full logits stay available for inspection).
+    bool sparse_logits = false;
+    std::vector<int> answer_rows;          // positions (in B*T) of the gathered rows, in order
+    real* answer_lnf = nullptr;            // (K, C) the final hidden states at those positions
+    real* answer_dlnf = nullptr;           // (K, C) their gradient
+    real* zero_row = nullptr;              // (C) zeros, to copy rows with residual_forward
+    size_t answer_capacity = 0;            // rows allocated in answer_lnf / answer_dlnf
 
     // Takes the parameters from host fp32 values in checkpoint layout (num_parameters(config) of them).
     GPT2(const GPT2Config& config, const float* host_parameters) : config(config) {
@@ -70,6 +82,9 @@ struct GPT2 {
     GPT2(const GPT2&) = delete;
     GPT2& operator=(const GPT2&) = delete;
     ~GPT2() {
+        Backend::release(answer_lnf);
+        Backend::release(answer_dlnf);
+        Backend::release(zero_row);
         Backend::release(parameters_memory);
         Backend::release(gradients_memory);
         Backend::release(adam_m);
@@ -100,6 +115,19 @@ struct GPT2 {
         targets = Backend::template allocate<int>(size_t(B) * T);
         loss_weights = Backend::template allocate<float>(size_t(B) * T);
         batch_size = B, seq_len = T;
+    }
+
+    void ensure_answer_rows(size_t K) {
+        if (!zero_row) {
+            zero_row = Backend::template allocate<real>(config.channels);
+            Backend::zero(zero_row, config.channels);
+        }
+        if (K <= answer_capacity) return;
+        Backend::release(answer_lnf);
+        Backend::release(answer_dlnf);
+        answer_capacity = std::max<size_t>(K, 2 * answer_capacity);
+        answer_lnf = Backend::template allocate<real>(answer_capacity * config.channels);
+        answer_dlnf = Backend::template allocate<real>(answer_capacity * config.channels);
     }
 
     std::vector<float> parameters_to_host() const {
@@ -187,6 +215,43 @@ void gpt2_forward(GPT2<Backend>& model, const int* inputs, const int* targets, c
     }
     const auto* last = a.residual3 + size_t(L - 1) * N * C;
     Backend::layernorm_forward(a.lnf, a.lnf_mean, a.lnf_rstd, last, p.lnfw, p.lnfb, N, C);
+    model.answer_rows.clear();
+    if (model.sparse_logits && model.frozen_base && targets) {
+        // only the rows of nonzero weight: gather them (row copy = row + zeros), then the classifier on K rows
+        for (int i = 0; i < N; i++)
+            if (model.host_loss_weights[i] > 0) model.answer_rows.push_back(i);
+        const int K = int(model.answer_rows.size());
+        model.ensure_answer_rows(K);
+        std::vector<int> answer_targets(K);
+        std::vector<float> answer_weights(K);
+        for (int k = 0; k < K; k++) {
+            const int i = model.answer_rows[k];
+            Backend::residual_forward(model.answer_lnf + size_t(k) * C, a.lnf + size_t(i) * C, model.zero_row, C);
+            answer_targets[k] = targets[i];
+            answer_weights[k] = model.host_loss_weights[i];
+        }
+        double weighted = 0, weight_sum = 0;
+        if (K > 0) {
+            Backend::matmul_forward(a.logits, model.answer_lnf, p.wte, nullptr, K, C, Vp);
+            Backend::upload(model.targets, answer_targets.data(), K);
+            Backend::upload(model.loss_weights, answer_weights.data(), K);
+            Backend::classifier_forward(a.losses, a.logits, model.targets, K, V, Vp);
+            std::vector<float> losses(K);
+            Backend::download(losses.data(), a.losses, K);
+            for (int k = 0; k < K; k++) {
+                weighted += answer_weights[k] * losses[k];
+                weight_sum += answer_weights[k];
+            }
+        }
+        model.weight_sum = weight_sum;
+        model.weighted_loss_sum = weighted;
+        model.mean_loss = weight_sum > 0 ? float(weighted / weight_sum) : 0.0f;
+        return;
+    }
+    if (model.sparse_logits && model.frozen_base && !targets) {  // a forward for the hidden states only
+        model.mean_loss = -1;
+        return;
+    }
     Backend::matmul_forward(a.logits, a.lnf, p.wte, nullptr, N, C, Vp);  // tied output embedding
 
     model.mean_loss = -1;
@@ -234,8 +299,25 @@ void gpt2_backward(GPT2<Backend>& model) {
     };
     Backend::zero(model.activation_gradients_memory, num_activations(c, B, T));
 
-    Backend::classifier_backward(d.logits, a.logits, model.targets, model.loss_weights, model.weight_sum, N, V, Vp);
-    Backend::matmul_backward(d.lnf, g.wte, nullptr, d.logits, a.lnf, p.wte, N, C, Vp);
+    if (model.sparse_logits && model.frozen_base) {
+        // the classifier on the gathered rows only, then their gradient scattered back (d.lnf is zero elsewhere)
+        const int K = int(model.answer_rows.size());
+        if (K > 0) {
+            Backend::classifier_backward(d.logits, a.logits, model.targets, model.loss_weights, model.weight_sum, K,
+                                         V, Vp);
+            Backend::zero(model.answer_dlnf, size_t(K) * C);
+            Backend::matmul_backward(model.answer_dlnf, nullptr, nullptr, d.logits, model.answer_lnf, p.wte, K, C,
+                                     Vp);
+            for (int k = 0; k < K; k++) {
+                real* row = d.lnf + size_t(model.answer_rows[k]) * C;
+                Backend::residual_forward(row, row, model.answer_dlnf + size_t(k) * C, C);
+            }
+        }
+    } else {
+        Backend::classifier_backward(d.logits, a.logits, model.targets, model.loss_weights, model.weight_sum, N, V,
+                                     Vp);
+        Backend::matmul_backward(d.lnf, g.wte, nullptr, d.logits, a.lnf, p.wte, N, C, Vp);
+    }
     if (model.extra_dlnf) Backend::residual_forward(d.lnf, d.lnf, model.extra_dlnf, size_t(N) * C);  // d.lnf += extra
     const auto* last = a.residual3 + size_t(L - 1) * N * C;
     auto* dlast = d.residual3 + size_t(L - 1) * N * C;

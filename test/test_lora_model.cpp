@@ -99,6 +99,43 @@ TEST_CASE("lora model: adapter gradients match finite differences; the frozen ba
     }
 }
 
+TEST_CASE("lora model: sparse logits (answer positions only) give the same loss and gradients as the full ones") {
+    const GPT2Config config = small_config();
+    const int B = 2, T = 6;
+    std::vector<float> base = lively_base(config, 7);
+    std::vector<int> inputs = {1, 28, 3, 3, 17, 9, 0, 5, 5, 21, 2, 11};
+    std::vector<int> targets = {28, 3, 3, 17, 9, 4, 5, 5, 21, 2, 11, 27};
+    std::vector<float> weights = {0, 0, 0, 0, 1, 1, 0, 0, 0, 0.5f, 1, 0};
+    std::vector<double> extra = random_vector<double>(size_t(B) * T * config.channels, 8, -0.1, 0.1);
+    auto run = [&](bool sparse, const std::vector<float>& w, bool with_extra) {
+        GPT2<CpuBackend<double>> model(config, base.data());
+        LoraAdapters<CpuBackend<double>> adapters(config, every_module(2, 0.25f));
+        add_random_branches(adapters, 2, 9);
+        model.lora = &adapters;
+        model.frozen_base = true;
+        model.sparse_logits = sparse;
+        adapters.training = true;
+        adapters.dropout_seed = 5;
+        gpt2_forward(model, inputs.data(), targets.data(), w.data(), B, T);
+        lora_zero_grad(adapters);
+        if (with_extra) model.extra_dlnf = extra.data();
+        gpt2_backward(model);
+        std::vector<double> out(adapters.gradients, adapters.gradients + adapters.num_parameters);
+        out.push_back(model.mean_loss);
+        return out;
+    };
+    for (bool with_extra : {false, true}) {
+        INFO("extra dlnf " << with_extra);
+        std::vector<double> full = run(false, weights, with_extra), sparse = run(true, weights, with_extra);
+        REQUIRE(full.size() == sparse.size());
+        CHECK(full.back() > 0);
+        for (size_t i = 0; i < full.size(); i++) CHECK(std::abs(full[i] - sparse[i]) <= 1e-12 * (1 + std::abs(full[i])));
+    }
+    // no weighted position at all: loss 0, and no gradient from the classifier
+    std::vector<double> none = run(true, std::vector<float>(size_t(B) * T, 0.0f), false);
+    for (double g : none) CHECK(g == 0.0);
+}
+
 TEST_CASE("lora model: a new branch leaves the output unchanged, and the adapters change it") {
     const GPT2Config config = small_config();
     std::vector<float> base = lively_base(config, 4);
