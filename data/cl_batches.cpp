@@ -7,6 +7,15 @@
 #include "data/file_io.h"
 #include "model/random.h"
 
+std::string answer_text(const TaskExample& example, const TextCodec& codec) {
+    auto is_space = [](char c) { return c == ' ' || c == '\n' || c == '\t' || c == '\r'; };
+    const std::string& prompt = example.prompt;
+    const std::string& answer = example.answer;
+    if (codec.answer_prefix.empty() || prompt.empty() || answer.empty()) return answer;
+    if (is_space(prompt.back()) || is_space(answer.front())) return answer;
+    return codec.answer_prefix + answer;
+}
+
 std::vector<EncodedExample> encode_examples(const std::vector<TaskExample>& examples, const TextCodec& codec) {
     std::vector<EncodedExample> encoded(examples.size());
     for (size_t i = 0; i < examples.size(); i++) {
@@ -14,7 +23,7 @@ std::vector<EncodedExample> encode_examples(const std::vector<TaskExample>& exam
         if (encoded[i].prompt.empty())
             fail("example " + std::to_string(i) + ": the prompt is empty (a training sequence needs at least one "
                  "prompt token before the answer)");
-        encoded[i].answer = codec.encode(examples[i].answer);
+        encoded[i].answer = codec.encode(answer_text(examples[i], codec));
         encoded[i].answer.push_back(codec.eot_token);
     }
     return encoded;

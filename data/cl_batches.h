@@ -24,7 +24,12 @@ struct EncodedExample {
     std::vector<int> prompt, answer;
 };
 
-// answer = codec.encode(answer) + [eot_token]. Fails naming the example's index if a prompt encodes to no tokens.
+// The answer's text as it is encoded: codec.answer_prefix + answer when the prompt ends in a non-space character
+// and the answer starts with one (so that it tokenizes as it would continue the prompt in running text), else the
+// answer itself. Exact match ignores the added space (lora/metrics.h normalizes whitespace).
+std::string answer_text(const TaskExample& example, const TextCodec& codec);
+
+// answer = codec.encode(answer_text(example)) + [eot_token]. Fails naming the example's index if a prompt encodes to no tokens.
 std::vector<EncodedExample> encode_examples(const std::vector<TaskExample>& examples, const TextCodec& codec);
 
 // A batch of B rows of T positions; every array is (B, T) row-major: element (b, t) at b * T + t.

@@ -37,6 +37,7 @@ TextCodec gpt2_codec(GPT2Tokenizer& tokenizer) {
     GPT2Tokenizer* t = &tokenizer;
     TextCodec codec;
     codec.name = "gpt2";
+    codec.answer_prefix = " ";
     codec.eot_token = tokenizer.eot_token;
     codec.vocab_size = tokenizer.vocab_size();
     codec.encode = [t](const std::string& text) { return t->encode(text); };

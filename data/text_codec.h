@@ -19,6 +19,11 @@ struct TextCodec {
     std::function<std::string(const std::vector<int>&)> decode;
     int eot_token = -1;
     int vocab_size = 0;
+    // Prepended to an answer that directly follows a prompt ending in a non-space character, when the answer itself
+    // starts with one: GPT-2's BPE tokenizes "Answer: World" as "Answer" ":" " World", the space belonging to the
+    // word, so the answer "World" is encoded as " World" (the common token) and not as "World" (a rare one that a
+    // small base has hardly seen). " " for gpt2, "" for byte (the synthetic benchmark's answers follow "=").
+    std::string answer_prefix;
     std::string name;  // "byte" or "gpt2", for logs and error messages
 };
 

@@ -13,6 +13,7 @@
 #include "data/synthetic_tasks.h"
 #include "data/text_codec.h"
 #include "data/tokenizer.h"
+#include "lora/metrics.h"
 #include "test/test_support.h"
 
 using Catch::Contains;
@@ -243,6 +244,35 @@ TEST_CASE("cl data: encode_examples appends the end token to every answer", "[cl
     CHECK(encoded[1].answer == std::vector<int>{256});
     REQUIRE_THROWS_WITH(encode_examples({{"a", "b"}, {"", "c"}}, codec),
                         Contains("example 1") && Contains("prompt is empty"));
+}
+
+TEST_CASE("cl data: an answer that continues the prompt is encoded with the codec's leading space", "[cl_data]") {
+    TextCodec codec = byte_codec();
+    CHECK(codec.answer_prefix.empty());  // the synthetic benchmark's "ab=xy" stays as it is
+    codec.answer_prefix = " ";
+    std::vector<EncodedExample> encoded =
+        encode_examples({{"Answer:", "xy"}, {"Answer: ", "xy"}, {"Answer:", " xy"}, {"Answer:\n", "xy"}}, codec);
+    CHECK(encoded[0].answer == std::vector<int>{' ', 'x', 'y', 256});  // the space is added
+    CHECK(encoded[1].answer == std::vector<int>{'x', 'y', 256});       // the prompt ends in a space already
+    CHECK(encoded[2].answer == std::vector<int>{' ', 'x', 'y', 256});  // the answer starts with one already
+    CHECK(encoded[3].answer == std::vector<int>{'x', 'y', 256});       // a newline ends the prompt
+    CHECK(encoded[0].prompt == codec.encode("Answer:"));
+}
+
+TEST_CASE("cl data: with GPT-2's tokenizer a label is the token it is in running text", "[cl_data]") {
+    const std::string shared = shared_data_dir();
+    if (shared.empty()) SKIP_TEST("the GPT-2 tokenizer files (../shared/data/tokenizer/gpt2) are absent");
+    GPT2Tokenizer tokenizer;
+    tokenizer.load_dir(shared + "/tokenizer/gpt2");
+    TextCodec codec = gpt2_codec(tokenizer);
+    // "Answer: World" tokenizes as "Answer" ":" " World": the label is " World" (id 2159), not "World" (10603)
+    const std::vector<int> running = codec.encode("Answer: World");
+    const std::vector<EncodedExample> encoded = encode_examples({{"Answer:", "World"}}, codec);
+    REQUIRE(running.size() == 3);
+    CHECK(encoded[0].answer == std::vector<int>{running[2], codec.eot_token});
+    CHECK(running[2] != codec.encode("World")[0]);
+    // and exact match reads the generated " World" as the label
+    CHECK(exact_match(codec.decode({running[2]}), "World"));
 }
 
 TEST_CASE("cl data: a training row weighs the answer targets only and pads with weight 0", "[cl_data]") {
