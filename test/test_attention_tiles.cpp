@@ -68,7 +68,8 @@ void tiled_forward(std::vector<float>& out, std::vector<float>& lse, const std::
                 }
                 for (int r = 0; r < tiles.query && q0 + r < T; r++) {
                     const float normaliser = softmax_row_normaliser(states[r]);
-                    for (int d = 0; d < hs; d++) out[p.o(b, q0 + r, h) + d] = accumulator[size_t(r) * hs + d] * normaliser;
+                    for (int d = 0; d < hs; d++)
+                        out[p.o(b, q0 + r, h) + d] = accumulator[size_t(r) * hs + d] * normaliser;
                     lse[p.row(b, h, q0 + r)] = softmax_row_log_sum_exp(states[r]);
                 }
             }
