@@ -1,9 +1,13 @@
 // The tiled algorithm of the fused CUDA attention (model/cuda/attention.cu), run on the host: the same loops over
 // query and key tiles, calling the same per-tile functions (model/attention_tiles.h), compared with the CPU
-// reference (model/cpu/attention.h) for several shapes and tile sizes. Runs without a GPU.
+// reference (model/cpu/attention.h) for several shapes and tile sizes; and the attention state each backend's
+// activations keep. Runs without a GPU.
 #include <algorithm>
 
+#include "model/activations.h"
 #include "model/attention_tiles.h"
+#include "model/backend_cpu.h"
+#include "model/backend_cuda.h"
 #include "model/cpu/attention.h"
 #include "test/test_support.h"
 
@@ -225,4 +229,24 @@ TEST_CASE("attention tiles: a row that has seen only masked scores stays empty, 
     // a larger score rescales by exp(2 - 3)
     CHECK(std::abs(softmax_row_rescale(state, 3.0f) - std::exp(-1.0f)) < 1e-7f);
     CHECK(std::abs(state.sum - std::exp(-1.0f)) < 1e-7f);
+}
+
+TEST_CASE("attention tiles: the CUDA activations keep one log-sum-exp per row, the CPU ones the probabilities") {
+    const GPT2Config d12 = config_from_spec("d12");
+    const int B = 16, T = 1024;
+    const size_t L = d12.num_layers, NH = d12.num_heads;
+    const size_t att = 6;  // the index of ActivationTensors::att in the layout
+    CHECK(activation_sizes<CudaBackend>(d12, B, T)[att] == L * B * NH * T);
+    CHECK(activation_sizes<CpuBackend<float>>(d12, B, T)[att] == L * B * NH * T * T);
+    CHECK(num_activations<CpuBackend<float>>(d12, B, T) - num_activations<CudaBackend>(d12, B, T) ==
+          L * B * NH * T * (T - 1));
+    // every other tensor is the same on both backends
+    for (size_t i = 0; i < NUM_ACTIVATION_TENSORS; i++)
+        if (i != att)
+            CHECK(activation_sizes<CudaBackend>(d12, B, T)[i] == activation_sizes<CpuBackend<float>>(d12, B, T)[i]);
+    // the carving follows the sizes: att, then attproj right after it
+    std::vector<float> memory(num_activations<CudaBackend>(d12, 2, 8));
+    ActivationTensors<float> carved = carve_activations<CudaBackend>(memory.data(), d12, 2, 8);
+    CHECK(carved.att - carved.atty == std::ptrdiff_t(L * 2 * 8 * d12.channels));
+    CHECK(carved.attproj - carved.att == std::ptrdiff_t(L * 2 * NH * 8));
 }
