@@ -16,7 +16,8 @@ struct ActivationTensors {
     T* ln1_rstd;   // (L,B,T)
     T* qkv;        // (L,B,T,3C)
     T* atty;       // (L,B,T,C)    attention output, heads merged
-    T* att;        // (L,B,NH,T,T) attention probabilities
+    T* att;        // (L, Backend::attention_state_size(B,NH,T)) what the attention forward keeps for the
+                   // backward: the probabilities (L,B,NH,T,T) on the CPU, the rows' log-sum-exp (L,B,NH,T) on CUDA
     T* attproj;    // (L,B,T,C)
     T* residual2;  // (L,B,T,C)    residual + attention
     T* ln2;        // (L,B,T,C)
@@ -33,22 +34,26 @@ struct ActivationTensors {
     T* losses;     // (B,T)        per-position cross-entropy
 };
 
-inline std::array<size_t, NUM_ACTIVATION_TENSORS> activation_sizes(const GPT2Config& c, int B, int T) {
-    size_t L = c.num_layers, C = c.channels, NH = c.num_heads, Vp = c.padded_vocab_size, BT = size_t(B) * T;
-    return {BT * C,     L * BT * C,     L * BT,     L * BT,     L * BT * 3 * C, L * BT * C, L * B * NH * T * T,
+// The sizes depend on the backend only through Backend::attention_state_size (the `att` field).
+template <class Backend>
+std::array<size_t, NUM_ACTIVATION_TENSORS> activation_sizes(const GPT2Config& c, int B, int T) {
+    size_t L = c.num_layers, C = c.channels, Vp = c.padded_vocab_size, BT = size_t(B) * T;
+    size_t att = L * Backend::attention_state_size(B, c.num_heads, T);
+    return {BT * C,     L * BT * C,     L * BT,     L * BT,     L * BT * 3 * C, L * BT * C, att,
             L * BT * C, L * BT * C,     L * BT * C, L * BT,     L * BT,         L * BT * 4 * C, L * BT * 4 * C,
             L * BT * C, L * BT * C,     BT * C,     BT,         BT,             BT * Vp,    BT};
 }
 
-inline size_t num_activations(const GPT2Config& c, int B, int T) {
+template <class Backend>
+size_t num_activations(const GPT2Config& c, int B, int T) {
     size_t total = 0;
-    for (size_t size : activation_sizes(c, B, T)) total += size;
+    for (size_t size : activation_sizes<Backend>(c, B, T)) total += size;
     return total;
 }
 
-template <typename T>
+template <class Backend, typename T>
 ActivationTensors<T> carve_activations(T* memory, const GPT2Config& c, int B, int T_) {
-    std::array<size_t, NUM_ACTIVATION_TENSORS> sizes = activation_sizes(c, B, T_);
+    std::array<size_t, NUM_ACTIVATION_TENSORS> sizes = activation_sizes<Backend>(c, B, T_);
     ActivationTensors<T> a;
     T** fields[NUM_ACTIVATION_TENSORS] = {
         &a.encoded,  &a.ln1,    &a.ln1_mean, &a.ln1_rstd,  &a.qkv,       &a.atty, &a.att,

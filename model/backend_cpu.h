@@ -80,11 +80,14 @@ struct CpuBackend {
                                 const real* weight, int N, int C, int OC) {
         cpu::matmul_backward(dinp, dweight, dbias, dout, inp, weight, N, C, OC);
     }
+    // What the attention forward keeps for the backward, per layer: the probabilities att (B,NH,T,T).
+    static size_t attention_state_size(int B, int NH, int T) { return size_t(B) * NH * T * T; }
     static void attention_forward(real* out, real* att, const real* qkv, int B, int T, int C, int NH) {
         cpu::attention_forward(out, att, qkv, B, T, C, NH);
     }
-    static void attention_backward(real* dqkv, const real* dout, const real* qkv, const real* att, int B, int T,
-                                   int C, int NH) {
+    // out (the forward's output) is the CUDA backend's; the reference needs only the probabilities
+    static void attention_backward(real* dqkv, const real* dout, const real* qkv, const real* /*out*/,
+                                   const real* att, int B, int T, int C, int NH) {
         cpu::attention_backward(dqkv, dout, qkv, att, B, T, C, NH);
     }
     // greedy decoding: one attention step against the KV caches, the argmax of each row of logits

@@ -66,12 +66,15 @@ struct CudaBackend {
                                 const real* weight, int N, int C, int OC) {
         cuda::matmul_backward(dinp, dweight, dbias, dout, inp, weight, N, C, OC);
     }
-    static void attention_forward(real* out, real* att, const real* qkv, int B, int T, int C, int NH) {
-        cuda::attention_forward(out, att, qkv, B, T, C, NH);
+    // What the fused attention forward keeps for the backward, per layer: the log-sum-exp of each row of scores
+    // (B,NH,T), from which the backward recomputes the probabilities (no (B,NH,T,T) matrix).
+    static size_t attention_state_size(int B, int NH, int T) { return size_t(B) * NH * T; }
+    static void attention_forward(real* out, real* lse, const real* qkv, int B, int T, int C, int NH) {
+        cuda::attention_forward(out, lse, qkv, B, T, C, NH);
     }
-    static void attention_backward(real* dqkv, const real* dout, const real* qkv, const real* att, int B, int T,
-                                   int C, int NH) {
-        cuda::attention_backward(dqkv, dout, qkv, att, B, T, C, NH);
+    static void attention_backward(real* dqkv, const real* dout, const real* qkv, const real* out, const real* lse,
+                                   int B, int T, int C, int NH) {
+        cuda::attention_backward(dqkv, dout, qkv, out, lse, B, T, C, NH);
     }
     // greedy decoding: one attention step against the KV caches, the argmax of each row of logits (out: device)
     static void attention_step_forward(real* out, real* key_cache, real* value_cache, const real* qkv, int position,

@@ -106,11 +106,11 @@ struct GPT2 {
     void ensure_activations(int B, int T) {
         if (B == batch_size && T == seq_len) return;
         release_activations();
-        size_t count = num_activations(config, B, T);
+        size_t count = num_activations<Backend>(config, B, T);
         activations_memory = Backend::template allocate<real>(count);
         activation_gradients_memory = Backend::template allocate<real>(count);
-        acts = carve_activations(activations_memory, config, B, T);
-        grads_acts = carve_activations(activation_gradients_memory, config, B, T);
+        acts = carve_activations<Backend>(activations_memory, config, B, T);
+        grads_acts = carve_activations<Backend>(activation_gradients_memory, config, B, T);
         inputs = Backend::template allocate<int>(size_t(B) * T);
         targets = Backend::template allocate<int>(size_t(B) * T);
         loss_weights = Backend::template allocate<float>(size_t(B) * T);
@@ -188,7 +188,7 @@ void gpt2_forward(GPT2<Backend>& model, const int* inputs, const int* targets, c
         auto* ln1 = a.ln1 + size_t(l) * N * C;
         auto* qkv = a.qkv + size_t(l) * N * 3 * C;
         auto* atty = a.atty + size_t(l) * N * C;
-        auto* att = a.att + size_t(l) * B * NH * T * T;
+        auto* att = a.att + l * Backend::attention_state_size(B, NH, T);  // probabilities or log-sum-exp
         auto* attproj = a.attproj + size_t(l) * N * C;
         auto* residual2 = a.residual2 + size_t(l) * N * C;
         auto* ln2 = a.ln2 + size_t(l) * N * C;
@@ -297,7 +297,7 @@ void gpt2_backward(GPT2<Backend>& model) {
     auto adapt = [&](int l, int module, auto* dinp, const auto* dout, const auto* inp) {
         if (model.lora) lora_module_backward(*model.lora, l, module, dinp, dout, inp, N);
     };
-    Backend::zero(model.activation_gradients_memory, num_activations(c, B, T));
+    Backend::zero(model.activation_gradients_memory, num_activations<Backend>(c, B, T));
 
     if (model.sparse_logits && model.frozen_base) {
         // the classifier on the gathered rows only, then their gradient scattered back (d.lnf is zero elsewhere)
@@ -327,7 +327,7 @@ void gpt2_backward(GPT2<Backend>& model) {
         const auto* residual = l == 0 ? a.encoded : a.residual3 + size_t(l - 1) * N * C;
         auto* dresidual = l == 0 ? d.encoded : d.residual3 + size_t(l - 1) * N * C;
         size_t nc = size_t(l) * N * C, n3c = size_t(l) * N * 3 * C, n4c = size_t(l) * N * 4 * C;
-        size_t att_offset = size_t(l) * B * NH * T * T;
+        size_t att_offset = l * Backend::attention_state_size(B, NH, T);
 
         Backend::residual_backward(d.residual2 + nc, d.fcproj + nc, d.residual3 + nc, size_t(N) * C);
         Backend::matmul_backward(d.fch_gelu + n4c, at(g.fcprojw, size_t(l) * C * 4 * C), at(g.fcprojb, l * C),
@@ -343,7 +343,8 @@ void gpt2_backward(GPT2<Backend>& model) {
         Backend::matmul_backward(d.atty + nc, at(g.attprojw, size_t(l) * C * C), at(g.attprojb, l * C),
                                  d.attproj + nc, a.atty + nc, p.attprojw + size_t(l) * C * C, N, C, C);
         adapt(l, LORA_ATTN_PROJ, d.atty + nc, d.attproj + nc, a.atty + nc);
-        Backend::attention_backward(d.qkv + n3c, d.atty + nc, a.qkv + n3c, a.att + att_offset, B, T, C, NH);
+        Backend::attention_backward(d.qkv + n3c, d.atty + nc, a.qkv + n3c, a.atty + nc, a.att + att_offset, B, T, C,
+                                    NH);
         Backend::matmul_backward(d.ln1 + nc, at(g.qkvw, size_t(l) * 3 * C * C), at(g.qkvb, l * 3 * C), d.qkv + n3c,
                                  a.ln1 + nc, p.qkvw + size_t(l) * 3 * C * C, N, C, 3 * C);
         adapt(l, LORA_QKV, d.ln1 + nc, d.qkv + n3c, a.ln1 + nc);

@@ -1,6 +1,6 @@
-// GPU tests of the attention and fused classifier kernels (model/cuda/attention.cu, model/cuda/classifier.cu)
-// against their CPU references (model/cpu/attention.h, model/cpu/classifier.h), on fresh random inputs with
-// every overwritten output poisoned first. Without a GPU every test here reports itself as skipped.
+// GPU tests of the fused attention and fused classifier kernels (model/cuda/attention.cu,
+// model/cuda/classifier.cu) against their CPU references (model/cpu/attention.h, model/cpu/classifier.h), on fresh
+// random inputs with every overwritten output poisoned first. Without a GPU every test here reports itself as skipped.
 #include <algorithm>
 
 #include "model/cpu/attention.h"
@@ -12,11 +12,34 @@ namespace {
 struct AttentionShape {
     int B, T, C, NH;
 };
-const AttentionShape attention_shapes[] = {{1, 1, 8, 2}, {2, 7, 36, 4}, {3, 64, 96, 6}, {2, 257, 768, 12}};
+// hs = 4, 9, 16, 64, 128; T = 1, below one tile (32), two tiles, past eight tiles and not a multiple of the tile
+const AttentionShape attention_shapes[] = {{1, 1, 8, 2},     {2, 7, 36, 4},    {3, 64, 96, 6},
+                                           {2, 257, 768, 12}, {1, 100, 256, 2}, {2, 33, 48, 3}};
+
+// The log-sum-exp of each row of scores S = Q K^T / sqrt(hs) over s <= t, (B,NH,T), in double.
+std::vector<double> reference_log_sum_exp(const std::vector<float>& qkv, const AttentionShape& s) {
+    const int hs = s.C / s.NH;
+    std::vector<double> lse(size_t(s.B) * s.NH * s.T), scores(s.T);
+    for (int b = 0; b < s.B; b++)
+        for (int h = 0; h < s.NH; h++)
+            for (int t = 0; t < s.T; t++) {
+                const float* q = &qkv[(size_t(b) * s.T + t) * 3 * s.C + h * hs];
+                double max_score = -INFINITY, sum = 0;
+                for (int u = 0; u <= t; u++) {
+                    const float* k = &qkv[(size_t(b) * s.T + u) * 3 * s.C + s.C + h * hs];
+                    double dot = 0;
+                    for (int d = 0; d < hs; d++) dot += double(q[d]) * k[d];
+                    max_score = std::max(max_score, scores[u] = dot / std::sqrt(double(hs)));
+                }
+                for (int u = 0; u <= t; u++) sum += std::exp(scores[u] - max_score);
+                lse[(size_t(b) * s.NH + h) * s.T + t] = max_score + std::log(sum);
+            }
+    return lse;
+}
 
 }  // namespace
 
-TEST_CASE("cuda kernels: attention forward matches the CPU reference") {
+TEST_CASE("cuda kernels: fused attention forward matches the CPU reference, with the rows' log-sum-exp") {
     REQUIRE_GPU_OR_SKIP();
     for (const AttentionShape& s : attention_shapes) {
         INFO("B=" << s.B << " T=" << s.T << " C=" << s.C << " NH=" << s.NH);
@@ -24,25 +47,16 @@ TEST_CASE("cuda kernels: attention forward matches the CPU reference") {
         std::vector<float> out(size_t(s.B) * s.T * s.C), att(size_t(s.B) * s.NH * s.T * s.T);
         cpu::attention_forward(out.data(), att.data(), qkv.data(), s.B, s.T, s.C, s.NH);
 
-        DeviceBuffer<float> d_qkv(qkv), d_out(out.size()), d_att(att.size());
+        DeviceBuffer<float> d_qkv(qkv), d_out(out.size()), d_lse(size_t(s.B) * s.NH * s.T);
         d_out.poison();
-        d_att.poison();
-        cuda::attention_forward(d_out.data, d_att.data, d_qkv.data, s.B, s.T, s.C, s.NH);
-        std::vector<float> gpu_out = d_out.download(), gpu_att = d_att.download();
-        CHECK(relative_error(gpu_out, out) < FP32_TOLERANCE);
-        CHECK(relative_error(gpu_att, att) < FP32_TOLERANCE);
-
-        // causal: exactly zero above the diagonal
-        bool zero_above_diagonal = true;
-        for (size_t row = 0; row < size_t(s.B) * s.NH * s.T; row++) {
-            int t = int(row % s.T);
-            for (int u = t + 1; u < s.T; u++) zero_above_diagonal &= gpu_att[row * s.T + u] == 0.0f;
-        }
-        CHECK(zero_above_diagonal);
+        d_lse.poison();
+        cuda::attention_forward(d_out.data, d_lse.data, d_qkv.data, s.B, s.T, s.C, s.NH);
+        CHECK(relative_error(d_out.download(), out) < FP32_TOLERANCE);
+        CHECK(relative_error(d_lse.download(), reference_log_sum_exp(qkv, s)) < FP32_TOLERANCE);
     }
 }
 
-TEST_CASE("cuda kernels: attention backward accumulates the CPU reference's gradient") {
+TEST_CASE("cuda kernels: fused attention backward accumulates the CPU reference's gradient") {
     REQUIRE_GPU_OR_SKIP();
     for (const AttentionShape& s : attention_shapes) {
         INFO("B=" << s.B << " T=" << s.T << " C=" << s.C << " NH=" << s.NH);
@@ -50,58 +64,59 @@ TEST_CASE("cuda kernels: attention backward accumulates the CPU reference's grad
         std::vector<float> dout = random_vector<float>(size_t(s.B) * s.T * s.C, 3);
         std::vector<float> out(dout.size()), att(size_t(s.B) * s.NH * s.T * s.T);
         cpu::attention_forward(out.data(), att.data(), qkv.data(), s.B, s.T, s.C, s.NH);
-        DeviceBuffer<float> d_qkv(qkv), d_dout(dout), d_att(att);  // both sides use the CPU's probabilities
+        // the backward takes the GPU forward's out and log-sum-exp, as in the model
+        DeviceBuffer<float> d_qkv(qkv), d_dout(dout), d_out(out.size()), d_lse(size_t(s.B) * s.NH * s.T);
+        cuda::attention_forward(d_out.data, d_lse.data, d_qkv.data, s.B, s.T, s.C, s.NH);
 
         // from zero: the gradient itself
         std::vector<float> dqkv(qkv.size(), 0.0f);
         DeviceBuffer<float> d_dqkv(dqkv);
         cpu::attention_backward(dqkv.data(), dout.data(), qkv.data(), att.data(), s.B, s.T, s.C, s.NH);
-        cuda::attention_backward(d_dqkv.data, d_dout.data, d_qkv.data, d_att.data, s.B, s.T, s.C, s.NH);
+        cuda::attention_backward(d_dqkv.data, d_dout.data, d_qkv.data, d_out.data, d_lse.data, s.B, s.T, s.C, s.NH);
         CHECK(relative_error(d_dqkv.download(), dqkv) < FP32_TOLERANCE);
 
-        // from the same random values on both sides: it accumulates
+        // from the same random values on both sides: it accumulates (+=) into every part of dqkv
         std::vector<float> accumulated = random_vector<float>(qkv.size(), 4, -0.1, 0.1);
         DeviceBuffer<float> d_accumulated(accumulated);
         cpu::attention_backward(accumulated.data(), dout.data(), qkv.data(), att.data(), s.B, s.T, s.C, s.NH);
-        cuda::attention_backward(d_accumulated.data, d_dout.data, d_qkv.data, d_att.data, s.B, s.T, s.C, s.NH);
+        cuda::attention_backward(d_accumulated.data, d_dout.data, d_qkv.data, d_out.data, d_lse.data, s.B, s.T, s.C,
+                                 s.NH);
         CHECK(relative_error(d_accumulated.download(), accumulated) < FP32_TOLERANCE);
+
+        // twice: twice the gradient
+        cuda::attention_backward(d_dqkv.data, d_dout.data, d_qkv.data, d_out.data, d_lse.data, s.B, s.T, s.C, s.NH);
+        std::vector<float> twice(dqkv.size());
+        for (size_t i = 0; i < dqkv.size(); i++) twice[i] = 2 * dqkv[i];
+        CHECK(relative_error(d_dqkv.download(), twice) < FP32_TOLERANCE);
     }
 }
 
-TEST_CASE("cuda kernels: attention forward then backward on the GPU's own probabilities") {
-    REQUIRE_GPU_OR_SKIP();
-    const AttentionShape s = {2, 33, 48, 3};
-    std::vector<float> qkv = random_vector<float>(size_t(s.B) * s.T * 3 * s.C, 5, -2, 2);
-    std::vector<float> dout = random_vector<float>(size_t(s.B) * s.T * s.C, 6);
-    std::vector<float> out(dout.size()), att(size_t(s.B) * s.NH * s.T * s.T), dqkv(qkv.size(), 0.0f);
-    cpu::attention_forward(out.data(), att.data(), qkv.data(), s.B, s.T, s.C, s.NH);
-    cpu::attention_backward(dqkv.data(), dout.data(), qkv.data(), att.data(), s.B, s.T, s.C, s.NH);
-
-    DeviceBuffer<float> d_qkv(qkv), d_dout(dout), d_out(out.size()), d_att(att.size()), d_dqkv(qkv.size());
-    d_out.poison();
-    d_att.poison();
-    cuda::attention_forward(d_out.data, d_att.data, d_qkv.data, s.B, s.T, s.C, s.NH);
-    cuda::attention_backward(d_dqkv.data, d_dout.data, d_qkv.data, d_att.data, s.B, s.T, s.C, s.NH);
-    CHECK(relative_error(d_out.download(), out) < FP32_TOLERANCE);
-    CHECK(relative_error(d_dqkv.download(), dqkv) < FP32_TOLERANCE);
-}
-
-TEST_CASE("cuda kernels: attention backward is bit-identical run to run") {
+TEST_CASE("cuda kernels: fused attention is bit-identical run to run") {
     REQUIRE_GPU_OR_SKIP();
     const AttentionShape s = {2, 257, 768, 12};
     std::vector<float> qkv = random_vector<float>(size_t(s.B) * s.T * 3 * s.C, 7, -2, 2);
     std::vector<float> dout = random_vector<float>(size_t(s.B) * s.T * s.C, 8);
     std::vector<float> initial = random_vector<float>(qkv.size(), 9, -0.1, 0.1);
-    DeviceBuffer<float> d_qkv(qkv), d_dout(dout), d_out(dout.size()), d_att(size_t(s.B) * s.NH * s.T * s.T);
-    cuda::attention_forward(d_out.data, d_att.data, d_qkv.data, s.B, s.T, s.C, s.NH);
-    std::vector<float> first_att = d_att.download();
-    cuda::attention_forward(d_out.data, d_att.data, d_qkv.data, s.B, s.T, s.C, s.NH);
-    CHECK(d_att.download() == first_att);
+    DeviceBuffer<float> d_qkv(qkv), d_dout(dout), d_out(dout.size()), d_lse(size_t(s.B) * s.NH * s.T);
+    cuda::attention_forward(d_out.data, d_lse.data, d_qkv.data, s.B, s.T, s.C, s.NH);
+    const std::vector<float> first_out = d_out.download(), first_lse = d_lse.download();
+    d_out.poison();
+    d_lse.poison();
+    cuda::attention_forward(d_out.data, d_lse.data, d_qkv.data, s.B, s.T, s.C, s.NH);
+    CHECK(d_out.download() == first_out);
+    CHECK(d_lse.download() == first_lse);
 
     DeviceBuffer<float> first(initial), second(initial);
-    cuda::attention_backward(first.data, d_dout.data, d_qkv.data, d_att.data, s.B, s.T, s.C, s.NH);
-    cuda::attention_backward(second.data, d_dout.data, d_qkv.data, d_att.data, s.B, s.T, s.C, s.NH);
+    cuda::attention_backward(first.data, d_dout.data, d_qkv.data, d_out.data, d_lse.data, s.B, s.T, s.C, s.NH);
+    cuda::attention_backward(second.data, d_dout.data, d_qkv.data, d_out.data, d_lse.data, s.B, s.T, s.C, s.NH);
     CHECK(first.download() == second.download());
+}
+
+TEST_CASE("cuda kernels: fused attention refuses a head size above 128") {
+    REQUIRE_GPU_OR_SKIP();
+    DeviceBuffer<float> d_qkv(3 * 129), d_out(129), d_lse(1);
+    CHECK_THROWS_WITH(cuda::attention_forward(d_out.data, d_lse.data, d_qkv.data, 1, 1, 129, 1),
+                      Catch::Contains("head size"));
 }
 
 namespace {

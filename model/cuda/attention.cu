@@ -1,256 +1,443 @@
-// Causal multi-head self-attention on packed qkv (B,T,3C), the CUDA version of model/cpu/attention.h.
-// Strategy (the approach of llm.c's CUDA attention; see dev/cuda/attention.cu, version 2):
-//   forward:  permute qkv -> Q, K, V (B,NH,T,hs) in scratch; S = Q K^T into att (cuBLAS, batched over B*NH);
-//             causal softmax of each row of att in place (one warp per row, scale 1/sqrt(hs));
-//             Y = P V (cuBLAS) into scratch (B,NH,T,hs); unpermute Y -> out (B,T,C).
-//   backward: permute qkv -> Q, K, V again and dout -> dY (B,NH,T,hs); dP = dY V^T and dV = P^T dY (cuBLAS);
-//             softmax backward dS = P * (dP - rowsum(dP * P)) / sqrt(hs) in place (one warp per row);
-//             dQ = dS K and dK = dS^T Q (cuBLAS); dQ, dK, dV are added into dqkv (accumulates, as the reference).
-// cuBLAS is column-major: a row-major (r, c) matrix with leading dimension c is, to cuBLAS, its (c, r) transpose
-// with the same leading dimension. So a row-major product C = A B is computed as the column-major C^T = B^T A^T,
-// i.e. with the operands swapped. Each call below is written with the row-major product it computes.
-// The handle uses CUBLAS_DEFAULT_MATH (true fp32, no TF32). Everything is deterministic: no atomics, and cuBLAS
-// gives bit-identical results run to run on the same GPU.
+// Causal multi-head self-attention on packed qkv (B,T,3C), fused (flash-attention style): the CUDA version of
+// model/cpu/attention.h, with no (T,T) matrix in memory. See dev/cuda/attention.cu, version 3 (the kernel lab, with
+// the cuBLAS version it replaced, version 2) and model/attention_tiles.h (the per-tile math, shared with a host
+// emulation of these loops, test/test_attention_tiles.cpp).
+//   forward:  one block per (b, h, tile of TILE query rows); the key/value tiles up to the causal diagonal are
+//             loaded in turn into shared memory. The warp that owns a query row computes its scores
+//             S = Q K^T / sqrt(hs) against the tile (one key per lane), updates the row's online softmax state
+//             (running max and sum, by shuffles), rescales the row's output accumulator (registers) and adds the
+//             tile's weights times V. Writes out (B,T,NH,hs) = (B,T,C) and the per-row log-sum-exp lse (B,NH,T)
+//             for the backward.
+//   backward: D = rowsum(dO .* O) per row first (one warp per row); then P = exp(S - lse) and
+//             dS = P (dP - D) / sqrt(hs) are recomputed tile by tile (dP = dO V^T): dK, dV by a kernel whose block
+//             owns a key tile and loops over the query tiles from the diagonal on, dQ by one whose block owns a
+//             query tile and loops over the key tiles up to the diagonal. Each element of dqkv is added to (+=) by
+//             exactly one thread, in a fixed order: no atomics, bit-identical results run to run.
+// fp32 storage and math. Any head size hs <= 128 (the kernels are templated on a maximum head size, 64 or 128, and
+// take the real one at run time), any T, B, NH.
 #include <cmath>
 
+#include "model/attention_tiles.h"
 #include "model/cuda/cuda_check.h"
 #include "model/cuda/kernels.h"
 #include "model/cuda/scratch.h"
 
 namespace {
 
-DeviceScratch<float> qkv_scratch;   // Q, K, V (B,NH,T,hs) each, one after the other
-DeviceScratch<float> y_scratch;     // forward: Y (B,NH,T,hs); backward: dY (B,NH,T,hs)
-DeviceScratch<float> dqkv_scratch;  // backward: dQ, dK, dV (B,NH,T,hs) each
-DeviceScratch<float> datt_scratch;  // backward: dP, then dS in place (B,NH,T,T)
+constexpr int TILE = 32;                   // query rows of a query tile = keys of a key tile = lanes of a warp
+constexpr int THREADS = 256;               // every fused kernel: 8 warps
+constexpr int WARPS = THREADS / 32;
+constexpr int SCORES_PITCH = TILE + 1;     // row stride of a (TILE,TILE) tile of scores, weights or gradients
+constexpr int ROWS_PER_WARP = TILE / WARPS;
 
-constexpr int THREADS = 256;
-constexpr int WARPS_PER_BLOCK = 4;  // softmax kernels: one warp per row
+DeviceScratch<float> row_dot_scratch;  // backward: D (B,NH,T)
 
-// qkv (B,T,3,NH,hs) -> q, k, v (B,NH,T,hs). One thread per element of qkv: reads are coalesced, writes are
-// contiguous in runs of hs.
-__global__ void permute_kernel(float* __restrict__ q, float* __restrict__ k, float* __restrict__ v,
-                               const float* __restrict__ qkv, int B, int T, int NH, int hs) {
-    const int C = NH * hs;
-    size_t index = size_t(blockIdx.x) * blockDim.x + threadIdx.x;
-    if (index >= size_t(B) * T * 3 * C) return;
-    int d = int(index % hs);
-    int h = int((index / hs) % NH);
-    int which = int((index / C) % 3);  // 0 = q, 1 = k, 2 = v
-    int t = int((index / (3 * size_t(C))) % T);
-    int b = int(index / (3 * size_t(C) * T));
-    size_t destination = ((size_t(b) * NH + h) * T + t) * hs + d;
-    float* target = which == 0 ? q : (which == 1 ? k : v);
-    target[destination] = qkv[index];
-}
-
-// dqkv (B,T,3,NH,hs) += dq, dk, dv (B,NH,T,hs). One thread per element of dqkv: each element is read, added
-// to and written by exactly one thread.
-__global__ void permute_backward_kernel(float* __restrict__ dqkv, const float* __restrict__ dq,
-                                        const float* __restrict__ dk, const float* __restrict__ dv, int B, int T,
-                                        int NH, int hs) {
-    const int C = NH * hs;
-    size_t index = size_t(blockIdx.x) * blockDim.x + threadIdx.x;
-    if (index >= size_t(B) * T * 3 * C) return;
-    int d = int(index % hs);
-    int h = int((index / hs) % NH);
-    int which = int((index / C) % 3);
-    int t = int((index / (3 * size_t(C))) % T);
-    int b = int(index / (3 * size_t(C) * T));
-    size_t source = ((size_t(b) * NH + h) * T + t) * hs + d;
-    const float* gradient = which == 0 ? dq : (which == 1 ? dk : dv);
-    dqkv[index] += gradient[source];
-}
-
-// y (B,NH,T,hs) -> out (B,T,NH,hs) = (B,T,C). One thread per element of out.
-__global__ void unpermute_kernel(float* __restrict__ out, const float* __restrict__ y, int B, int T, int NH,
-                                 int hs) {
-    const int C = NH * hs;
-    size_t index = size_t(blockIdx.x) * blockDim.x + threadIdx.x;
-    if (index >= size_t(B) * T * C) return;
-    int d = int(index % hs);
-    int h = int((index / hs) % NH);
-    int t = int((index / C) % T);
-    int b = int(index / (size_t(C) * T));
-    out[index] = y[((size_t(b) * NH + h) * T + t) * hs + d];
-}
-
-// dout (B,T,NH,hs) -> dy (B,NH,T,hs): the backward of unpermute_kernel. One thread per element of dout.
-__global__ void unpermute_backward_kernel(float* __restrict__ dy, const float* __restrict__ dout, int B, int T,
-                                          int NH, int hs) {
-    const int C = NH * hs;
-    size_t index = size_t(blockIdx.x) * blockDim.x + threadIdx.x;
-    if (index >= size_t(B) * T * C) return;
-    int d = int(index % hs);
-    int h = int((index / hs) % NH);
-    int t = int((index / C) % T);
-    int b = int(index / (size_t(C) * T));
-    dy[((size_t(b) * NH + h) * T + t) * hs + d] = dout[index];
-}
-
-__device__ float warp_max(float value) {
+__device__ inline float warp_max(float value) {
     for (int offset = 16; offset > 0; offset >>= 1) value = fmaxf(value, __shfl_xor_sync(0xFFFFFFFFu, value, offset));
     return value;
 }
 
-__device__ float warp_sum(float value) {
+// Every lane ends with the same bits: at each step a lane and its partner add the same two values.
+__device__ inline float warp_sum(float value) {
     for (int offset = 16; offset > 0; offset >>= 1) value += __shfl_xor_sync(0xFFFFFFFFu, value, offset);
     return value;
 }
 
-// att (B*NH*T rows of T): on entry the raw scores S = Q K^T, on exit the probabilities
-// P[t, s] = softmax_s(S[t, s] * scale) over s <= t, and exactly 0 for s > t.
-// One warp per row: each lane keeps a running max and sum over its columns s = lane, lane + 32, ... (online
-// softmax), the lanes' (max, sum) pairs are merged by shuffles, then the row is written.
-__global__ void softmax_forward_kernel(float* __restrict__ att, int rows, int T, float scale) {
-    int row = blockIdx.x * WARPS_PER_BLOCK + threadIdx.x / 32;
-    int lane = threadIdx.x % 32;
-    if (row >= rows) return;  // whole warps leave together
-    int t = row % T;
-    float* p = att + size_t(row) * T;
+// Thread layout of every fused kernel: warp w owns the rows w, w + WARPS, ... (ROWS_PER_WARP of them) of a tile;
+// lane l owns column l of a (TILE,TILE) tile of scores, and the channels l, l + 32, ... (HS_MAX / 32 of them) of a
+// (TILE,hs) accumulator. So a row's online softmax is one warp's shuffles, and in a product over the tile each
+// shared-memory value read is used several times from registers (one value of K or V per lane, broadcast reads of
+// the row's scores or queries).
 
-    float max_value = -INFINITY, sum = 0.0f;
-    for (int s = lane; s <= t; s += 32) {
-        float x = p[s] * scale;
-        if (x > max_value) {
-            sum = sum * expf(max_value - x) + 1.0f;  // expf(-inf) = 0 on a lane's first column
-            max_value = x;
-        } else {
-            sum += expf(x - max_value);
+// Loads rows [first, first + TILE) of one head into tile (TILE, HS_MAX + 1): source points at row 0, channel 0 of
+// the head, rows row_stride floats apart. Rows at or past T and channels at or past hs are zero. Consecutive
+// threads read consecutive channels of a row (coalesced); the odd pitch keeps a column's reads on distinct banks.
+template <int HS_MAX>
+__device__ void load_tile(float* tile, const float* __restrict__ source, size_t row_stride, int first, int T, int hs) {
+    for (int e = threadIdx.x; e < TILE * HS_MAX; e += THREADS) {
+        const int r = e / HS_MAX, d = e % HS_MAX, t = first + r;
+        tile[r * (HS_MAX + 1) + d] = (t < T && d < hs) ? source[size_t(t) * row_stride + d] : 0.0f;
+    }
+}
+
+// Loads a tile's TILE per-row values of one (b,h) of a (B,NH,T) tensor (zero past T).
+__device__ void load_rows(float* tile, const float* __restrict__ source, int first, int T) {
+    if (threadIdx.x < TILE) tile[threadIdx.x] = first + int(threadIdx.x) < T ? source[first + threadIdx.x] : 0.0f;
+}
+
+// The shared memory of the forward, in floats: Q, K, V tiles and the weights.
+template <int HS_MAX>
+constexpr size_t forward_shared_floats() {
+    return 3 * TILE * (HS_MAX + 1) + TILE * SCORES_PITCH;
+}
+
+// out (B,T,C), lse (B,NH,T), qkv (B,T,3,NH,hs). Grid (query tiles, NH, B); the longest rows (the last query
+// tiles) are scheduled first. Per key tile: the scores, the online softmax and the accumulation of a row all stay
+// in the warp that owns the row, so only the loads of K and V need the whole block.
+template <int HS_MAX>
+__global__ void __launch_bounds__(THREADS)
+    attention_forward_kernel(float* __restrict__ out, float* __restrict__ lse, const float* __restrict__ qkv, int T,
+                             int NH, int hs, float scale) {
+    constexpr int PITCH = HS_MAX + 1;
+    constexpr int CHANNELS_PER_LANE = HS_MAX / 32;
+    extern __shared__ float shared[];
+    float* q_tile = shared;                 // (TILE, PITCH)
+    float* k_tile = q_tile + TILE * PITCH;  // (TILE, PITCH)
+    float* v_tile = k_tile + TILE * PITCH;  // (TILE, PITCH)
+    float* weights = v_tile + TILE * PITCH;  // (TILE, SCORES_PITCH): exp(S - m) of the key tile, per row
+
+    const int C = NH * hs;
+    const int q0 = (gridDim.x - 1 - blockIdx.x) * TILE, h = blockIdx.y, b = blockIdx.z;
+    const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
+    const size_t row_stride = 3 * size_t(C);
+    const float* q_head = qkv + size_t(b) * T * row_stride + size_t(h) * hs;
+    const float* k_head = q_head + C;
+    const float* v_head = q_head + 2 * C;
+
+    load_tile<HS_MAX>(q_tile, q_head, row_stride, q0, T, hs);
+    float accumulator[ROWS_PER_WARP][CHANNELS_PER_LANE];  // o of rows warp + i * WARPS, channels lane + 32 j
+    SoftmaxRowState states[ROWS_PER_WARP];                 // of the same rows, the same in every lane of the warp
+#pragma unroll
+    for (int i = 0; i < ROWS_PER_WARP; i++) {
+        states[i] = softmax_row_start();
+#pragma unroll
+        for (int j = 0; j < CHANNELS_PER_LANE; j++) accumulator[i][j] = 0.0f;
+    }
+
+    const int last_query = min(q0 + TILE, T) - 1;
+    for (int k0 = 0; k0 <= last_query; k0 += TILE) {
+        __syncthreads();  // every warp is done with the previous key tile's K and V (and Q is loaded)
+        load_tile<HS_MAX>(k_tile, k_head, row_stride, k0, T, hs);
+        load_tile<HS_MAX>(v_tile, v_head, row_stride, k0, T, hs);
+        __syncthreads();
+        // scores of the warp's rows against key k0 + lane
+        float dots[ROWS_PER_WARP];
+#pragma unroll
+        for (int i = 0; i < ROWS_PER_WARP; i++) dots[i] = 0.0f;
+        for (int k = 0; k < hs; k++) {
+            const float key = k_tile[lane * PITCH + k];
+#pragma unroll
+            for (int i = 0; i < ROWS_PER_WARP; i++) dots[i] += q_tile[(warp + i * WARPS) * PITCH + k] * key;
+        }
+        // the online softmax of each row: rescale its state and accumulator, its weights for this tile
+#pragma unroll
+        for (int i = 0; i < ROWS_PER_WARP; i++) {
+            const int r = warp + i * WARPS;
+            const float score = attention_masked_score(dots[i], scale, q0 + r, k0 + lane, T);
+            const float factor = softmax_row_rescale(states[i], warp_max(score));
+            const float weight = attention_weight(score, states[i].max);
+            softmax_row_add(states[i], warp_sum(weight));
+            weights[r * SCORES_PITCH + lane] = weight;
+#pragma unroll
+            for (int j = 0; j < CHANNELS_PER_LANE; j++) accumulator[i][j] *= factor;
+        }
+        __syncwarp();  // the warp's weights are written
+        // o += weights V
+        for (int c = 0; c < TILE; c++) {
+            float value[CHANNELS_PER_LANE];
+#pragma unroll
+            for (int j = 0; j < CHANNELS_PER_LANE; j++) value[j] = v_tile[c * PITCH + lane + 32 * j];
+#pragma unroll
+            for (int i = 0; i < ROWS_PER_WARP; i++) {
+                const float weight = weights[(warp + i * WARPS) * SCORES_PITCH + c];
+#pragma unroll
+                for (int j = 0; j < CHANNELS_PER_LANE; j++) accumulator[i][j] += weight * value[j];
+            }
+        }
+        __syncwarp();  // the warp's weights are read before the next tile's overwrite them
+    }
+
+#pragma unroll
+    for (int i = 0; i < ROWS_PER_WARP; i++) {
+        const int t = q0 + warp + i * WARPS;
+        if (t >= T) continue;  // padding rows of the last tile
+        const float normaliser = softmax_row_normaliser(states[i]);
+        if (lane == 0) lse[(size_t(b) * NH + h) * T + t] = softmax_row_log_sum_exp(states[i]);
+        float* out_row = out + (size_t(b) * T + t) * C + size_t(h) * hs;
+#pragma unroll
+        for (int j = 0; j < CHANNELS_PER_LANE; j++) {
+            const int d = lane + 32 * j;
+            if (d < hs) out_row[d] = accumulator[i][j] * normaliser;
         }
     }
-    float row_max = warp_max(max_value);  // finite: column 0 is always in the row
-    // lanes with no column (t < lane) have sum 0 and max -inf: expf(-inf) = 0 keeps them out
-    float row_sum = warp_sum(sum * expf(max_value - row_max));
-    for (int s = lane; s < T; s += 32) p[s] = s <= t ? expf(p[s] * scale - row_max) / row_sum : 0.0f;
 }
 
-// datt (B*NH*T rows of T): on entry dP, on exit dS = P * (dP - sum_s dP[t, s] P[t, s]) * scale, zero for s > t
-// (where P is zero). One warp per row.
-__global__ void softmax_backward_kernel(float* __restrict__ datt, const float* __restrict__ att, int rows, int T,
-                                        float scale) {
-    int row = blockIdx.x * WARPS_PER_BLOCK + threadIdx.x / 32;
-    int lane = threadIdx.x % 32;
-    if (row >= rows) return;
-    int t = row % T;
-    float* dp = datt + size_t(row) * T;
-    const float* p = att + size_t(row) * T;
-
-    float dot = 0.0f;
-    for (int s = lane; s <= t; s += 32) dot += dp[s] * p[s];
-    dot = warp_sum(dot);
-    for (int s = lane; s < T; s += 32) dp[s] = s <= t ? p[s] * (dp[s] - dot) * scale : 0.0f;
+// row_dot (B,NH,T): D = sum_d dout * out of each (b, t, h) row of hs; one warp per row.
+__global__ void row_dot_kernel(float* __restrict__ row_dot, const float* __restrict__ dout,
+                               const float* __restrict__ out, int B, int T, int NH, int hs) {
+    const size_t row = size_t(blockIdx.x) * WARPS + threadIdx.x / 32;  // (b * NH + h) * T + t
+    const int lane = threadIdx.x % 32;
+    if (row >= size_t(B) * NH * T) return;  // whole warps leave together
+    const int t = int(row % T), h = int((row / T) % NH), b = int(row / (size_t(T) * NH));
+    const size_t offset = (size_t(b) * T + t) * NH * hs + size_t(h) * hs;
+    float sum = 0.0f;
+    for (int d = lane; d < hs; d += 32) sum += dout[offset + d] * out[offset + d];
+    sum = warp_sum(sum);
+    if (lane == 0) row_dot[row] = sum;
 }
 
-// The sizes both directions derive from (B, T, C, NH).
-struct AttentionShape {
-    int hs;                  // head size C / NH
-    int batches;             // B * NH independent (T,T) problems
-    int rows;                // B * NH * T rows of att
-    size_t head_size;        // elements of one of Q, K, V in (B,NH,T,hs): B * T * C
-    long long head_stride;   // T * hs: one (b,h) block of Q, K, V, Y
-    long long att_stride;    // T * T: one (b,h) block of att
-    float scale;             // 1 / sqrt(hs)
-    AttentionShape(int B, int T, int C, int NH)
-        : hs(C / NH), batches(B * NH), rows(B * NH * T), head_size(size_t(B) * T * C),
-          head_stride((long long)T * (C / NH)), att_stride((long long)T * T), scale(1.0f / std::sqrt(float(C / NH))) {}
+// The backward's shared memory, in floats: Q, dO, K, V tiles, P and dS, lse and D of the query rows.
+template <int HS_MAX>
+constexpr size_t backward_shared_floats() {
+    return 4 * TILE * (HS_MAX + 1) + 2 * TILE * SCORES_PITCH + 2 * TILE;
+}
+
+struct BackwardTiles {
+    float *q, *dout, *k, *v;  // (TILE, HS_MAX + 1) each
+    float *p, *ds;            // (TILE, SCORES_PITCH) each: P and dS of the (query tile, key tile) pair
+    float *lse, *row_dot;     // (TILE) each, of the query rows
 };
 
-struct Heads {
-    float *q, *k, *v;  // each (B,NH,T,hs), in qkv_scratch
-};
+template <int HS_MAX>
+__device__ BackwardTiles carve_backward_tiles(float* shared) {
+    constexpr int PITCH = HS_MAX + 1;
+    BackwardTiles tiles;
+    tiles.q = shared;
+    tiles.dout = tiles.q + TILE * PITCH;
+    tiles.k = tiles.dout + TILE * PITCH;
+    tiles.v = tiles.k + TILE * PITCH;
+    tiles.p = tiles.v + TILE * PITCH;
+    tiles.ds = tiles.p + TILE * SCORES_PITCH;
+    tiles.lse = tiles.ds + TILE * SCORES_PITCH;
+    tiles.row_dot = tiles.lse + TILE;
+    return tiles;
+}
 
-// Q, K, V of qkv (B,T,3C), permuted into qkv_scratch.
-Heads permute_heads(const float* qkv, int B, int T, int NH, const AttentionShape& s) {
-    Heads heads;
-    heads.q = qkv_scratch.get(3 * s.head_size);
-    heads.k = heads.q + s.head_size;
-    heads.v = heads.k + s.head_size;
-    permute_kernel<<<ceil_div(3 * s.head_size, THREADS), THREADS>>>(heads.q, heads.k, heads.v, qkv, B, T, NH, s.hs);
+// P = exp(S - lse) and dS = P (dO V^T - D) * scale of query rows q0.. and keys k0.., from the loaded tiles, into
+// tiles.p and tiles.ds: the warp's rows, column = lane.
+template <int HS_MAX>
+__device__ void recompute_probabilities_and_score_gradients(const BackwardTiles& tiles, int q0, int k0, int T,
+                                                            int hs, float scale) {
+    constexpr int PITCH = HS_MAX + 1;
+    const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
+    float qk[ROWS_PER_WARP], dp[ROWS_PER_WARP];
+#pragma unroll
+    for (int i = 0; i < ROWS_PER_WARP; i++) qk[i] = dp[i] = 0.0f;
+    for (int k = 0; k < hs; k++) {
+        const float key = tiles.k[lane * PITCH + k], value = tiles.v[lane * PITCH + k];
+#pragma unroll
+        for (int i = 0; i < ROWS_PER_WARP; i++) {
+            const int r = warp + i * WARPS;
+            qk[i] += tiles.q[r * PITCH + k] * key;
+            dp[i] += tiles.dout[r * PITCH + k] * value;
+        }
+    }
+#pragma unroll
+    for (int i = 0; i < ROWS_PER_WARP; i++) {
+        const int r = warp + i * WARPS;
+        const float p = attention_weight(attention_masked_score(qk[i], scale, q0 + r, k0 + lane, T), tiles.lse[r]);
+        tiles.p[r * SCORES_PITCH + lane] = p;
+        tiles.ds[r * SCORES_PITCH + lane] = attention_score_gradient(p, dp[i], tiles.row_dot[r], scale);
+    }
+}
+
+// dqkv's K and V parts += dK, dV. Grid (key tiles, NH, B): block owns keys k0.. and visits the query tiles from the
+// one holding row k0 to the last; the first key tiles (the most query tiles) are scheduled first.
+//   dV[c] = sum_r P[r,c] dO[r],  dK[c] = sum_r dS[r,c] Q[r]; warp w accumulates keys w, w + WARPS, ...
+template <int HS_MAX>
+__global__ void __launch_bounds__(THREADS)
+    attention_backward_key_value_kernel(float* __restrict__ dqkv, const float* __restrict__ dout,
+                                        const float* __restrict__ qkv, const float* __restrict__ lse,
+                                        const float* __restrict__ row_dot, int T, int NH, int hs, float scale) {
+    constexpr int PITCH = HS_MAX + 1;
+    constexpr int CHANNELS_PER_LANE = HS_MAX / 32;
+    extern __shared__ float shared[];
+    const BackwardTiles tiles = carve_backward_tiles<HS_MAX>(shared);
+
+    const int C = NH * hs;
+    const int k0 = blockIdx.x * TILE, h = blockIdx.y, b = blockIdx.z;
+    const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
+    const size_t row_stride = 3 * size_t(C);
+    const size_t head_offset = size_t(b) * T * row_stride + size_t(h) * hs;
+    const float* q_head = qkv + head_offset;
+    const float* dout_head = dout + size_t(b) * T * C + size_t(h) * hs;
+    const float* lse_head = lse + (size_t(b) * NH + h) * T;
+    const float* row_dot_head = row_dot + (size_t(b) * NH + h) * T;
+
+    load_tile<HS_MAX>(tiles.k, q_head + C, row_stride, k0, T, hs);
+    load_tile<HS_MAX>(tiles.v, q_head + 2 * C, row_stride, k0, T, hs);
+    float dk[ROWS_PER_WARP][CHANNELS_PER_LANE], dv[ROWS_PER_WARP][CHANNELS_PER_LANE];  // keys warp + i * WARPS
+#pragma unroll
+    for (int i = 0; i < ROWS_PER_WARP; i++)
+#pragma unroll
+        for (int j = 0; j < CHANNELS_PER_LANE; j++) dk[i][j] = dv[i][j] = 0.0f;
+
+    for (int q0 = k0; q0 < T; q0 += TILE) {  // k0 is a multiple of TILE: the query tile holding row k0 starts there
+        __syncthreads();  // the previous query tile's Q, dO, P and dS are consumed
+        load_tile<HS_MAX>(tiles.q, q_head, row_stride, q0, T, hs);
+        load_tile<HS_MAX>(tiles.dout, dout_head, C, q0, T, hs);
+        load_rows(tiles.lse, lse_head, q0, T);
+        load_rows(tiles.row_dot, row_dot_head, q0, T);
+        __syncthreads();
+        recompute_probabilities_and_score_gradients<HS_MAX>(tiles, q0, k0, T, hs, scale);
+        __syncthreads();  // a key's column of P and dS comes from every warp
+        for (int r = 0; r < TILE; r++) {
+            float query[CHANNELS_PER_LANE], gradient[CHANNELS_PER_LANE];
+#pragma unroll
+            for (int j = 0; j < CHANNELS_PER_LANE; j++) {
+                query[j] = tiles.q[r * PITCH + lane + 32 * j];
+                gradient[j] = tiles.dout[r * PITCH + lane + 32 * j];
+            }
+#pragma unroll
+            for (int i = 0; i < ROWS_PER_WARP; i++) {
+                const int c = warp + i * WARPS;
+                const float p = tiles.p[r * SCORES_PITCH + c], ds = tiles.ds[r * SCORES_PITCH + c];
+#pragma unroll
+                for (int j = 0; j < CHANNELS_PER_LANE; j++) {
+                    dv[i][j] += p * gradient[j];
+                    dk[i][j] += ds * query[j];
+                }
+            }
+        }
+    }
+
+#pragma unroll
+    for (int i = 0; i < ROWS_PER_WARP; i++) {
+        const int s = k0 + warp + i * WARPS;
+        if (s >= T) continue;
+        float* key_gradient = dqkv + head_offset + size_t(s) * row_stride + C;
+#pragma unroll
+        for (int j = 0; j < CHANNELS_PER_LANE; j++) {
+            const int d = lane + 32 * j;
+            if (d < hs) {
+                key_gradient[d] += dk[i][j];
+                key_gradient[C + d] += dv[i][j];
+            }
+        }
+    }
+}
+
+// dqkv's Q part += dQ. Grid (query tiles, NH, B): block owns query rows q0.. and visits the key tiles up to the
+// diagonal; the longest rows are scheduled first.   dQ[r] = sum_c dS[r,c] K[c]; a row stays in its warp.
+template <int HS_MAX>
+__global__ void __launch_bounds__(THREADS)
+    attention_backward_query_kernel(float* __restrict__ dqkv, const float* __restrict__ dout,
+                                    const float* __restrict__ qkv, const float* __restrict__ lse,
+                                    const float* __restrict__ row_dot, int T, int NH, int hs, float scale) {
+    constexpr int PITCH = HS_MAX + 1;
+    constexpr int CHANNELS_PER_LANE = HS_MAX / 32;
+    extern __shared__ float shared[];
+    const BackwardTiles tiles = carve_backward_tiles<HS_MAX>(shared);
+
+    const int C = NH * hs;
+    const int q0 = (gridDim.x - 1 - blockIdx.x) * TILE, h = blockIdx.y, b = blockIdx.z;
+    const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
+    const size_t row_stride = 3 * size_t(C);
+    const size_t head_offset = size_t(b) * T * row_stride + size_t(h) * hs;
+    const float* q_head = qkv + head_offset;
+
+    load_tile<HS_MAX>(tiles.q, q_head, row_stride, q0, T, hs);
+    load_tile<HS_MAX>(tiles.dout, dout + size_t(b) * T * C + size_t(h) * hs, C, q0, T, hs);
+    load_rows(tiles.lse, lse + (size_t(b) * NH + h) * T, q0, T);
+    load_rows(tiles.row_dot, row_dot + (size_t(b) * NH + h) * T, q0, T);
+    float dq[ROWS_PER_WARP][CHANNELS_PER_LANE];  // rows warp + i * WARPS, channels lane + 32 j
+#pragma unroll
+    for (int i = 0; i < ROWS_PER_WARP; i++)
+#pragma unroll
+        for (int j = 0; j < CHANNELS_PER_LANE; j++) dq[i][j] = 0.0f;
+
+    const int last_query = min(q0 + TILE, T) - 1;
+    for (int k0 = 0; k0 <= last_query; k0 += TILE) {
+        __syncthreads();  // every warp is done with the previous key tile's K (and Q, dO, lse, D are loaded)
+        load_tile<HS_MAX>(tiles.k, q_head + C, row_stride, k0, T, hs);
+        load_tile<HS_MAX>(tiles.v, q_head + 2 * C, row_stride, k0, T, hs);
+        __syncthreads();
+        recompute_probabilities_and_score_gradients<HS_MAX>(tiles, q0, k0, T, hs, scale);
+        __syncwarp();  // the warp's rows of dS are written
+        for (int c = 0; c < TILE; c++) {
+            float key[CHANNELS_PER_LANE];
+#pragma unroll
+            for (int j = 0; j < CHANNELS_PER_LANE; j++) key[j] = tiles.k[c * PITCH + lane + 32 * j];
+#pragma unroll
+            for (int i = 0; i < ROWS_PER_WARP; i++) {
+                const float ds = tiles.ds[(warp + i * WARPS) * SCORES_PITCH + c];
+#pragma unroll
+                for (int j = 0; j < CHANNELS_PER_LANE; j++) dq[i][j] += ds * key[j];
+            }
+        }
+        __syncwarp();  // the warp's rows of dS are read before the next tile's overwrite them
+    }
+
+#pragma unroll
+    for (int i = 0; i < ROWS_PER_WARP; i++) {
+        const int t = q0 + warp + i * WARPS;
+        if (t >= T) continue;
+        float* query_gradient = dqkv + head_offset + size_t(t) * row_stride;
+#pragma unroll
+        for (int j = 0; j < CHANNELS_PER_LANE; j++) {
+            const int d = lane + 32 * j;
+            if (d < hs) query_gradient[d] += dq[i][j];
+        }
+    }
+}
+
+// Sets a kernel's dynamic shared memory limit (above 48 KiB it must be asked for) and returns the bytes.
+template <typename Kernel>
+size_t allow_shared_memory(Kernel kernel, size_t floats) {
+    const size_t bytes = floats * sizeof(float);
+    CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, int(bytes)));
+    return bytes;
+}
+
+void check_head_size(int C, int NH) {
+    if (NH <= 0 || C % NH != 0 || C / NH > 128 || C / NH < 1)
+        fail("cuda attention: head size C/NH = " + std::to_string(C) + "/" + std::to_string(NH) +
+             " must be a whole number from 1 to 128");
+}
+
+template <int HS_MAX>
+void fused_forward(float* out, float* lse, const float* qkv, int B, int T, int NH, int hs, float scale) {
+    const size_t bytes = allow_shared_memory(attention_forward_kernel<HS_MAX>, forward_shared_floats<HS_MAX>());
+    const dim3 grid(ceil_div(T, TILE), NH, B);
+    attention_forward_kernel<HS_MAX><<<grid, THREADS, bytes>>>(out, lse, qkv, T, NH, hs, scale);
     CUDA_CHECK_LAUNCH();
-    return heads;
+}
+
+template <int HS_MAX>
+void fused_backward(float* dqkv, const float* dout, const float* qkv, const float* lse, const float* row_dot, int B,
+                    int T, int NH, int hs, float scale) {
+    const dim3 grid(ceil_div(T, TILE), NH, B);
+    const size_t key_value_bytes =
+        allow_shared_memory(attention_backward_key_value_kernel<HS_MAX>, backward_shared_floats<HS_MAX>());
+    attention_backward_key_value_kernel<HS_MAX>
+        <<<grid, THREADS, key_value_bytes>>>(dqkv, dout, qkv, lse, row_dot, T, NH, hs, scale);
+    CUDA_CHECK_LAUNCH();
+    const size_t query_bytes =
+        allow_shared_memory(attention_backward_query_kernel<HS_MAX>, backward_shared_floats<HS_MAX>());
+    attention_backward_query_kernel<HS_MAX>
+        <<<grid, THREADS, query_bytes>>>(dqkv, dout, qkv, lse, row_dot, T, NH, hs, scale);
+    CUDA_CHECK_LAUNCH();
 }
 
 }  // namespace
 
 namespace cuda {
 
-void attention_forward(float* out, float* att, const float* qkv, int B, int T, int C, int NH) {
-    const AttentionShape s(B, T, C, NH);
-    const int hs = s.hs, batches = s.batches;
-    const size_t head_size = s.head_size;
-    const long long head_stride = s.head_stride, att_stride = s.att_stride;
-    const float one = 1.0f, zero = 0.0f;
-
-    const Heads heads = permute_heads(qkv, B, T, NH, s);
-    const float *q = heads.q, *k = heads.k, *v = heads.v;
-    float* y = y_scratch.get(head_size);
-
-    // Per (b,h): S (T,T) = Q (T,hs) K^T, row-major, into att. Column-major: S^T (T,T) = K_cm^T Q_cm, where
-    // K_cm = K seen column-major = K^T (hs,T) with ld hs, likewise Q_cm = Q^T (hs,T).
-    //   m = T, n = T, k = hs; A = k (op T, lda hs); B = q (op N, ldb hs); C = att (ldc T).
-    CUBLAS_CHECK(cublasSgemmStridedBatched(cublas_handle(), CUBLAS_OP_T, CUBLAS_OP_N, T, T, hs, &one, k, hs,
-                                           head_stride, q, hs, head_stride, &zero, att, T, att_stride, batches));
-
-    softmax_forward_kernel<<<ceil_div(s.rows, WARPS_PER_BLOCK), WARPS_PER_BLOCK * 32>>>(att, s.rows, T, s.scale);
-    CUDA_CHECK_LAUNCH();
-
-    // Per (b,h): Y (T,hs) = P (T,T) V (T,hs), row-major. Column-major: Y^T (hs,T) = V_cm (hs,T) P_cm (T,T),
-    // where P_cm = P^T with ld T.
-    //   m = hs, n = T, k = T; A = v (op N, lda hs); B = att (op N, ldb T); C = y (ldc hs).
-    CUBLAS_CHECK(cublasSgemmStridedBatched(cublas_handle(), CUBLAS_OP_N, CUBLAS_OP_N, hs, T, T, &one, v, hs,
-                                           head_stride, att, T, att_stride, &zero, y, hs, head_stride, batches));
-
-    unpermute_kernel<<<ceil_div(head_size, THREADS), THREADS>>>(out, y, B, T, NH, hs);
-    CUDA_CHECK_LAUNCH();
+void attention_forward(float* out, float* lse, const float* qkv, int B, int T, int C, int NH) {
+    check_head_size(C, NH);
+    const int hs = C / NH;
+    const float scale = 1.0f / std::sqrt(float(hs));
+    if (B == 0 || T == 0) return;
+    if (hs <= 64)
+        fused_forward<64>(out, lse, qkv, B, T, NH, hs, scale);
+    else
+        fused_forward<128>(out, lse, qkv, B, T, NH, hs, scale);
 }
 
-void attention_backward(float* dqkv, const float* dout, const float* qkv, const float* att, int B, int T, int C,
-                        int NH) {
-    const AttentionShape s(B, T, C, NH);
-    const int hs = s.hs, batches = s.batches;
-    const size_t head_size = s.head_size;
-    const long long head_stride = s.head_stride, att_stride = s.att_stride;
-    const float one = 1.0f, zero = 0.0f;
-
-    const Heads heads = permute_heads(qkv, B, T, NH, s);
-    const float *q = heads.q, *k = heads.k, *v = heads.v;
-    float* dy = y_scratch.get(head_size);
-    float* dq = dqkv_scratch.get(3 * head_size);
-    float* dk = dq + head_size;
-    float* dv = dk + head_size;
-    float* datt = datt_scratch.get(size_t(batches) * T * T);
-
-    unpermute_backward_kernel<<<ceil_div(head_size, THREADS), THREADS>>>(dy, dout, B, T, NH, hs);
+void attention_backward(float* dqkv, const float* dout, const float* qkv, const float* out, const float* lse, int B,
+                        int T, int C, int NH) {
+    check_head_size(C, NH);
+    const int hs = C / NH;
+    const float scale = 1.0f / std::sqrt(float(hs));
+    if (B == 0 || T == 0) return;
+    const size_t rows = size_t(B) * NH * T;
+    float* row_dot = row_dot_scratch.get(rows);
+    row_dot_kernel<<<ceil_div(rows, WARPS), THREADS>>>(row_dot, dout, out, B, T, NH, hs);
     CUDA_CHECK_LAUNCH();
-
-    // Per (b,h): dP (T,T) = dY (T,hs) V^T, row-major. Column-major: dP^T = V_cm^T dY_cm (as S = Q K^T above).
-    //   m = T, n = T, k = hs; A = v (op T, lda hs); B = dy (op N, ldb hs); C = datt (ldc T).
-    CUBLAS_CHECK(cublasSgemmStridedBatched(cublas_handle(), CUBLAS_OP_T, CUBLAS_OP_N, T, T, hs, &one, v, hs,
-                                           head_stride, dy, hs, head_stride, &zero, datt, T, att_stride, batches));
-    // Per (b,h): dV (T,hs) = P^T (T,T) dY (T,hs), row-major. Column-major: dV^T (hs,T) = dY_cm (hs,T) P_cm^T,
-    // where P_cm = P^T (ld T), so P_cm^T = P.
-    //   m = hs, n = T, k = T; A = dy (op N, lda hs); B = att (op T, ldb T); C = dv (ldc hs).
-    CUBLAS_CHECK(cublasSgemmStridedBatched(cublas_handle(), CUBLAS_OP_N, CUBLAS_OP_T, hs, T, T, &one, dy, hs,
-                                           head_stride, att, T, att_stride, &zero, dv, hs, head_stride, batches));
-
-    softmax_backward_kernel<<<ceil_div(s.rows, WARPS_PER_BLOCK), WARPS_PER_BLOCK * 32>>>(datt, att, s.rows, T,
-                                                                                        s.scale);
-    CUDA_CHECK_LAUNCH();
-
-    // Per (b,h): dQ (T,hs) = dS (T,T) K (T,hs), row-major (dS already carries 1/sqrt(hs)). Column-major:
-    // dQ^T (hs,T) = K_cm (hs,T) dS_cm (T,T) (as Y = P V above).
-    //   m = hs, n = T, k = T; A = k (op N, lda hs); B = datt (op N, ldb T); C = dq (ldc hs).
-    CUBLAS_CHECK(cublasSgemmStridedBatched(cublas_handle(), CUBLAS_OP_N, CUBLAS_OP_N, hs, T, T, &one, k, hs,
-                                           head_stride, datt, T, att_stride, &zero, dq, hs, head_stride, batches));
-    // Per (b,h): dK (T,hs) = dS^T (T,T) Q (T,hs), row-major. Column-major: dK^T (hs,T) = Q_cm (hs,T) dS_cm^T
-    // (as dV = P^T dY above).
-    //   m = hs, n = T, k = T; A = q (op N, lda hs); B = datt (op T, ldb T); C = dk (ldc hs).
-    CUBLAS_CHECK(cublasSgemmStridedBatched(cublas_handle(), CUBLAS_OP_N, CUBLAS_OP_T, hs, T, T, &one, q, hs,
-                                           head_stride, datt, T, att_stride, &zero, dk, hs, head_stride, batches));
-
-    permute_backward_kernel<<<ceil_div(3 * head_size, THREADS), THREADS>>>(dqkv, dq, dk, dv, B, T, NH, hs);
-    CUDA_CHECK_LAUNCH();
+    if (hs <= 64)
+        fused_backward<64>(dqkv, dout, qkv, lse, row_dot, B, T, NH, hs, scale);
+    else
+        fused_backward<128>(dqkv, dout, qkv, lse, row_dot, B, T, NH, hs, scale);
 }
 
 }  // namespace cuda

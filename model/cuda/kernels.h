@@ -35,11 +35,13 @@ void matmul_forward(float* out, const float* inp, const float* weight, const flo
 void matmul_backward(float* dinp, float* dweight, float* dbias, const float* dout, const float* inp,
                      const float* weight, int N, int C, int OC);
 
-// model/cuda/attention.cu: causal multi-head attention on packed qkv (B,T,3C); att (B,NH,T,T) holds the
-// probabilities. Hand-written softmax kernels; cuBLAS strided-batched products.
-void attention_forward(float* out, float* att, const float* qkv, int B, int T, int C, int NH);
-void attention_backward(float* dqkv, const float* dout, const float* qkv, const float* att, int B, int T, int C,
-                        int NH);
+// model/cuda/attention.cu: fused causal multi-head attention on packed qkv (B,T,3C) (online softmax, no (T,T)
+// matrix): out (B,T,C) and lse (B,NH,T), the log-sum-exp of each row of scores, kept for the backward, which
+// recomputes the probabilities from it and takes D = rowsum(dout .* out) from the forward's out. The backward
+// accumulates into dqkv. Head size C/NH up to 128.
+void attention_forward(float* out, float* lse, const float* qkv, int B, int T, int C, int NH);
+void attention_backward(float* dqkv, const float* dout, const float* qkv, const float* out, const float* lse, int B,
+                        int T, int C, int NH);
 
 // model/cuda/classifier.cu: softmax + cross-entropy + dlogits fused in one pass over each row of logits;
 // probabilities are never stored. losses (N) written when not null; dlogits (N,Vp) written when not null,
