@@ -50,8 +50,8 @@ $(BUILD)/test_runner: $(TEST_OBJECTS) $(LIB_OBJECTS)
 	$(NVCC) $(GENCODE) -o $@ $^ $(LDFLAGS) $(LDLIBS)
 
 # The test runner prints one closing line: "N passed, N failed" (", N skipped" when some skipped).
-# Tests that run the CLI use ./train, so it is built first.
-test: train $(BUILD)/test_runner
+# Tests that run the CLI use ./train, so it is built first, and the benchmark test build/bench/train_step.
+test: train $(BUILD)/test_runner $(BUILD)/bench/train_step
 	@./$(BUILD)/test_runner
 
 # The kernel lab: one standalone program per kernel family (reference, versions, check, timing). Each includes its
