@@ -1,6 +1,8 @@
 // The peer benchmark's clora side (dev/bench/train_step.cpp, built by `make test` and `make lab`), run as
 // dev/bench/peer.py runs it, on the CPU with a tiny model: every mode prints one JSON line with consistent numbers,
-// and the stacked-branch mode really builds the branches it is asked for, all frozen but the last.
+// and the stacked-branch mode really builds the branches it is asked for, all frozen but the last. On a GPU: the
+// device memory counters (model/cuda/memory.cu), the cuBLAS peak (model/cuda/gemm_peak.cu) and train_step's
+// memory numbers.
 #include <sys/wait.h>
 
 #include <cmath>
@@ -8,6 +10,9 @@
 #include <nlohmann/json.hpp>
 
 #include "data/file_io.h"
+#include "model/cuda/gemm_peak.h"
+#include "model/cuda/memory_use.h"
+#include "test/cuda_test_support.h"
 #include "test/test_support.h"
 
 namespace {
@@ -119,4 +124,48 @@ TEST_CASE("bench: train_step --mode gemm reports itself skipped without a GPU; b
         CHECK(run.status == 1);
         CHECK_THAT(run.output, Catch::Contains("error"));
     }
+}
+
+TEST_CASE("cuda kernels: the device memory counters follow every allocation and free; the peak resets to current") {
+    REQUIRE_GPU_OR_SKIP();
+    const cuda::DeviceMemoryUse before = cuda::device_memory_use();
+    void* a = cuda::device_allocate(3 << 20);
+    void* b = cuda::device_allocate(5 << 20);
+    CHECK(cuda::device_memory_use().current == before.current + (8 << 20));
+    CHECK(cuda::device_memory_use().peak >= before.current + (8 << 20));
+    cuda::device_free(b);
+    CHECK(cuda::device_memory_use().current == before.current + (3 << 20));
+    CHECK(cuda::device_memory_use().peak >= before.current + (8 << 20));  // the peak stays
+    cuda::reset_device_memory_peak();
+    CHECK(cuda::device_memory_use().peak == cuda::device_memory_use().current);
+    cuda::device_free(a);
+    CHECK(cuda::device_memory_use().current == before.current);
+    CHECK(cuda::device_memory_used() > 0);
+}
+
+TEST_CASE("cuda kernels: the cuBLAS peak is positive, bf16 tensor cores beat plain fp32") {
+    REQUIRE_GPU_OR_SKIP();
+    const double bf16 = cuda::gemm_tflops(cuda::GemmPrecision::bf16, 2048, 5);
+    const double tf32 = cuda::gemm_tflops(cuda::GemmPrecision::tf32, 2048, 5);
+    const double fp32 = cuda::gemm_tflops(cuda::GemmPrecision::fp32, 2048, 5);
+    INFO("bf16 " << bf16 << " tf32 " << tf32 << " fp32 " << fp32 << " TFLOP/s");
+    CHECK(fp32 > 0.1);
+    CHECK(bf16 > fp32);
+    CHECK(tf32 > 0.1);
+}
+
+TEST_CASE("cuda model: train_step on the GPU counts at least the weights and their AdamW state as peak memory") {
+    REQUIRE_GPU_OR_SKIP();
+    const char* shape = " --device cuda --model-config 2:64:2:256:64 --batch 2 --seq 32 --steps 2 --warmup 1";
+    const nlohmann::json full = json_line(run_train_step(std::string("--mode full") + shape));
+    INFO(full.dump());
+    const double weights = 4.0 * full.at("parameters").get<double>();
+    // parameters, gradients and the two AdamW moments, in fp32 at the least
+    CHECK(full.at("peak_bytes").get<double>() >= 4 * weights);
+    CHECK(full.at("device_used_bytes").get<double>() >= full.at("peak_bytes").get<double>());
+    const nlohmann::json lora = json_line(run_train_step(std::string("--mode lora") + shape));
+    CHECK(lora.at("peak_bytes").get<double>() >= weights);
+    CHECK(lora.at("peak_bytes").get<double>() < full.at("peak_bytes").get<double>());  // no AdamW state of the base
+    const nlohmann::json gemm = json_line(run_train_step("--mode gemm --device cuda --gemm-n 1024 --gemm-iterations 3"));
+    CHECK(gemm.at("bf16_tflops").get<double>() > 0);
 }
