@@ -50,8 +50,8 @@ $(BUILD)/test_runner: $(TEST_OBJECTS) $(LIB_OBJECTS)
 	$(NVCC) $(GENCODE) -o $@ $^ $(LDFLAGS) $(LDLIBS)
 
 # The test runner prints one closing line: "N passed, N failed" (", N skipped" when some skipped).
-# Tests that run the CLI use ./train, so it is built first.
-test: train $(BUILD)/test_runner
+# Tests that run the CLI use ./train, so it is built first, and the benchmark test build/bench/train_step.
+test: train $(BUILD)/test_runner $(BUILD)/bench/train_step
 	@./$(BUILD)/test_runner
 
 # The kernel lab: one standalone program per kernel family (reference, versions, check, timing). Each includes its
@@ -59,10 +59,12 @@ test: train $(BUILD)/test_runner
 # device memory calls. build/lab holds only the programs (dev/gpu_check.sh runs each file there); their
 # dependency files go to build/dev/cuda.
 LAB_OBJECTS := $(BUILD)/data/file_io.o $(BUILD)/model/cuda/matmul.o $(BUILD)/model/cuda/memory.o
-BENCH_BINARIES := $(BUILD)/bench/allreduce
+BENCH_BINARIES := $(BUILD)/bench/allreduce $(BUILD)/bench/train_step
 lab: $(LAB_BINARIES) $(BENCH_BINARIES)
 
 # Peer and scaling benchmarks (dev/bench): whole programs over the library, built with the lab, run on a GPU.
+# (dev/bench/*.cu by nvcc, dev/bench/*.cpp by g++; their objects are kept, not removed as intermediates.)
+.PRECIOUS: $(BUILD)/dev/bench/%.o
 $(BUILD)/bench/%: $(BUILD)/dev/bench/%.o $(LIB_OBJECTS)
 	@mkdir -p $(dir $@)
 	$(NVCC) $(GENCODE) -o $@ $^ $(LDFLAGS) $(LDLIBS)

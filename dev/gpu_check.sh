@@ -3,7 +3,7 @@
 # lab (check + timing); PyTorch parity through `train verify --device cuda`; training throughput of GPT-2
 # 124M-sized random weights (B=8, T=1024); the continual-learning run of every method on the GPU; data
 # parallelism through NCCL (one rank under mpirun = the plain run; the all-reduce of the LoRA gradients, timed);
-# then a one-screen summary table, printed last.
+# the peer benchmark against PyTorch + PEFT (dev/bench/peer.py); then a one-screen summary table, printed last.
 # Usage (on a GPU host, from the repository root): bash dev/gpu_check.sh [GPU_ARCHS]   (default 90)
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -78,6 +78,21 @@ row "NCCL all-reduce, LoRA r=8 qkv of d12 (1 rank)" "$([ $status -eq 0 ] && echo
     "$(awk '/qkv/{print $(NF-4), "ms"}' "$logs/allreduce.log")"
 row "NCCL all-reduce, full d12 gradient (1 rank)" "$([ $status -eq 0 ] && echo ok || echo FAIL)" \
     "$(awk '/full gradient/{print $(NF-4), "ms"}' "$logs/allreduce.log")"
+
+# the peer benchmark (issue 7): clora against PyTorch + PEFT on this GPU, d12 at T=1024, B=8 and 16 (its table:
+# $logs/peer.log; every number: $logs/peer.json). PEER_PYTHON: a Python with torch, transformers and peft (without
+# them the PyTorch rows are reported missing, not failed).
+"${PEER_PYTHON:-python3}" dev/bench/peer.py --python "${PEER_PYTHON:-python3}" --out "$logs/peer.json" \
+    >"$logs/peer.log" 2>"$logs/peer.err"
+status=$?
+row "peer benchmark vs PyTorch + PEFT (d12, T=1024, B=8,16)" "$([ $status -eq 0 ] && echo ok || echo FAIL)" \
+    "$(grep '^targets:' "$logs/peer.log" | cut -d';' -f1)"
+row "peer: clora / best PyTorch, tok/s (B=8)" "$([ $status -eq 0 ] && echo ok || echo FAIL)" \
+    "$(python3 -c 'import json, sys
+rows = json.load(open(sys.argv[1]))["table"]
+print("  ".join("%s %.2fx" % (r["key"], r["ratio_to_best_pytorch"]) for r in rows
+                if r["batch"] == 8 and r["key"] in ("lora", "full") and r["ratio_to_best_pytorch"]) or "n/a")' \
+    "$logs/peer.json" 2>/dev/null)"
 
 echo
 echo "== clora gpu_check: $(head -1 "$logs/gpu.txt") =="
