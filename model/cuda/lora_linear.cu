@@ -10,9 +10,10 @@
 // with the same leading dimension, so a row-major product X = Y Z is computed as the column-major X^T = Z^T Y^T.
 // Each call below is written with the row-major product it computes. The trainable columns of a row-major (., R)
 // matrix are a window starting `frozen` elements in with leading dimension R; the trainable rows of A (R,C) and
-// Bt (R,OC) start frozen * C and frozen * OC elements in. The handle uses CUBLAS_DEFAULT_MATH (true fp32, no TF32). No atomics: deterministic.
+// Bt (R,OC) start frozen * C and frozen * OC elements in. Every product goes through cuda::gemm (matmul_precision.h): true fp32 or bf16 FAST_16BF math. No atomics: deterministic.
 #include "model/cuda/cuda_check.h"
 #include "model/cuda/kernels.h"
+#include "model/cuda/matmul_precision.h"
 #include "model/cuda/scratch.h"
 #include "model/cuda/lora_kernels.h"
 
@@ -100,8 +101,8 @@ void lora_down_forward(float* hidden, const float* inp, const float* A, const fl
     const float one = 1.0f, zero = 0.0f;
     const float* dropped = dropped_input(inp, dropout_mask, size_t(s.N) * s.C);
     // hidden (N,R) = h~ (N,C) A^T (C,R): column-major hidden^T (R,N) = A_cm^T (R,C) h~_cm (C,N)
-    CUBLAS_CHECK(cublasSgemm(cublas_handle(), CUBLAS_OP_T, CUBLAS_OP_N, R, s.N, s.C, &one, A, s.C, dropped, s.C,
-                             &zero, hidden, R));
+    gemm(cublas_handle(), CUBLAS_OP_T, CUBLAS_OP_N, R, s.N, s.C, &one, A, s.C, dropped, s.C,
+                             &zero, hidden, R);
 }
 
 void lora_up_forward(float* out, const float* hidden, const float* Bt, const float* block_weights, float scale,
@@ -110,8 +111,8 @@ void lora_up_forward(float* out, const float* hidden, const float* Bt, const flo
     const float one = 1.0f;
     const float* weighted = weighted_hidden(hidden, block_weights, s);
     // out (N,OC) += scale * weighted (N,R) Bt (R,OC): column-major out^T (OC,N) += scale Bt_cm (OC,R) weighted_cm
-    CUBLAS_CHECK(cublasSgemm(cublas_handle(), CUBLAS_OP_N, CUBLAS_OP_N, s.OC, s.N, R, &scale, Bt, s.OC, weighted, R,
-                             &one, out, s.OC));
+    gemm(cublas_handle(), CUBLAS_OP_N, CUBLAS_OP_N, s.OC, s.N, R, &scale, Bt, s.OC, weighted, R,
+                             &one, out, s.OC);
 }
 
 void lora_forward(float* out, float* hidden, const float* inp, const float* A, const float* Bt,
@@ -130,15 +131,15 @@ void lora_up_backward(float* d_hidden, float* dBt, float* d_block_weights, const
 
     // g (N,R) = scale * dout (N,OC) Bt^T (OC,R): column-major g^T (R,N) = scale Bt_cm^T (R,OC) dout_cm (OC,N)
     float* g = d_hidden;
-    CUBLAS_CHECK(cublasSgemm(handle, CUBLAS_OP_T, CUBLAS_OP_N, R, s.N, s.OC, &scale, Bt, s.OC, dout, s.OC, &zero, g,
-                             R));
+    gemm(handle, CUBLAS_OP_T, CUBLAS_OP_N, R, s.N, s.OC, &scale, Bt, s.OC, dout, s.OC, &zero, g,
+                             R);
 
     // dBt[trainable, :] (R_t,OC) += scale * weighted[:, trainable]^T (R_t,N) dout (N,OC):
     // column-major dBt_t^T (OC,R_t) += scale dout_cm (OC,N) weighted_t_cm^T (N,R_t)
     if (dBt && trainable > 0) {
         const float* weighted = weighted_hidden(hidden, block_weights, s);
-        CUBLAS_CHECK(cublasSgemm(handle, CUBLAS_OP_N, CUBLAS_OP_T, s.OC, trainable, s.N, &scale, dout, s.OC,
-                                 weighted + frozen, R, &one, dBt + size_t(frozen) * s.OC, s.OC));
+        gemm(handle, CUBLAS_OP_N, CUBLAS_OP_T, s.OC, trainable, s.N, &scale, dout, s.OC,
+                                 weighted + frozen, R, &one, dBt + size_t(frozen) * s.OC, s.OC);
     }
 
     // d_block_weights (N,branches) += per-branch row sums of g .* hidden; then g .*= w (d_hidden)
@@ -163,21 +164,21 @@ void lora_down_backward(float* dinp, float* dA, const float* d_hidden, const flo
     // column-major dA_t^T (C,R_t) += h~_cm (C,N) gw_t_cm^T (N,R_t)
     if (dA && trainable > 0) {
         const float* dropped = dropped_input(inp, dropout_mask, size_t(s.N) * s.C);
-        CUBLAS_CHECK(cublasSgemm(handle, CUBLAS_OP_N, CUBLAS_OP_T, s.C, trainable, s.N, &one, dropped, s.C,
-                                 gw + frozen, R, &one, dA + size_t(frozen) * s.C, s.C));
+        gemm(handle, CUBLAS_OP_N, CUBLAS_OP_T, s.C, trainable, s.N, &one, dropped, s.C,
+                                 gw + frozen, R, &one, dA + size_t(frozen) * s.C, s.C);
     }
 
     // dinp (N,C) += (gw (N,R) A (R,C)) .* mask: column-major (gw A)^T (C,N) = A_cm (C,R) gw_cm (R,N), straight into
     // dinp without dropout, else into input_scratch (h~ is no longer needed) and then multiplied into dinp
     if (dinp) {
         if (!dropout_mask) {
-            CUBLAS_CHECK(cublasSgemm(handle, CUBLAS_OP_N, CUBLAS_OP_N, s.C, s.N, R, &one, A, s.C, gw, R, &one, dinp,
-                                     s.C));
+            gemm(handle, CUBLAS_OP_N, CUBLAS_OP_N, s.C, s.N, R, &one, A, s.C, gw, R, &one, dinp,
+                                     s.C);
         } else {
             size_t count = size_t(s.N) * s.C;
             float* product = input_scratch.get(count);
-            CUBLAS_CHECK(cublasSgemm(handle, CUBLAS_OP_N, CUBLAS_OP_N, s.C, s.N, R, &one, A, s.C, gw, R, &zero,
-                                     product, s.C));
+            gemm(handle, CUBLAS_OP_N, CUBLAS_OP_N, s.C, s.N, R, &one, A, s.C, gw, R, &zero,
+                                     product, s.C);
             multiply_add_kernel<<<ceil_div(count, THREADS), THREADS>>>(dinp, product, dropout_mask, count);
             CUDA_CHECK_LAUNCH();
         }

@@ -3,6 +3,7 @@
 // dimension c. Each call below is written as the row-major product it computes.
 #include "model/cuda/cuda_check.h"
 #include "model/cuda/kernels.h"
+#include "model/cuda/matmul_precision.h"
 
 cublasHandle_t cublas_handle() {
     static cublasHandle_t handle = [] {
@@ -44,11 +45,29 @@ __global__ void bias_backward_kernel(float* __restrict__ dbias, const float* __r
 
 namespace cuda {
 
+namespace {
+MatmulPrecision current_precision = MatmulPrecision::fp32;  // set once by the CLI before any product
+}  // namespace
+
+void set_matmul_precision(MatmulPrecision precision) { current_precision = precision; }
+MatmulPrecision matmul_precision() { return current_precision; }
+
+void gemm(cublasHandle_t handle, cublasOperation_t op_a, cublasOperation_t op_b, int m, int n, int k,
+          const float* alpha, const float* A, int lda, const float* B, int ldb, const float* beta, float* C, int ldc) {
+    if (current_precision == MatmulPrecision::fp32) {
+        CUBLAS_CHECK(cublasSgemm(handle, op_a, op_b, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc));
+        return;
+    }
+    // fp32 operands and output, bf16 tensor-core multiplies, fp32 accumulation
+    CUBLAS_CHECK(cublasGemmEx(handle, op_a, op_b, m, n, k, alpha, A, CUDA_R_32F, lda, B, CUDA_R_32F, ldb, beta, C,
+                              CUDA_R_32F, ldc, CUBLAS_COMPUTE_32F_FAST_16BF, CUBLAS_GEMM_DEFAULT));
+}
+
 void matmul_forward(float* out, const float* inp, const float* weight, const float* bias, int N, int C, int OC) {
     const float one = 1.0f, zero = 0.0f;
     // out (N,OC) = inp (N,C) W^T: column-major out^T (OC,N) = W_cm^T (OC,C) inp_cm (C,N), W_cm = W as (C,OC)
-    CUBLAS_CHECK(cublasSgemm(cublas_handle(), CUBLAS_OP_T, CUBLAS_OP_N, OC, N, C, &one, weight, C, inp, C, &zero, out,
-                             OC));
+    gemm(cublas_handle(), CUBLAS_OP_T, CUBLAS_OP_N, OC, N, C, &one, weight, C, inp, C, &zero, out,
+                             OC);
     if (bias) {
         size_t count = size_t(N) * OC;
         add_bias_kernel<<<ceil_div(count, 256), 256>>>(out, bias, N, OC);
@@ -60,11 +79,11 @@ void matmul_backward(float* dinp, float* dweight, float* dbias, const float* dou
                      const float* weight, int N, int C, int OC) {
     const float one = 1.0f;
     if (dinp)  // dinp (N,C) += dout (N,OC) W (OC,C): column-major dinp^T (C,N) += W_cm (C,OC) dout_cm (OC,N)
-        CUBLAS_CHECK(cublasSgemm(cublas_handle(), CUBLAS_OP_N, CUBLAS_OP_N, C, N, OC, &one, weight, C, dout, OC, &one,
-                                 dinp, C));
+        gemm(cublas_handle(), CUBLAS_OP_N, CUBLAS_OP_N, C, N, OC, &one, weight, C, dout, OC, &one,
+                                 dinp, C);
     if (dweight)  // dW (OC,C) += dout^T inp: column-major dW^T (C,OC) += inp_cm (C,N) dout_cm^T (N,OC)
-        CUBLAS_CHECK(cublasSgemm(cublas_handle(), CUBLAS_OP_N, CUBLAS_OP_T, C, OC, N, &one, inp, C, dout, OC, &one,
-                                 dweight, C));
+        gemm(cublas_handle(), CUBLAS_OP_N, CUBLAS_OP_T, C, OC, N, &one, inp, C, dout, OC, &one,
+                                 dweight, C);
     if (dbias) {
         bias_backward_kernel<<<ceil_div(OC, 32), dim3(32, 8)>>>(dbias, dout, N, OC);
         CUDA_CHECK_LAUNCH();
