@@ -40,12 +40,12 @@ STAGE_SECONDS=600
 
 case "$SCALE" in
     cpu)
-        # sized from measured throughput on 2 shared cores (RESULTS.md, "How the cpu scale was sized")
+        # 2026-12-02 flags (RESULTS.md, "Since this run": the committed results used the earlier ones, run.json)
         DEVICE=cpu
         MODEL=4:128:4:50257:128        # L:C:NH:V:maxT
-        PRE_BATCH=4 PRE_SEQ=128 PRE_STEPS=250 PRE_LR=3e-3 PRE_WARMUP=10 PRE_VAL_EVERY=25 PRE_CKPT=50
-        CL_FLAGS="--max-train 96 --max-test 20 --max-seq-len 64 --epochs 2 --batch-size 8 --lr 1e-2
-                  --lora-modules all --max-new-tokens 8 --eval-batch-size 20 --log-every 2"
+        PRE_BATCH=8 PRE_SEQ=128 PRE_STEPS=1000 PRE_LR=3e-3 PRE_WARMUP=20 PRE_VAL_EVERY=50 PRE_CKPT=100
+        CL_FLAGS="--max-train 160 --max-test 40 --max-seq-len 64 --epochs 2 --batch-size 8 --lr 1e-2
+                  --lora-modules all --max-new-tokens 8 --eval-batch-size 40 --log-every 4"
         CL_STAGED=0
         JOBS=${JOBS:-3}
         ;;
