@@ -24,12 +24,11 @@ MPI_INCLUDES ?= $(shell mpicxx --showme:incdirs 2>/dev/null)
 MPI_LIBDIRS ?= $(shell mpicxx --showme:libdirs 2>/dev/null)
 CPPFLAGS := -I. -isystem $(EIGEN_INCLUDE) $(foreach dir,$(MPI_INCLUDES),-isystem $(dir))
 CXXFLAGS ?= -O3 -march=$(CPU_ARCH) -g
-# OpenMP: Eigen's products and the row loops of the CPU reference use every core (OMP_NUM_THREADS caps it).
-CXXFLAGS += -std=c++17 -fopenmp -Wall -Wextra -MMD -MP
+CXXFLAGS += -std=c++17 -Wall -Wextra -MMD -MP
 NVCCFLAGS ?= -O2 -g
 NVCCFLAGS += -std=c++17 $(GENCODE) -MMD -MP
 LDFLAGS := -L$(CUDA_HOME)/lib64 -Xlinker -rpath=$(CUDA_HOME)/lib64 $(foreach dir,$(MPI_LIBDIRS),-L$(dir))
-LDLIBS := -lcublas -lcudart -lnccl -lmpi -lpcre2-8 -lgomp
+LDLIBS := -lcublas -lcudart -lnccl -lmpi -lpcre2-8
 
 BUILD := build
 LIB_SOURCES := $(wildcard data/*.cpp model/*.cpp model/cpu/*.cpp lora/*.cpp)

@@ -2,8 +2,6 @@
 // logits (N,Vp): only the first V columns are real tokens; padded columns take no part.
 // Position i has loss l_i = -log softmax(logits_i)[target_i] and weight w_i >= 0 (0 = ignored,
 // e.g. a prompt token). The batch loss is sum_i w_i l_i / sum_i w_i.
-// Rows are independent, so they are spread over the OpenMP threads (each row is computed by one thread, in
-// order: the result does not depend on the thread count).
 #pragma once
 #include <cmath>
 
@@ -12,7 +10,6 @@ namespace cpu {
 // losses (N): the unweighted per-position loss l_i (computed for every position).
 template <typename T>
 void classifier_forward(T* losses, const T* logits, const int* targets, int N, int V, int Vp) {
-#pragma omp parallel for schedule(static)
     for (int i = 0; i < N; i++) {
         const T* z = logits + size_t(i) * Vp;
         T max_logit = z[0];
@@ -24,11 +21,9 @@ void classifier_forward(T* losses, const T* logits, const int* targets, int N, i
 }
 
 // dlogits (N,Vp), overwritten: (softmax - onehot(target)) * w_i / weight_sum; padded columns 0.
-// One exp per logit: dz first holds exp(z - max), then is scaled by w_i / (weight_sum * sum).
 template <typename T>
 void classifier_backward(T* dlogits, const T* logits, const int* targets, const float* weights, T weight_sum, int N,
                          int V, int Vp) {
-#pragma omp parallel for schedule(static)
     for (int i = 0; i < N; i++) {
         const T* z = logits + size_t(i) * Vp;
         T* dz = dlogits + size_t(i) * Vp;
@@ -36,12 +31,8 @@ void classifier_backward(T* dlogits, const T* logits, const int* targets, const 
         T max_logit = z[0];
         for (int v = 1; v < V; v++) max_logit = std::max(max_logit, z[v]);
         T sum = 0;
-        for (int v = 0; v < V; v++) {
-            dz[v] = std::exp(z[v] - max_logit);
-            sum += dz[v];
-        }
-        T probability_scale = scale / sum;
-        for (int v = 0; v < V; v++) dz[v] *= probability_scale;
+        for (int v = 0; v < V; v++) sum += std::exp(z[v] - max_logit);
+        for (int v = 0; v < V; v++) dz[v] = std::exp(z[v] - max_logit) / sum * scale;
         for (int v = V; v < Vp; v++) dz[v] = 0;
         dz[targets[i]] -= scale;
     }
