@@ -497,7 +497,11 @@ TEST_CASE("cl data: every example of order 1 encodes with GPT-2 into weighted tr
                 INFO("example " << i << ": " << (*split)[i].answer);
                 CHECK(e.answer.size() >= 2);
                 CHECK(e.answer.back() == 50256);
-                CHECK(codec.decode(std::vector<int>(e.answer.begin(), e.answer.end() - 1)) == (*split)[i].answer);
+                // the label as it continues "Answer:" in running text: " Artist"
+                const std::string answer = codec.decode(std::vector<int>(e.answer.begin(), e.answer.end() - 1));
+                CHECK(answer == answer_text((*split)[i], codec));
+                CHECK(answer == " " + (*split)[i].answer);
+                CHECK(exact_match(answer, (*split)[i].answer));
                 TrainingBatch batch = make_training_batch({&e}, 1024);
                 float weighted = 0;
                 for (float w : batch.loss_weights) weighted += w;
