@@ -130,6 +130,8 @@ def main():
     ap.add_argument("--model", default="")
     ap.add_argument("--cl-flags", default="")
     ap.add_argument("--pretrain", default="")
+    ap.add_argument("--commit", default="", help="the commit the run started from (default: HEAD now)")
+    ap.add_argument("--binary", default="./train", help="the train binary the run used")
     a = ap.parse_args()
     orders = [int(o) for o in a.orders.split(",")]
     os.makedirs(a.results, exist_ok=True)
@@ -219,9 +221,10 @@ def main():
 
     run = {
         "command": a.command,
-        "commit": git("rev-parse", "HEAD"),
+        "commit": a.commit or git("rev-parse", "HEAD"),
+        "binary": a.binary,
         "branch": git("rev-parse", "--abbrev-ref", "HEAD"),
-        "uncommitted_changes": bool(git("status", "--porcelain", "--untracked-files=no")),
+        "uncommitted_changes_at_collect": bool(git("status", "--porcelain", "--untracked-files=no")),
         "date": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
         "machine": {"nproc": os.cpu_count(), "cpu": cpu_model(), "system": platform.platform(),
                     "load_average_at_collect": os.getloadavg()},

@@ -16,7 +16,8 @@
 #
 # flags: --scale cpu|gpu (default cpu), --work DIR (runs; default out/experiments/<scale>),
 #        --results DIR (committed results; default dev/experiments/results/<scale>), --jobs N (orders run in
-#        parallel; default: cpu 3, gpu 1), --data DIR (default ../shared/data)
+#        parallel; default: cpu 3, gpu 1), --data DIR (default ../shared/data); TRAIN=path runs that binary
+#        instead of ./train (a copy, so that a rebuild during the run does not change it)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 ROOT=$(pwd)
@@ -40,12 +41,12 @@ STAGE_SECONDS=600
 
 case "$SCALE" in
     cpu)
-        # 2026-12-02 flags (RESULTS.md, "Since this run": the committed results used the earlier ones, run.json)
+        # sized to finish in 45 minutes on 2 cores (RESULTS.md: how the cpu scale was sized)
         DEVICE=cpu
         MODEL=4:128:4:50257:128        # L:C:NH:V:maxT
-        PRE_BATCH=8 PRE_SEQ=128 PRE_STEPS=1000 PRE_LR=3e-3 PRE_WARMUP=20 PRE_VAL_EVERY=50 PRE_CKPT=100
-        CL_FLAGS="--max-train 160 --max-test 40 --max-seq-len 64 --epochs 2 --batch-size 8 --lr 1e-2
-                  --lora-modules all --max-new-tokens 8 --eval-batch-size 40 --log-every 4"
+        PRE_BATCH=8 PRE_SEQ=128 PRE_STEPS=500 PRE_LR=3e-3 PRE_WARMUP=20 PRE_VAL_EVERY=25 PRE_CKPT=100
+        CL_FLAGS="--max-train 96 --max-test 24 --max-seq-len 64 --epochs 2 --batch-size 8 --lr 1e-2
+                  --lora-modules all --max-new-tokens 8 --eval-batch-size 24 --log-every 4"
         CL_STAGED=0
         JOBS=${JOBS:-3}
         ;;
@@ -65,7 +66,9 @@ mkdir -p "$WORK" "$RESULTS"
 LOG="$WORK/run.log"
 say() { echo "[$(date '+%H:%M:%S')] $*" | tee -a "$LOG"; }
 STARTED=$(date +%s)
-[ -x ./train ] || { echo "error: ./train is missing: bash dev/setup.sh && make train" >&2; exit 1; }
+COMMIT=$(git rev-parse HEAD 2>/dev/null || echo unknown)  # what the run started from (collect.py records it)
+TRAIN=${TRAIN:-./train}
+[ -x "$TRAIN" ] || { echo "error: $TRAIN is missing: bash dev/setup.sh && make train" >&2; exit 1; }
 
 # (a) tokenize ---------------------------------------------------------------------------------------------
 TOKENS="$WORK/tokens"
@@ -73,7 +76,7 @@ if [ -f "$TOKENS/done" ]; then
     say "tokenize: done already ($TOKENS)"
 else
     say "tokenize: $DATA/text -> $TOKENS"
-    ./train tokenize --input "$DATA/text/gutenberg_rcdm_uga/books" --input "$DATA/text/tinyshakespeare/input.txt" \
+    "$TRAIN" tokenize --input "$DATA/text/gutenberg_rcdm_uga/books" --input "$DATA/text/tinyshakespeare/input.txt" \
         --out "$TOKENS" --tokenizer "$DATA/tokenizer/gpt2" 2>&1 | tee -a "$LOG"
     touch "$TOKENS/done"
 fi
@@ -84,7 +87,7 @@ BASE=$(printf '%s/model_%08d.bin' "$BASE_DIR" "$PRE_STEPS")
 pretrain() {
     local resume=()
     ls "$BASE_DIR"/state_*.bin >/dev/null 2>&1 && resume=(--resume)
-    timeout "$STAGE_SECONDS" ./train pretrain --device "$DEVICE" --model-config "$MODEL" \
+    timeout "$STAGE_SECONDS" "$TRAIN" pretrain --device "$DEVICE" --model-config "$MODEL" \
         --train "$TOKENS/train_*.bin" --val "$TOKENS/val_*.bin" --out "$BASE_DIR" \
         --batch-size "$PRE_BATCH" --seq-len "$PRE_SEQ" --steps "$PRE_STEPS" --lr "$PRE_LR" --warmup "$PRE_WARMUP" \
         --val-every "$PRE_VAL_EVERY" --val-batches 4 --checkpoint-every "$PRE_CKPT" "${resume[@]}" >>"$BASE_DIR/pretrain.log" 2>&1
@@ -100,7 +103,7 @@ say "pretrain: done ($BASE); $(grep val_loss "$BASE_DIR/metrics.jsonl" | tail -1
 # (c) continual learning ------------------------------------------------------------------------------------
 cl_run() {  # cl_run DIR METHODS STOP_AFTER
     # shellcheck disable=SC2086
-    ./train cl --device "$DEVICE" --method "$2" --order "$order" --base "$BASE" \
+    "$TRAIN" cl --device "$DEVICE" --method "$2" --order "$order" --base "$BASE" \
         --benchmark "$DATA/cl_benchmark/LLM-CL-Benchmark_500" --tokenizer "$DATA/tokenizer/gpt2" \
         $CL_FLAGS --out "$1" --resume --stop-after "$3" >>"$1/cl.log" 2>&1
 }
@@ -137,7 +140,8 @@ bash dev/experiments/build_sample.sh
 ELAPSED=$(( $(date +%s) - STARTED ))
 say "collect: $RESULTS (this run: ${ELAPSED}s)"
 python3 dev/experiments/collect.py --work "$WORK" --results "$RESULTS" --scale "$SCALE" \
-    --command "bash dev/experiments/run.sh --scale $SCALE" --seconds "$ELAPSED" --model "$MODEL" --cl-flags "$CL_FLAGS" \
+    --command "bash dev/experiments/run.sh --scale $SCALE" --seconds "$ELAPSED" \
+    --commit "$COMMIT" --binary "$TRAIN" --model "$MODEL" --cl-flags "$CL_FLAGS" \
     --pretrain "batch ${PRE_BATCH}x$PRE_SEQ, $PRE_STEPS steps, lr $PRE_LR cosine, warmup $PRE_WARMUP"
 python3 dev/experiments/plots.py --results "$RESULTS"
 say "done: $RESULTS"
