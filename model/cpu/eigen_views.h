@@ -4,6 +4,16 @@
 
 namespace cpu {
 
+// Eigen blocks its matrix products by the CPU's cache sizes, which it reads at run time; the blocking decides how
+// each sum of a product is split, so one binary rounds differently on machines with different caches (and the
+// synthetic continual-learning tests, whose trajectories amplify rounding, then end differently). The sizes are
+// pinned once, before main, to those Eigen reads on the project's 2-core Xeon machines (48 KiB, 2 MiB, 260 MiB),
+// so the CPU reference gives the same bits on every machine that runs the same binary.
+inline const bool eigen_cache_sizes_pinned = [] {
+    Eigen::setCpuCacheSizes(48 * 1024, 2 * 1024 * 1024, 260 * 1024 * 1024);
+    return true;
+}();
+
 template <typename T>
 using MatrixRM = Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
 template <typename T>
