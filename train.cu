@@ -120,6 +120,8 @@ int command_pretrain(int argc, char** argv) {
                                   "synthetic: 2:64:4:256:64)");
     flags.add("out", o.out_dir, "output directory");
     flags.add("device", o.device, "cpu, cuda or auto");
+    flags.add("precision", "auto", "matrix products on CUDA: bf16 (mixed precision), fp32, or auto (bf16 on CUDA, "
+                                   "fp32 on the CPU)");
     flags.add("batch-size", std::to_string(o.batch_size), "sequences per step (B)");
     flags.add("seq-len", std::to_string(o.seq_len), "tokens per sequence (T)");
     flags.add("steps", std::to_string(o.steps), "optimizer steps in all (a resumed run continues to this count)");
@@ -145,6 +147,7 @@ int command_pretrain(int argc, char** argv) {
     o.model_config = flags.text("model-config");
     o.out_dir = flags.text("out");
     o.device = flags.text("device");
+    o.precision = flags.text("precision");
     o.batch_size = int(flags.integer("batch-size"));
     o.seq_len = int(flags.integer("seq-len"));
     o.steps = int(flags.integer("steps"));
@@ -232,6 +235,8 @@ int command_cl(int argc, char** argv) {
     flags.add("base", "", "base model checkpoint (llm.c format); required with --order");
     flags.add("base-config", o.base_config, "random base for the synthetic benchmark: L:C:NH:V:maxT");
     flags.add("device", o.device, "cpu, cuda or auto");
+    flags.add("precision", "auto", "matrix products on CUDA: bf16 (mixed precision), fp32, or auto (bf16 on CUDA, "
+                                   "fp32 on the CPU)");
     const ContinualPreset real = continual_preset(false), synthetic = continual_preset(true);
     auto preset_help = [](const std::string& value, const std::string& synthetic_value) {
         return " (default " + value + "; synthetic benchmark: " + synthetic_value + ")";
@@ -287,6 +292,7 @@ int command_cl(int argc, char** argv) {
     o.base_checkpoint = flags.text("base");
     o.base_config = flags.text("base-config");
     o.device = flags.text("device");
+    o.precision = flags.text("precision");
     // flags left out take the preset of the data: the built-in synthetic benchmark or real tasks
     const ContinualPreset preset = continual_preset(o.order.empty());
     auto given = [&](const std::string& name) { return !flags.text(name).empty(); };

@@ -23,6 +23,7 @@
 #include "model/device.h"
 #include "model/generate.h"
 #include "model/initialisation.h"
+#include "model/precision.h"
 
 using nlohmann::json;
 
@@ -446,17 +447,20 @@ std::vector<MethodResult> run_continual(const ContinualOptions& options) {
     if (options.epochs < 1 || options.batch_size < 1 || options.eval_batch_size < 1 || options.max_new_tokens < 1)
         fail("cl: epochs, batch size, eval batch size and max new tokens must be >= 1");
     validate_lora_config(options.lora);
+    const Device device = resolve_device(options.device);
+    const MatmulPrecision precision = apply_precision(options.precision, device);
     Setup setup;
     prepare(setup, options);
-    const bool cuda = resolve_device(options.device) == Device::cuda;
+    const bool cuda = device == Device::cuda;
     const bool quiet = options.quiet || !is_root_rank();  // data parallelism: rank 0 alone prints
     if (!quiet) {
         std::printf("cl: %zu tasks (%s), base %d layers x %d channels, vocab %d, LoRA r=%d alpha=%g dropout %g on "
-                    "%s, %d epochs, lr %g, batch %d, %s\n",
+                    "%s, %d epochs, lr %g, batch %d, %s (%s)\n",
                     setup.tasks.size(), options.order.empty() ? "synthetic" : ("order " + options.order).c_str(),
                     setup.config.num_layers, setup.config.channels, setup.config.vocab_size, options.lora.rank,
                     options.lora.alpha, options.lora.dropout, lora_modules_string(options.lora.modules).c_str(),
-                    options.epochs, options.optimizer.learning_rate, options.batch_size, cuda ? "cuda" : "cpu");
+                    options.epochs, options.optimizer.learning_rate, options.batch_size, device_name(device),
+                    precision_name(precision));
         if (distributed().launched)
             std::printf("  data parallel: %d ranks (%s), each step's batch split between them\n",
                         distributed().world_size, distributed().launcher.c_str());

@@ -25,6 +25,7 @@ struct ContinualOptions {
     std::string base_checkpoint;  // empty: a random base of base_config (synthetic benchmark only)
     std::string base_config = "2:64:4:257:64";
     std::string device = "auto";
+    std::string precision = "fp32";  // of the CUDA matrix products: fp32, bf16 or auto (model/precision.h)
     LoraConfig lora;
     // training
     int epochs = 3;

@@ -16,6 +16,7 @@
 #include "model/data_parallel.h"
 #include "model/device.h"
 #include "model/initialisation.h"
+#include "model/precision.h"
 #include "model/training_state.h"
 
 namespace {
@@ -142,8 +143,9 @@ PretrainResult pretrain_on(const PretrainOptions& options) {
              std::to_string(options.steps));
     if (root) make_directories(options.out_dir);
     if (!quiet)
-        std::printf("pretrain: %s, %zu parameters, device %s, batch %dx%d, %d steps, data %s%s\n",
-                    describe_config(config).c_str(), model.num_parameters, Backend::name(), options.batch_size,
+        std::printf("pretrain: %s, %zu parameters, device %s (%s), batch %dx%d, %d steps, data %s%s\n",
+                    describe_config(config).c_str(), model.num_parameters, Backend::name(),
+                    precision_name(cuda::matmul_precision()), options.batch_size,
                     options.seq_len, options.steps, synthetic ? "synthetic (built-in)" : options.train_pattern.c_str(),
                     distributed().launched ? (", " + std::to_string(distributed().world_size) + " ranks (" +
                                               distributed().launcher + "), " + std::to_string(data.train->rows) +
@@ -221,6 +223,8 @@ int latest_checkpoint_step(const std::string& dir) {
 }
 
 PretrainResult run_pretrain(const PretrainOptions& options) {
-    if (resolve_device(options.device) == Device::cuda) return pretrain_on<CudaBackend>(options);
+    const Device device = resolve_device(options.device);
+    apply_precision(options.precision, device);
+    if (device == Device::cuda) return pretrain_on<CudaBackend>(options);
     return pretrain_on<CpuBackend<float>>(options);
 }

@@ -16,6 +16,7 @@ struct PretrainOptions {
     std::string model_config;     // "L:C:NH:V:maxT" or d12/d24/...; empty: d12 (synthetic: 2:64:4:256:64)
     std::string out_dir = "out/pretrain";
     std::string device = "auto";
+    std::string precision = "fp32";  // of the CUDA matrix products: fp32, bf16 or auto (model/precision.h)
     int batch_size = 4, seq_len = 64;
     int steps = 500;
     LearningRateSchedule schedule;

@@ -9,6 +9,7 @@
 #include "model/debug_state.h"
 #include "model/device.h"
 #include "model/gpt2.h"
+#include "model/precision.h"
 
 namespace {
 double relative_error(const float* ours, const float* reference, size_t count) {
@@ -53,6 +54,7 @@ VerifyReport run_verify(const std::string& model_path, const std::string& state_
                         double tolerance) {
     Checkpoint checkpoint = read_checkpoint(model_path);
     DebugState state = read_debug_state(state_path, checkpoint.config);
+    cuda::set_matmul_precision(MatmulPrecision::fp32);  // compared with fp32 PyTorch at an fp32 tolerance
     if (resolve_device(device) == Device::cuda) return verify_on<CudaBackend>(checkpoint, state, tolerance);
     return verify_on<CpuBackend<float>>(checkpoint, state, tolerance);
 }

@@ -6,6 +6,7 @@
 
 #include "model/cuda/kernels.h"
 #include "model/device.h"
+#include "model/precision.h"
 #include "test/test_support.h"
 
 #define REQUIRE_GPU_OR_SKIP()                                                              \
@@ -41,3 +42,12 @@ struct DeviceBuffer {
 };
 
 constexpr double FP32_TOLERANCE = 1e-5;  // relative error of a CUDA kernel against its CPU reference
+constexpr double BF16_TOLERANCE = 1e-2;  // the same with bf16 products (DESIGN.md)
+
+// The CUDA matmul precision for one scope; fp32 (the library's default) again after it.
+struct MatmulPrecisionScope {
+    explicit MatmulPrecisionScope(MatmulPrecision precision) { cuda::set_matmul_precision(precision); }
+    ~MatmulPrecisionScope() { cuda::set_matmul_precision(MatmulPrecision::fp32); }
+    MatmulPrecisionScope(const MatmulPrecisionScope&) = delete;
+    MatmulPrecisionScope& operator=(const MatmulPrecisionScope&) = delete;
+};

@@ -64,6 +64,20 @@ TEST_CASE("cuda model: LoRA training steps on a frozen base give the CPU's losse
     CHECK(relative_error(gpu_adapters, cpu_adapters) < 1e-4);
 }
 
+TEST_CASE("cuda model: LoRA training steps with bf16 products stay within the bf16 tolerance of the CPU") {
+    REQUIRE_GPU_OR_SKIP();
+    const GPT2Config config = lora_test_config();
+    const std::vector<float> base = gpt2_random_parameters(config, 7);
+    auto [cpu_losses, cpu_adapters] = train_adapters<CpuBackend<float>>(config, base);
+    auto [fp32_losses, fp32_adapters] = train_adapters<CudaBackend>(config, base);
+    MatmulPrecisionScope bf16(MatmulPrecision::bf16);
+    auto [gpu_losses, gpu_adapters] = train_adapters<CudaBackend>(config, base);
+    for (size_t i = 0; i < cpu_losses.size(); i++)
+        CHECK(std::abs(gpu_losses[i] - cpu_losses[i]) < BF16_TOLERANCE * cpu_losses[i]);
+    CHECK(relative_error(gpu_adapters, cpu_adapters) < BF16_TOLERANCE);
+    CHECK(gpu_adapters != fp32_adapters);  // the bf16 products did run: not the fp32 path
+}
+
 TEST_CASE("cuda model: greedy decoding with the KV cache gives the CPU's tokens") {
     REQUIRE_GPU_OR_SKIP();
     const GPT2Config config = lora_test_config();

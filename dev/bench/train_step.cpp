@@ -41,6 +41,7 @@
 #include "model/gpt2.h"
 #include "model/initialisation.h"
 #include "model/parameters.h"
+#include "model/precision.h"
 
 namespace {
 
@@ -49,7 +50,7 @@ struct Options {
     std::string method = "gainlora";  // branches: gainlora (= gainlora-olora) | amlora | inclora | any `train cl` method
     std::string device = "cuda";
     std::string model_config = "d12";
-    std::string precision = "bf16";  // bf16 | fp32: the CUDA matmul precision (mixed precision: default on)
+    std::string precision = "auto";  // bf16 | fp32 | auto (bf16 on CUDA): the CUDA matmul precision, model/precision.h
     int branches = 15;
     int batch = 8, seq = 1024;
     int steps = 20, warmup = 5;
@@ -61,7 +62,7 @@ struct Options {
 const char* USAGE =
     "usage: train_step [--mode lora|full|branches|gemm] [--method gainlora|amlora|inclora] [--branches N]\n"
     "                  [--batch B] [--seq T] [--steps S] [--warmup W] [--device cuda|cpu|auto]\n"
-    "                  [--model-config d12|L:C:NH:V:maxT] [--precision bf16|fp32] [--lora-modules qkv,...]\n"
+    "                  [--model-config d12|L:C:NH:V:maxT] [--precision bf16|fp32|auto] [--lora-modules qkv,...]\n"
     "                  [--lora-rank r] [--lora-alpha a] [--lora-dropout p] [--gemm-n n] [--gemm-iterations k]\n"
     "                  [--seed s]\n"
     "Prints one JSON line: the step's ms (mean and median over S steps after W warmup steps), tokens/s, peak memory.";
@@ -113,7 +114,6 @@ bool parse(int argc, char** argv, Options& o) {
     }
     if (o.mode != "lora" && o.mode != "full" && o.mode != "branches" && o.mode != "gemm")
         fail("--mode: lora, full, branches or gemm, got '" + o.mode + "'");
-    if (o.precision != "fp32" && o.precision != "bf16") fail("--precision: fp32 or bf16, got '" + o.precision + "'");
     validate_lora_config(o.lora);
     return true;
 }
@@ -302,9 +302,7 @@ void run_step_bench(const Options& o, Device device) {
         fail("--seq " + std::to_string(o.seq) + " exceeds the model's max_seq_len " + std::to_string(config.max_seq_len));
     const std::vector<float> parameters = gpt2_random_parameters(config, o.seed);
     const bool cuda = device == Device::cuda;
-    // precision: set here once the matmul precision switch lands (o.precision is "bf16" or "fp32"; until then
-    // every CUDA matmul is fp32, and the JSON line says so: "precision" is what ran, "precision_requested" the flag)
-    const std::string precision = cuda ? "fp32" : "fp32 (cpu)";
+    const std::string precision = precision_name(apply_precision(o.precision, device));  // before any product
     if (cuda) cuda::reset_device_memory_peak();
     StepBench<Backend> bench(o, config, parameters);
     if (cuda) cuda::reset_device_memory_peak();  // from here: the model as built, then every step's allocations
