@@ -3,16 +3,14 @@
 // and the stacked-branch mode really builds the branches it is asked for, all frozen but the last. On a GPU: the
 // device memory counters (model/cuda/memory.cu), the cuBLAS peak (model/cuda/gemm_peak.cu) and train_step's
 // memory numbers.
-#include <sys/wait.h>
-
 #include <cmath>
-#include <cstdio>
 #include <nlohmann/json.hpp>
 
 #include "data/file_io.h"
 #include "model/cuda/gemm_peak.h"
 #include "model/cuda/memory_use.h"
 #include "test/cuda_test_support.h"
+#include "test/run_command.h"
 #include "test/test_support.h"
 
 namespace {
@@ -20,23 +18,9 @@ namespace {
 const char* TRAIN_STEP = "build/bench/train_step";
 const char* TINY = " --device cpu --model-config 2:64:2:256:64 --batch 2 --seq 32 --steps 2 --warmup 1";
 
-struct Run {
-    int status;
-    std::string output;  // stdout and stderr together
-};
-
 Run run_train_step(const std::string& arguments) {
     REQUIRE(file_exists(TRAIN_STEP));  // `make test` builds it
-    const std::string command = std::string(TRAIN_STEP) + " " + arguments + " 2>&1";
-    FILE* pipe = popen(command.c_str(), "r");
-    REQUIRE(pipe);
-    Run run;
-    char buffer[4096];
-    size_t count;
-    while ((count = fread(buffer, 1, sizeof(buffer), pipe)) > 0) run.output.append(buffer, count);
-    const int status = pclose(pipe);
-    run.status = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-    return run;
+    return run_command(std::string(TRAIN_STEP) + " " + arguments);
 }
 
 // The run's output must be exactly one JSON object line.

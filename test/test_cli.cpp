@@ -1,29 +1,10 @@
 // The `train` binary end to end: exit codes, messages and files, run as a user would.
-#include <sys/wait.h>
-
-#include <cstdio>
-
 #include "data/file_io.h"
+#include "test/run_command.h"
 #include "test/test_support.h"
 
 namespace {
-struct Run {
-    int status;
-    std::string output;  // stdout and stderr together
-};
-
-Run run_train(const std::string& arguments) {
-    std::string command = "./train " + arguments + " 2>&1";
-    FILE* pipe = popen(command.c_str(), "r");
-    REQUIRE(pipe);
-    Run run;
-    char buffer[4096];
-    size_t count;
-    while ((count = fread(buffer, 1, sizeof(buffer), pipe)) > 0) run.output.append(buffer, count);
-    int status = pclose(pipe);
-    run.status = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-    return run;
-}
+Run run_train(const std::string& arguments) { return run_command("./train " + arguments); }
 }  // namespace
 
 TEST_CASE("cli: train verify passes on the PyTorch fixture and prints every tensor") {
@@ -132,6 +113,24 @@ TEST_CASE("cli: --device cuda without a GPU is a clear error, auto falls back to
     Run run = run_train("pretrain --steps 1 --device auto --out " + dir);
     CHECK(run.status == 0);
     CHECK_THAT(run.output, Catch::Contains("device: auto -> cpu"));
+}
+
+TEST_CASE("cli: --precision bf16 on the CPU is a clear error before any work; a run prints its precision") {
+    for (const char* command : {"pretrain --steps 1", "cl --method seqlora --synthetic-tasks 1 --epochs 1 --log-every 0"}) {
+        INFO(command);
+        const std::string dir = make_temp_dir("cli_precision");
+        Run bf16 = run_train(std::string(command) + " --device cpu --precision bf16 --out " + dir + "/bf16");
+        CHECK(bf16.status == 1);
+        CHECK_THAT(bf16.output, Catch::Contains("--precision bf16: the CPU backend computes in fp32 only"));
+        CHECK_FALSE(file_exists(dir + "/bf16"));
+        Run unknown = run_train(std::string(command) + " --device cpu --precision fp16 --out " + dir + "/fp16");
+        CHECK(unknown.status == 1);
+        CHECK_THAT(unknown.output, Catch::Contains("--precision 'fp16': expected fp32, bf16 or auto"));
+        Run run = run_train(std::string(command) + " --device cpu --out " + dir + "/auto");
+        INFO(run.output);
+        CHECK(run.status == 0);
+        CHECK_THAT(run.output, Catch::Contains("cpu (fp32)"));
+    }
 }
 
 TEST_CASE("cli: train cl runs the synthetic benchmark, prints the matrix and writes its files") {

@@ -2,10 +2,7 @@
 // on the CPU backend against one process on the same global batch (losses, parameters, results within 1e-5),
 // plus the failure modes: a rank that exits or hangs, an error on every rank. The mpirun tests skip when mpirun
 // is not installed; the NCCL one also without a GPU.
-#include <sys/wait.h>
-#include <unistd.h>
 
-#include <chrono>
 #include <cstdio>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -17,29 +14,10 @@
 #include "model/checkpoint.h"
 #include "model/device.h"
 #include "model/distributed.h"
+#include "test/run_command.h"
 #include "test/test_support.h"
 
 namespace {
-
-struct Run {
-    int status;
-    std::string output;  // stdout and stderr together
-    double seconds;
-};
-
-Run run_command(const std::string& command) {
-    const auto start = std::chrono::steady_clock::now();
-    FILE* pipe = popen((command + " 2>&1").c_str(), "r");
-    REQUIRE(pipe);
-    Run run;
-    char buffer[4096];
-    size_t count;
-    while ((count = fread(buffer, 1, sizeof(buffer), pipe)) > 0) run.output.append(buffer, count);
-    const int status = pclose(pipe);
-    run.status = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-    run.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-    return run;
-}
 
 bool mpirun_available() { return std::system("command -v mpirun >/dev/null 2>&1") == 0; }
 
