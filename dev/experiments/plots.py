@@ -108,8 +108,9 @@ def read_jsonl(path):
 
 def plot_base(results, out):
     rows = read_jsonl(os.path.join(results, "base", "metrics.jsonl"))
-    train = [(r["step"], r["loss"]) for r in rows if "loss" in r]
-    val = [(r["step"], r["val_loss"]) for r in rows if "val_loss" in r]
+    # a resumed stage appends the steps after its checkpoint again: the last value of a step is the run's
+    train = sorted({r["step"]: r["loss"] for r in rows if "loss" in r}.items())
+    val = sorted({r["step"]: r["val_loss"] for r in rows if "val_loss" in r}.items())
     if not train:
         return
     svg = Svg(720, 420)

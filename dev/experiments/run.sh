@@ -41,10 +41,11 @@ STAGE_SECONDS=600
 
 case "$SCALE" in
     cpu)
-        # sized to finish in 45 minutes on 2 cores (RESULTS.md: how the cpu scale was sized)
+        # sized to finish in 45 minutes on 2 cores (RESULTS.md: how the cpu scale was sized); a checkpoint every
+        # 50 steps, so a stage stopped at STAGE_SECONDS redoes at most 50 (the run of record redid 162 of 500)
         DEVICE=cpu
         MODEL=4:128:4:50257:128        # L:C:NH:V:maxT
-        PRE_BATCH=8 PRE_SEQ=128 PRE_STEPS=500 PRE_LR=3e-3 PRE_WARMUP=20 PRE_VAL_EVERY=25 PRE_CKPT=100
+        PRE_BATCH=8 PRE_SEQ=128 PRE_STEPS=500 PRE_LR=3e-3 PRE_WARMUP=20 PRE_VAL_EVERY=25 PRE_CKPT=50
         CL_FLAGS="--max-train 96 --max-test 24 --max-seq-len 64 --epochs 2 --batch-size 8 --lr 1e-2
                   --lora-modules all --max-new-tokens 8 --eval-batch-size 24 --log-every 4"
         CL_STAGED=0
