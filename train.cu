@@ -108,6 +108,10 @@ std::string one_of(Flags& flags, const std::string& name, std::initializer_list<
     fail("--" + name + " '" + value + "': expected one of " + listed);
 }
 
+// --precision of `train pretrain` and `train cl` (model/precision.h)
+const char* PRECISION_HELP = "matrix products on CUDA: bf16 (mixed precision), fp32, or auto (bf16 on CUDA, fp32 on "
+                             "the CPU)";
+
 int command_pretrain(int argc, char** argv) {
     PretrainOptions o;
     Flags flags("train pretrain [flags]\n\nTrain GPT-2 on llm.c token shards; with no --train, on a built-in synthetic "
@@ -120,8 +124,7 @@ int command_pretrain(int argc, char** argv) {
                                   "synthetic: 2:64:4:256:64)");
     flags.add("out", o.out_dir, "output directory");
     flags.add("device", o.device, "cpu, cuda or auto");
-    flags.add("precision", "auto", "matrix products on CUDA: bf16 (mixed precision), fp32, or auto (bf16 on CUDA, "
-                                   "fp32 on the CPU)");
+    flags.add("precision", "auto", PRECISION_HELP);
     flags.add("batch-size", std::to_string(o.batch_size), "sequences per step (B)");
     flags.add("seq-len", std::to_string(o.seq_len), "tokens per sequence (T)");
     flags.add("steps", std::to_string(o.steps), "optimizer steps in all (a resumed run continues to this count)");
@@ -221,7 +224,8 @@ int command_cl(int argc, char** argv) {
                 "the adapters, then\nevaluate every task seen so far (greedy decoding, exact match). Prints the "
                 "accuracy matrix and\nAA / BWT / FT per method, then a comparison table. With no --order: the built-in "
                 "synthetic\nbenchmark on a small random base (the default run). Writes <out>/<method>/metrics.jsonl,\n"
-                "results.json and adapters_taskNN.bin (resume with --resume), and <out>/comparison.json.");
+                "predictions.jsonl (every generated answer), results.json and adapters_taskNN.bin (resume with "
+                "--resume),\nand <out>/comparison.json.");
     std::string method_names;
     for (const std::string& name : known_methods()) method_names += name + ", ";
     flags.add("method", "baselines", "comma list of " + method_names + "or baselines (the first four) or all");
@@ -235,8 +239,7 @@ int command_cl(int argc, char** argv) {
     flags.add("base", "", "base model checkpoint (llm.c format); required with --order");
     flags.add("base-config", o.base_config, "random base for the synthetic benchmark: L:C:NH:V:maxT");
     flags.add("device", o.device, "cpu, cuda or auto");
-    flags.add("precision", "auto", "matrix products on CUDA: bf16 (mixed precision), fp32, or auto (bf16 on CUDA, "
-                                   "fp32 on the CPU)");
+    flags.add("precision", "auto", PRECISION_HELP);
     const ContinualPreset real = continual_preset(false), synthetic = continual_preset(true);
     auto preset_help = [](const std::string& value, const std::string& synthetic_value) {
         return " (default " + value + "; synthetic benchmark: " + synthetic_value + ")";

@@ -193,7 +193,10 @@ public:
     MethodResult run() {
         if (root) make_directories(dir);
         int start = o.resume ? resume() : 0;
-        if (start == 0 && root) std::ofstream(dir + "/metrics.jsonl", std::ios::trunc);  // a fresh run: a fresh log
+        if (start == 0 && root) {  // a fresh run: fresh logs
+            std::ofstream(dir + "/metrics.jsonl", std::ios::trunc);
+            std::ofstream(dir + "/predictions.jsonl", std::ios::trunc);
+        }
         const int T = int(setup.tasks.size());
         const int end = o.stop_after > 0 ? std::min(T, o.stop_after) : T;
         for (int t = start; t < end; t++) {
@@ -222,6 +225,7 @@ private:
     ContinualContext<Backend> context;
     std::string dir;
     MethodResult result;
+    std::vector<json> predictions;  // the current task's evaluations, one object per test example (single process)
     int max_T = 0;
     // data parallelism (model/distributed.h): every rank trains and evaluates its share; rank 0 alone prints
     // and writes files
@@ -316,8 +320,19 @@ private:
                 method->before_forward(context, examples, 1);
             });
         double correct = 0;
-        for (size_t k = 0; k < outputs.size(); k++)
-            correct += exact_match(setup.codec.decode(outputs[k]), task.test_answers[examples_here[k]]);
+        for (size_t k = 0; k < outputs.size(); k++) {
+            const std::string answer = setup.codec.decode(outputs[k]);
+            const bool match = exact_match(answer, task.test_answers[examples_here[k]]);
+            correct += match;
+            // data parallelism: each rank holds only its share of the answers, so none are written
+            if (root && distributed().world_size == 1)
+                predictions.push_back({{"after_task", context.task + 1},
+                                       {"task", task.name},
+                                       {"example", examples_here[k]},
+                                       {"answer", answer},
+                                       {"expected", task.test_answers[examples_here[k]]},
+                                       {"correct", match}});
+        }
         sum_over_ranks_host(&correct, 1, "the evaluation's correct answers");
         return 100.0 * correct / double(task.test.size());
     }
@@ -346,6 +361,10 @@ private:
                      {"seconds", result.seconds_per_task.back()}};
         for (const auto& [key, value] : diagnostics) line["diagnostics"][key] = value;
         std::ofstream(dir + "/metrics.jsonl", std::ios::app) << line.dump() << "\n";
+        std::ofstream answers(dir + "/predictions.jsonl", std::ios::app);
+        for (const json& p : predictions)  // a decoded answer may end inside a multi-byte character: replaced
+            answers << p.dump(-1, ' ', false, json::error_handler_t::replace) << "\n";
+        predictions.clear();
         if (!quiet) {
             std::printf("%s after task %d (%s):", method->name().c_str(), t + 1, setup.tasks[t].name.c_str());
             for (double a : result.accuracy.back()) std::printf(" %.1f", a);

@@ -116,7 +116,8 @@ TEST_CASE("cli: --device cuda without a GPU is a clear error, auto falls back to
 }
 
 TEST_CASE("cli: --precision bf16 on the CPU is a clear error before any work; a run prints its precision") {
-    for (const char* command : {"pretrain --steps 1", "cl --method seqlora --synthetic-tasks 1 --epochs 1 --log-every 0"}) {
+    for (const char* command :
+         {"pretrain --steps 1", "cl --method seqlora --synthetic-tasks 1 --epochs 1 --log-every 0"}) {
         INFO(command);
         const std::string dir = make_temp_dir("cli_precision");
         Run bf16 = run_train(std::string(command) + " --device cpu --precision bf16 --out " + dir + "/bf16");

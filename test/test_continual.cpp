@@ -1,13 +1,13 @@
 // The continual-learning loop (lora/continual.h) end to end on the built-in synthetic benchmark, CPU backend:
-// SeqLoRA forgets, MTL and Replay do not; a run stopped at a task boundary and resumed ends where an
-// uninterrupted one does.
+// SeqLoRA forgets, MTL and Replay do not; the saved answers give the accuracy matrix; a run stopped at a task
+// boundary and resumed ends where an uninterrupted one does.
+#include <map>
+
 #include "lora/continual.h"
+#include "lora/metrics.h"
 #include "test/cl_test_support.h"
+#include "test/json_files.h"
 #include "test/test_support.h"
-
-namespace {
-
-}  // namespace
 
 TEST_CASE("cl: on the synthetic benchmark SeqLoRA forgets the first task; MTL and Replay keep it") {
     const ContinualOptions options = synthetic_options("cl_forgetting", {"seqlora", "replay", "mtl"});
@@ -32,6 +32,30 @@ TEST_CASE("cl: on the synthetic benchmark SeqLoRA forgets the first task; MTL an
     }
 }
 
+TEST_CASE("cl: predictions.jsonl holds every generated answer, and they give the accuracy matrix") {
+    const ContinualOptions options = synthetic_options("cl_predictions", {"seqlora"});
+    const MethodResult result = run_continual(options)[0];
+    const std::vector<nlohmann::json> lines = read_jsonl(options.out_dir + "/seqlora/predictions.jsonl");
+    // (after task j, on task i) -> [correct, answered]
+    std::map<std::pair<int, std::string>, std::pair<int, int>> counts;
+    for (const nlohmann::json& p : lines) {
+        const std::string answer = p["answer"], expected = p["expected"];
+        CHECK(p["correct"].get<bool>() == exact_match(answer, expected));
+        auto& [correct, answered] = counts[{p["after_task"].get<int>(), p["task"].get<std::string>()}];
+        correct += p["correct"].get<bool>();
+        answered++;
+    }
+    REQUIRE(result.accuracy.size() == 2);
+    REQUIRE(counts.size() == 3);  // after task 1: task 1; after task 2: tasks 1 and 2
+    for (size_t j = 0; j < result.accuracy.size(); j++)
+        for (size_t i = 0; i < result.accuracy[j].size(); i++) {
+            INFO("after task " << j + 1 << ", on " << result.task_names[i]);
+            const auto [correct, answered] = counts.at({int(j) + 1, result.task_names[i]});
+            CHECK(answered > 0);
+            CHECK(100.0 * correct / answered == Approx(result.accuracy[j][i]));
+        }
+}
+
 TEST_CASE("cl: a run stopped after task 1 and resumed ends bit-identical to an uninterrupted run") {
     for (const char* method : {"inclora", "replay"}) {
         INFO(method);
@@ -49,6 +73,8 @@ TEST_CASE("cl: a run stopped after task 1 and resumed ends bit-identical to an u
         MethodResult resumed = run_continual(staged)[0];
         CHECK(resumed.accuracy == uninterrupted.accuracy);
         CHECK(resumed.final_adapters == uninterrupted.final_adapters);
+        CHECK(read_jsonl(staged.out_dir + "/" + method + "/predictions.jsonl") ==
+              read_jsonl(whole.out_dir + "/" + method + "/predictions.jsonl"));
     }
 }
 

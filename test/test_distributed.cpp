@@ -14,6 +14,7 @@
 #include "model/checkpoint.h"
 #include "model/device.h"
 #include "model/distributed.h"
+#include "test/json_files.h"
 #include "test/run_command.h"
 #include "test/test_support.h"
 
@@ -34,22 +35,6 @@ std::string mpirun(int ranks, const std::string& environment = "") {
     std::string variable;
     while (variables >> variable) command = variable + " " + command + " -x " + variable.substr(0, variable.find('='));
     return command;
-}
-
-std::vector<nlohmann::json> read_jsonl(const std::string& path) {
-    std::ifstream file(path);
-    REQUIRE(file);
-    std::vector<nlohmann::json> lines;
-    std::string line;
-    while (std::getline(file, line))
-        if (!line.empty()) lines.push_back(nlohmann::json::parse(line));
-    return lines;
-}
-
-nlohmann::json read_json(const std::string& path) {
-    std::ifstream file(path);
-    REQUIRE(file);
-    return nlohmann::json::parse(file);
 }
 
 size_t count_of(const std::string& text, const std::string& piece) {

@@ -10,7 +10,8 @@ namespace {
 // out (N,OC) = inp (N,C) W^T for GPT-2's fc_proj shape (C = 3072: a sum long enough to be split into blocks)
 std::vector<float> fc_proj_product() {
     const int N = 64, C = 3072, OC = 768;
-    const std::vector<float> inp = random_vector<float>(size_t(N) * C, 1), weight = random_vector<float>(size_t(OC) * C, 2);
+    const std::vector<float> inp = random_vector<float>(size_t(N) * C, 1);
+    const std::vector<float> weight = random_vector<float>(size_t(OC) * C, 2);
     std::vector<float> out(size_t(N) * OC);
     cpu::matmul_forward(out.data(), inp.data(), weight.data(), static_cast<const float*>(nullptr), N, C, OC);
     return out;

@@ -161,7 +161,7 @@ def main():
         per_order[order] = load_results(a.work, order)
         for method in per_order[order]:
             os.makedirs(os.path.join(dst, method), exist_ok=True)
-            for name in ["results.json", "metrics.jsonl"]:
+            for name in ["results.json", "metrics.jsonl", "predictions.jsonl"]:
                 if os.path.exists(os.path.join(src, method, name)):
                     shutil.copy(os.path.join(src, method, name), os.path.join(dst, method, name))
 
