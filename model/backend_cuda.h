@@ -1,5 +1,5 @@
 // The CUDA backend: the same static functions as CpuBackend (model/backend_cpu.h), over device memory,
-// calling the kernels of model/cuda/. fp32 throughout (bf16 comes with the speed work).
+// calling the kernels of model/cuda/. fp32 storage; the matrix products run in the precision of model/precision.h.
 #pragma once
 #include <type_traits>
 #include <vector>

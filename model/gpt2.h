@@ -36,11 +36,15 @@ struct GPT2 {
     real* adam_v = nullptr;             // (num_parameters) second moments
     ParameterTensors<real> params, grads;
 
-    // activations for the current (B, T); reallocated when the shape changes
+    // activations for the current (B, T) and the linear inputs kept (model/activations.h); reallocated when
+    // either changes
     int batch_size = 0, seq_len = 0;
+    ActivationKeep kept;
     real* activations_memory = nullptr;
     real* activation_gradients_memory = nullptr;
-    ActivationTensors<real> acts, grads_acts;
+    ActivationTensors<real> acts;
+    ActivationGradients<real> grads_acts;
+    bool logits_hold_gradient = false;  // the backward has overwritten the last forward's logits
     int* inputs = nullptr;         // (B,T)
     int* targets = nullptr;        // (B,T)
     float* loss_weights = nullptr;  // (B,T)
@@ -92,6 +96,22 @@ struct GPT2 {
         release_activations();
     }
 
+    // Layer l's input (B*T, in) of linear `module` (LORA_QKV, ...) in the last forward. Fails for an input the
+    // forward did not keep for every layer (activations_to_keep: a frozen base with no adapter on that linear).
+    const real* linear_input(int l, int module) const {
+        const size_t BTC = size_t(batch_size) * seq_len * config.channels;
+        const bool every_layer[NUM_LORA_MODULES] = {kept.ln1, true, kept.ln2, kept.fch_gelu};
+        if (!every_layer[module])
+            fail("model: the input of " + std::string(lora_module_name(module)) + " at layer " + std::to_string(l) +
+                 " is not kept (a frozen base with no adapter there)");
+        switch (module) {
+            case LORA_QKV: return acts.ln1 + l * BTC;
+            case LORA_ATTN_PROJ: return acts.atty + l * BTC;
+            case LORA_FC: return acts.ln2 + l * BTC;
+            default: return acts.fch_gelu + l * 4 * BTC;
+        }
+    }
+
     void release_activations() {
         Backend::release(activations_memory);
         Backend::release(activation_gradients_memory);
@@ -103,14 +123,22 @@ struct GPT2 {
         loss_weights = nullptr;
     }
 
+    // What the backward will read: every linear input when the base trains, else only the adapted linears'.
+    ActivationKeep activations_to_keep() const {
+        if (!frozen_base) return {};
+        auto adapted = [&](int module) { return lora && lora->config.adapts(module); };
+        return {adapted(LORA_QKV), adapted(LORA_FC), adapted(LORA_FC_PROJ)};
+    }
+
     void ensure_activations(int B, int T) {
-        if (B == batch_size && T == seq_len) return;
+        const ActivationKeep keep = activations_to_keep();
+        if (B == batch_size && T == seq_len && keep == kept) return;
         release_activations();
-        size_t count = num_activations<Backend>(config, B, T);
-        activations_memory = Backend::template allocate<real>(count);
-        activation_gradients_memory = Backend::template allocate<real>(count);
-        acts = carve_activations<Backend>(activations_memory, config, B, T);
-        grads_acts = carve_activations<Backend>(activation_gradients_memory, config, B, T);
+        activations_memory = Backend::template allocate<real>(num_activations<Backend>(config, B, T, keep));
+        activation_gradients_memory = Backend::template allocate<real>(num_activation_gradients(config, B, T));
+        acts = carve_activations<Backend>(activations_memory, config, B, T, keep);
+        grads_acts = carve_activation_gradients(activation_gradients_memory, config, B, T);
+        kept = keep;
         inputs = Backend::template allocate<int>(size_t(B) * T);
         targets = Backend::template allocate<int>(size_t(B) * T);
         loss_weights = Backend::template allocate<float>(size_t(B) * T);
@@ -173,6 +201,7 @@ void gpt2_forward(GPT2<Backend>& model, const int* inputs, const int* targets, c
                      std::to_string(i) + " must be finite and >= 0");
     }
     model.ensure_activations(B, T);
+    model.logits_hold_gradient = false;
     if (model.lora) model.lora->ensure_rows(N);
     Backend::upload(model.inputs, inputs, N);
     // the adapters' term at one linear of layer l (nothing without adapters or for a module they leave alone)
@@ -185,16 +214,16 @@ void gpt2_forward(GPT2<Backend>& model, const int* inputs, const int* targets, c
     Backend::encoder_forward(a.encoded, model.inputs, p.wte, p.wpe, B, T, C);
     for (int l = 0; l < L; l++) {
         const auto* residual = l == 0 ? a.encoded : a.residual3 + size_t(l - 1) * N * C;
-        auto* ln1 = a.ln1 + size_t(l) * N * C;
+        auto* ln1 = layer_slice(a.ln1, model.kept.ln1, l, size_t(N) * C);
         auto* qkv = a.qkv + size_t(l) * N * 3 * C;
         auto* atty = a.atty + size_t(l) * N * C;
         auto* att = a.att + l * Backend::attention_state_size(B, NH, T);  // probabilities or log-sum-exp
-        auto* attproj = a.attproj + size_t(l) * N * C;
+        auto* attproj = a.attproj;                                          // one layer's
         auto* residual2 = a.residual2 + size_t(l) * N * C;
-        auto* ln2 = a.ln2 + size_t(l) * N * C;
+        auto* ln2 = layer_slice(a.ln2, model.kept.ln2, l, size_t(N) * C);
         auto* fch = a.fch + size_t(l) * N * 4 * C;
-        auto* fch_gelu = a.fch_gelu + size_t(l) * N * 4 * C;
-        auto* fcproj = a.fcproj + size_t(l) * N * C;
+        auto* fch_gelu = layer_slice(a.fch_gelu, model.kept.fch_gelu, l, size_t(N) * 4 * C);
+        auto* fcproj = a.fcproj;  // one layer's
         auto* residual3 = a.residual3 + size_t(l) * N * C;
 
         Backend::layernorm_forward(ln1, a.ln1_mean + l * N, a.ln1_rstd + l * N, residual, p.ln1w + l * C,
@@ -297,61 +326,72 @@ void gpt2_backward(GPT2<Backend>& model) {
     auto adapt = [&](int l, int module, auto* dinp, const auto* dout, const auto* inp) {
         if (model.lora) lora_module_backward(*model.lora, l, module, dinp, dout, inp, N);
     };
-    Backend::zero(model.activation_gradients_memory, num_activations<Backend>(c, B, T));
+    if (model.logits_hold_gradient)
+        fail("backward: the last forward's logits were used by a backward already; run the forward again");
+    model.logits_hold_gradient = true;
+    const size_t NC = size_t(N) * C;
+    Backend::zero(d.lnf, 3 * NC);  // d.lnf and both halves of the residual stream's gradient
 
+    // the classifier's backward writes dlogits over the logits
+    real* dlogits = a.logits;
     if (model.sparse_logits && model.frozen_base) {
         // the classifier on the gathered rows only, then their gradient scattered back (d.lnf is zero elsewhere)
         const int K = int(model.answer_rows.size());
         if (K > 0) {
-            Backend::classifier_backward(d.logits, a.logits, model.targets, model.loss_weights, model.weight_sum, K,
-                                         V, Vp);
+            Backend::classifier_backward(dlogits, a.logits, model.targets, model.loss_weights, model.weight_sum, K, V,
+                                         Vp);
             Backend::zero(model.answer_dlnf, size_t(K) * C);
-            Backend::matmul_backward(model.answer_dlnf, nullptr, nullptr, d.logits, model.answer_lnf, p.wte, K, C,
-                                     Vp);
+            Backend::matmul_backward(model.answer_dlnf, nullptr, nullptr, dlogits, model.answer_lnf, p.wte, K, C, Vp);
             for (int k = 0; k < K; k++) {
                 real* row = d.lnf + size_t(model.answer_rows[k]) * C;
                 Backend::residual_forward(row, row, model.answer_dlnf + size_t(k) * C, C);
             }
         }
     } else {
-        Backend::classifier_backward(d.logits, a.logits, model.targets, model.loss_weights, model.weight_sum, N, V,
+        Backend::classifier_backward(dlogits, a.logits, model.targets, model.loss_weights, model.weight_sum, N, V,
                                      Vp);
-        Backend::matmul_backward(d.lnf, g.wte, nullptr, d.logits, a.lnf, p.wte, N, C, Vp);
+        Backend::matmul_backward(d.lnf, g.wte, nullptr, dlogits, a.lnf, p.wte, N, C, Vp);
     }
-    if (model.extra_dlnf) Backend::residual_forward(d.lnf, d.lnf, model.extra_dlnf, size_t(N) * C);  // d.lnf += extra
-    const auto* last = a.residual3 + size_t(L - 1) * N * C;
-    auto* dlast = d.residual3 + size_t(L - 1) * N * C;
-    Backend::layernorm_backward(dlast, g.lnfw, g.lnfb, d.lnf, last, p.lnfw, a.lnf_mean, a.lnf_rstd, N, C);
+    if (model.extra_dlnf) Backend::residual_forward(d.lnf, d.lnf, model.extra_dlnf, NC);  // d.lnf += extra
+    const auto* last = a.residual3 + size_t(L - 1) * NC;
+    Backend::layernorm_backward(d.output_of(L - 1, NC), g.lnfw, g.lnfb, d.lnf, last, p.lnfw, a.lnf_mean, a.lnf_rstd,
+                                N, C);
 
+    const ActivationKeep& kept = model.kept;
     for (int l = L - 1; l >= 0; l--) {
-        const auto* residual = l == 0 ? a.encoded : a.residual3 + size_t(l - 1) * N * C;
-        auto* dresidual = l == 0 ? d.encoded : d.residual3 + size_t(l - 1) * N * C;
-        size_t nc = size_t(l) * N * C, n3c = size_t(l) * N * 3 * C, n4c = size_t(l) * N * 4 * C;
-        size_t att_offset = l * Backend::attention_state_size(B, NH, T);
+        const auto* residual = l == 0 ? a.encoded : a.residual3 + size_t(l - 1) * NC;
+        real* doutput = d.output_of(l, NC);  // filled by the layer above (or the final layer norm)
+        real* dresidual = d.input_of(l, NC);
+        Backend::zero(dresidual, NC);
+        Backend::zero(d.layer, LAYER_GRADIENT_WIDTH * NC);
+        const size_t nc = size_t(l) * NC, n3c = 3 * nc, n4c = 4 * nc;
+        const size_t att_offset = l * Backend::attention_state_size(B, NH, T);
+        const auto* ln1 = layer_slice(a.ln1, kept.ln1, l, NC);
+        const auto* ln2 = layer_slice(a.ln2, kept.ln2, l, NC);
+        const auto* fch_gelu = layer_slice(a.fch_gelu, kept.fch_gelu, l, 4 * NC);
 
-        Backend::residual_backward(d.residual2 + nc, d.fcproj + nc, d.residual3 + nc, size_t(N) * C);
-        Backend::matmul_backward(d.fch_gelu + n4c, at(g.fcprojw, size_t(l) * C * 4 * C), at(g.fcprojb, l * C),
-                                 d.fcproj + nc, a.fch_gelu + n4c, p.fcprojw + size_t(l) * C * 4 * C, N, 4 * C, C);
-        adapt(l, LORA_FC_PROJ, d.fch_gelu + n4c, d.fcproj + nc, a.fch_gelu + n4c);
-        Backend::gelu_backward(d.fch + n4c, a.fch + n4c, d.fch_gelu + n4c, size_t(N) * 4 * C);
-        Backend::matmul_backward(d.ln2 + nc, at(g.fcw, size_t(l) * 4 * C * C), at(g.fcb, l * 4 * C), d.fch + n4c,
-                                 a.ln2 + nc, p.fcw + size_t(l) * 4 * C * C, N, C, 4 * C);
-        adapt(l, LORA_FC, d.ln2 + nc, d.fch + n4c, a.ln2 + nc);
-        Backend::layernorm_backward(d.residual2 + nc, at(g.ln2w, l * C), at(g.ln2b, l * C), d.ln2 + nc,
-                                    a.residual2 + nc, p.ln2w + l * C, a.ln2_mean + l * N, a.ln2_rstd + l * N, N, C);
-        Backend::residual_backward(dresidual, d.attproj + nc, d.residual2 + nc, size_t(N) * C);
-        Backend::matmul_backward(d.atty + nc, at(g.attprojw, size_t(l) * C * C), at(g.attprojb, l * C),
-                                 d.attproj + nc, a.atty + nc, p.attprojw + size_t(l) * C * C, N, C, C);
-        adapt(l, LORA_ATTN_PROJ, d.atty + nc, d.attproj + nc, a.atty + nc);
-        Backend::attention_backward(d.qkv + n3c, d.atty + nc, a.qkv + n3c, a.atty + nc, a.att + att_offset, B, T, C,
-                                    NH);
-        Backend::matmul_backward(d.ln1 + nc, at(g.qkvw, size_t(l) * 3 * C * C), at(g.qkvb, l * 3 * C), d.qkv + n3c,
-                                 a.ln1 + nc, p.qkvw + size_t(l) * 3 * C * C, N, C, 3 * C);
-        adapt(l, LORA_QKV, d.ln1 + nc, d.qkv + n3c, a.ln1 + nc);
-        Backend::layernorm_backward(dresidual, at(g.ln1w, l * C), at(g.ln1b, l * C), d.ln1 + nc, residual,
+        Backend::residual_backward(d.residual2, d.fcproj, doutput, NC);
+        Backend::matmul_backward(d.fch_gelu, at(g.fcprojw, size_t(l) * C * 4 * C), at(g.fcprojb, l * C), d.fcproj,
+                                 fch_gelu, p.fcprojw + size_t(l) * C * 4 * C, N, 4 * C, C);
+        adapt(l, LORA_FC_PROJ, d.fch_gelu, d.fcproj, fch_gelu);
+        Backend::gelu_backward(d.fch, a.fch + n4c, d.fch_gelu, 4 * NC);
+        Backend::matmul_backward(d.ln2, at(g.fcw, size_t(l) * 4 * C * C), at(g.fcb, l * 4 * C), d.fch, ln2,
+                                 p.fcw + size_t(l) * 4 * C * C, N, C, 4 * C);
+        adapt(l, LORA_FC, d.ln2, d.fch, ln2);
+        Backend::layernorm_backward(d.residual2, at(g.ln2w, l * C), at(g.ln2b, l * C), d.ln2, a.residual2 + nc,
+                                    p.ln2w + l * C, a.ln2_mean + l * N, a.ln2_rstd + l * N, N, C);
+        Backend::residual_backward(dresidual, d.attproj, d.residual2, NC);
+        Backend::matmul_backward(d.atty, at(g.attprojw, size_t(l) * C * C), at(g.attprojb, l * C), d.attproj,
+                                 a.atty + nc, p.attprojw + size_t(l) * C * C, N, C, C);
+        adapt(l, LORA_ATTN_PROJ, d.atty, d.attproj, a.atty + nc);
+        Backend::attention_backward(d.qkv, d.atty, a.qkv + n3c, a.atty + nc, a.att + att_offset, B, T, C, NH);
+        Backend::matmul_backward(d.ln1, at(g.qkvw, size_t(l) * 3 * C * C), at(g.qkvb, l * 3 * C), d.qkv, ln1,
+                                 p.qkvw + size_t(l) * 3 * C * C, N, C, 3 * C);
+        adapt(l, LORA_QKV, d.ln1, d.qkv, ln1);
+        Backend::layernorm_backward(dresidual, at(g.ln1w, l * C), at(g.ln1b, l * C), d.ln1, residual,
                                     p.ln1w + l * C, a.ln1_mean + l * N, a.ln1_rstd + l * N, N, C);
     }
-    if (!model.frozen_base) Backend::encoder_backward(g.wte, g.wpe, d.encoded, model.inputs, B, T, C);
+    if (!model.frozen_base) Backend::encoder_backward(g.wte, g.wpe, d.input_of(0, NC), model.inputs, B, T, C);
 }
 
 // The global L2 norm of all gradients.

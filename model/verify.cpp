@@ -27,6 +27,8 @@ VerifyReport verify_on(const Checkpoint& checkpoint, const DebugState& state, do
     const int B = state.batch_size, T = state.seq_len, V = c.vocab_size, Vp = c.padded_vocab_size;
     GPT2<Backend> model(c, checkpoint.parameters.data());
     gpt2_forward(model, state.inputs.data(), state.targets.data(), nullptr, B, T);
+    std::vector<float> padded_logits(size_t(B) * T * Vp), logits(size_t(B) * T * V);
+    Backend::download(padded_logits.data(), model.acts.logits, padded_logits.size());  // the backward overwrites them
     gpt2_zero_grad(model);
     gpt2_backward(model);
 
@@ -34,8 +36,6 @@ VerifyReport verify_on(const Checkpoint& checkpoint, const DebugState& state, do
     auto add = [&](const std::string& name, double error) {
         report.rows.push_back({name, error, std::isfinite(error) && error <= tolerance});
     };
-    std::vector<float> padded_logits(size_t(B) * T * Vp), logits(size_t(B) * T * V);
-    Backend::download(padded_logits.data(), model.acts.logits, padded_logits.size());
     for (size_t i = 0; i < size_t(B) * T; i++)  // drop the padded vocabulary columns
         std::copy(&padded_logits[i * Vp], &padded_logits[i * Vp] + V, &logits[i * V]);
     add("logits", relative_error(logits.data(), state.logits.data(), logits.size()));

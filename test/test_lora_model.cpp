@@ -136,6 +136,81 @@ TEST_CASE("lora model: sparse logits (answer positions only) give the same loss 
     for (double g : none) CHECK(g == 0.0);
 }
 
+TEST_CASE("lora model: a frozen base keeps only the linear inputs its adapters read; the gradients are the same") {
+    // activations_to_keep: with a frozen base, ln1 / ln2 / fch_gelu are one layer's scratch unless an adapter sits on
+    // qkv / fc / fc_proj. The adapters' gradients must be bit-identical to a run that trains the base (and so keeps
+    // every layer's inputs), for each adapted linear alone: a scratch read where a kept input is needed would differ.
+    GPT2Config config = small_config();
+    config.num_layers = 3;
+    const int B = 2, T = 6;
+    std::vector<float> base = lively_base(config, 11);
+    std::vector<int> inputs = {1, 28, 3, 3, 17, 9, 0, 5, 5, 21, 2, 11};
+    std::vector<int> targets = {28, 3, 3, 17, 9, 4, 5, 5, 21, 2, 11, 27};
+    std::vector<float> weights = {0, 1, 1, 1, 1, 1, 0, 0, 1, 0.5f, 1, 1};
+    for (int module = 0; module < NUM_LORA_MODULES; module++) {
+        INFO("adapter on " << lora_module_name(module));
+        LoraConfig lora_config = every_module(2, 0.25f);
+        lora_config.modules = 1u << module;
+        auto run = [&](bool frozen, size_t* activations) {
+            GPT2<CpuBackend<float>> model(config, base.data());
+            LoraAdapters<CpuBackend<float>> adapters(config, lora_config);
+            add_random_branches(adapters, 1, 13);
+            model.lora = &adapters;
+            model.frozen_base = frozen;
+            adapters.training = true;
+            adapters.dropout_seed = 17;
+            std::vector<float> out;
+            for (int step = 0; step < 2; step++) {  // the second step reuses the buffers the first one left behind
+                gpt2_forward(model, inputs.data(), targets.data(), weights.data(), B, T);
+                out.push_back(model.mean_loss);
+                gpt2_zero_grad(model);
+                lora_zero_grad(adapters);
+                gpt2_backward(model);
+                out.insert(out.end(), adapters.gradients, adapters.gradients + adapters.num_parameters);
+            }
+            *activations = num_activations<CpuBackend<float>>(config, B, T, model.kept);
+            const bool adapted[NUM_LORA_MODULES] = {model.kept.ln1, true, model.kept.ln2, model.kept.fch_gelu};
+            CHECK(adapted[module]);
+            for (int m = 0; m < NUM_LORA_MODULES; m++)
+                if (frozen && m != module && m != LORA_ATTN_PROJ) CHECK_FALSE(adapted[m]);
+            if (frozen && module != LORA_QKV) CHECK_THROWS_WITH(model.linear_input(0, LORA_QKV),
+                                                                Catch::Contains("is not kept"));
+            return out;
+        };
+        size_t trained_size = 0, frozen_size = 0;
+        const std::vector<float> trained = run(false, &trained_size), frozen = run(true, &frozen_size);
+        REQUIRE(trained.size() == frozen.size());
+        CHECK(std::memcmp(trained.data(), frozen.data(), trained.size() * sizeof(float)) == 0);
+        CHECK(*std::max_element(frozen.begin() + 1, frozen.end()) > 0);
+        // two of the three linear inputs are one layer's instead of L layers'
+        const size_t BTC = size_t(B) * T * config.channels, L = config.num_layers;
+        const size_t saved = (module == LORA_QKV ? 5 : module == LORA_FC ? 5 : module == LORA_FC_PROJ ? 2 : 6) *
+                             (L - 1) * BTC;
+        CHECK(trained_size - frozen_size == saved);
+    }
+}
+
+TEST_CASE("model: the backward overwrites the logits with their gradient, so a second backward is refused") {
+    const GPT2Config config = small_config();
+    std::vector<float> base = lively_base(config, 4);
+    GPT2<CpuBackend<float>> model(config, base.data());
+    std::vector<int> inputs = {1, 28, 3, 3, 17, 9}, targets = {28, 3, 3, 17, 9, 4};
+    gpt2_forward(model, inputs.data(), targets.data(), nullptr, 1, 6);
+    const std::vector<float> logits(model.acts.logits, model.acts.logits + 6 * config.padded_vocab_size);
+    gpt2_zero_grad(model);
+    gpt2_backward(model);
+    // row 0 of dlogits: softmax(logits_0) - onehot(target) over 6 positions, summing to 0 over the vocabulary
+    double row_sum = 0;
+    for (int v = 0; v < config.vocab_size; v++) row_sum += model.acts.logits[v];
+    CHECK(std::abs(row_sum) < 1e-6);
+    CHECK(model.acts.logits[targets[0]] < 0);
+    CHECK(model.acts.logits[targets[0]] != logits[targets[0]]);
+    CHECK_THROWS_WITH(gpt2_backward(model), Catch::Contains("run the forward again"));
+    gpt2_forward(model, inputs.data(), targets.data(), nullptr, 1, 6);  // a new forward restores both
+    CHECK(std::vector<float>(model.acts.logits, model.acts.logits + logits.size()) == logits);
+    CHECK_NOTHROW(gpt2_backward(model));
+}
+
 TEST_CASE("lora model: a new branch leaves the output unchanged, and the adapters change it") {
     const GPT2Config config = small_config();
     std::vector<float> base = lively_base(config, 4);

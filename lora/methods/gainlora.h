@@ -362,7 +362,7 @@ private:
             const int T = batch.T;
             for (size_t i = 0; i < a.slots.size(); i++) {
                 const int in = a.slots[i].shape.in;
-                const real* input = module_input(model, a.slots[i], size_t(batch.B) * T);
+                const real* input = model.linear_input(a.slots[i].layer, a.slots[i].module);
                 for (int b = 0; b < batch.B; b++) {  // row b's real positions: 0 .. min(T, its length) - 1
                     const int length = std::min(T, training_length(*rows[b]));
                     const real* x = input + size_t(b) * T * in;
@@ -393,17 +393,6 @@ private:
             else result.modules.push_back(covariance);
         }
         return result;
-    }
-
-    // The input (N,in) of an adapted linear in the model's activations after a forward over N rows.
-    static const real* module_input(GPT2<Backend>& model, const LoraSlot& slot, size_t N) {
-        const size_t C = model.config.channels, l = slot.layer;
-        switch (slot.module) {
-            case LORA_QKV: return model.acts.ln1 + l * N * C;
-            case LORA_ATTN_PROJ: return model.acts.atty + l * N * C;
-            case LORA_FC: return model.acts.ln2 + l * N * C;
-            default: return model.acts.fch_gelu + l * N * 4 * C;
-        }
     }
 
     // inflora: A_t (r,in) of every slot = the top r residual directions of its input covariance off its basis, over

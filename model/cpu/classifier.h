@@ -20,7 +20,8 @@ void classifier_forward(T* losses, const T* logits, const int* targets, int N, i
     }
 }
 
-// dlogits (N,Vp), overwritten: (softmax - onehot(target)) * w_i / weight_sum; padded columns 0.
+// dlogits (N,Vp), overwritten: (softmax - onehot(target)) * w_i / weight_sum; padded columns 0. dlogits may be
+// logits (in place): each row is read whole before it is written, and each element before it is overwritten.
 template <typename T>
 void classifier_backward(T* dlogits, const T* logits, const int* targets, const float* weights, T weight_sum, int N,
                          int V, int Vp) {

@@ -5,6 +5,9 @@
 //           losses[i] = log(sum) + max - z[target];
 //   pass 2 (when dlogits is not null): dlogits[i, v] = (exp(z[v] - max) / sum - [v == target]) * weights[i] /
 //           weight_sum for v < V, 0 for the padded columns V <= v < Vp.
+// dlogits may be logits itself when losses is null (the model's backward overwrites the logits with their gradient):
+// pass 2 reads each element before the same thread writes it, after pass 1's reads of the row (block_merge
+// synchronises the block).
 // Rows are read as float4 when Vp % 4 == 0 and the buffers are 16-byte aligned (Vp is a multiple of 128 in
 // practice), else one float at a time. Deterministic: no atomics, fixed reduction order.
 // This is version 2 of dev/cuda/classifier.cu.
@@ -73,10 +76,10 @@ __device__ MaxSum block_merge(MaxSum value) {
 }
 
 // One block per row. VECTOR: Vp % 4 == 0 and logits, dlogits 16-byte aligned.
-// losses (N) or null; dlogits (N,Vp) or null; logits (N,Vp); targets (N); weights (N).
+// losses (N) or null; dlogits (N,Vp) or null, possibly logits; logits (N,Vp); targets (N); weights (N).
 template <bool VECTOR>
 __global__ void __launch_bounds__(MAX_THREADS)
-    fused_classifier_kernel(float* __restrict__ losses, float* __restrict__ dlogits, const float* __restrict__ logits,
+    fused_classifier_kernel(float* __restrict__ losses, float* dlogits, const float* logits,
                             const int* __restrict__ targets, const float* __restrict__ weights, double weight_sum,
                             int V, int Vp) {
     const int row = blockIdx.x;

@@ -45,7 +45,7 @@ void attention_backward(float* dqkv, const float* dout, const float* qkv, const 
 
 // model/cuda/classifier.cu: softmax + cross-entropy + dlogits fused in one pass over each row of logits;
 // probabilities are never stored. losses (N) written when not null; dlogits (N,Vp) written when not null,
-// with row i scaled by weights[i] / weight_sum, padded columns zero.
+// with row i scaled by weights[i] / weight_sum, padded columns zero. Without losses, dlogits may be logits (in place).
 void fused_classifier(float* losses, float* dlogits, const float* logits, const int* targets, const float* weights,
                       double weight_sum, int N, int V, int Vp);
 
