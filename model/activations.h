@@ -7,7 +7,8 @@
 //   - the inputs of qkv, fc and fc_proj (ln1, ln2, fch_gelu) are read only by their weight gradients and by
 //     adapters on those linears: with a frozen base and no adapter there, one layer's worth as well
 //     (ActivationKeep);
-//   - the gradients: the backward needs one layer's at a time, plus the residual stream's (ActivationGradients).
+//   - the gradients: the backward needs one layer's at a time, plus the residual stream's (ActivationGradients);
+//     the logits' gradient overwrites the logits.
 // The other per-layer tensors are kept for every layer (L,B,T,...).
 #pragma once
 #include <array>
