@@ -2,7 +2,7 @@
 // dev/bench/peer.py runs it, on the CPU with a tiny model: every mode prints one JSON line with consistent numbers,
 // and the stacked-branch mode really builds the branches it is asked for, all frozen but the last. On a GPU: the
 // device memory counters (model/cuda/memory.cu), the cuBLAS peak (model/cuda/gemm_peak.cu) and train_step's
-// memory numbers.
+// memory numbers (the measured peak holds at least the weights and the planned activations).
 #include <cmath>
 #include <nlohmann/json.hpp>
 
@@ -77,6 +77,10 @@ TEST_CASE("bench: train_step --mode lora trains one qkv branch of r 8 on a froze
     CHECK(line.at("lora_alpha") == 32);
     CHECK(line.at("lora_dropout").get<double>() == Approx(0.1));
     CHECK(line.at("trained_parameters") == TINY_QKV_LORA_PARAMETERS);
+    // the frozen base keeps ln2 and fch_gelu for one layer, not two: 5 (B,T,C) fewer floats than full training
+    const nlohmann::json full = json_line(run_train_step(std::string("--mode full") + TINY));
+    CHECK(full.at("activation_bytes").get<double>() - line.at("activation_bytes").get<double>() ==
+          5.0 * 2 * 32 * 64 * 4);
 }
 
 TEST_CASE("bench: train_step --mode branches builds 15 branches, 14 frozen, with GainLoRA and with AM-LoRA") {
@@ -150,6 +154,8 @@ TEST_CASE("cuda model: train_step on the GPU counts at least the weights and the
     const nlohmann::json lora = json_line(run_train_step(std::string("--mode lora") + shape));
     CHECK(lora.at("peak_bytes").get<double>() >= weights);
     CHECK(lora.at("peak_bytes").get<double>() < full.at("peak_bytes").get<double>());  // no AdamW state of the base
+    for (const nlohmann::json* line : {&full, &lora})  // the planned activations are part of the measured peak
+        CHECK(line->at("peak_bytes").get<double>() >= line->at("activation_bytes").get<double>() + weights);
     const nlohmann::json gemm = json_line(run_train_step("--mode gemm --device cuda --gemm-n 1024 --gemm-iterations 3"));
     CHECK(gemm.at("bf16_tflops").get<double>() > 0);
 }

@@ -16,7 +16,9 @@
 // not timed. Memory (CUDA): peak_bytes = the most bytes clora's own allocations (model/cuda/memory.cu) held at once
 // from just after the model was built (weights included) to the last step: parameters, gradients, AdamW moments,
 // activations, adapters, scratch; device_used_bytes = what cudaMemGetInfo says is in use on the device after the
-// last step (also the CUDA context, cuBLAS's workspace and any other process), a cross-check.
+// last step (also the CUDA context, cuBLAS's workspace and any other process), a cross-check; activation_bytes (both
+// devices) = the activations and their gradients as model/activations.h lays them out for the run, the part of
+// peak_bytes predicted without a GPU.
 //
 // Runs on the CPU too (--device cpu, a tiny --model-config): test/test_bench.cpp checks every mode there.
 #include <algorithm>
@@ -340,6 +342,12 @@ void run_step_bench(const Options& o, Device device) {
     put("tokens_per_second", json_number(step_ms > 0 ? tokens / (step_ms / 1000) : 0));
     put("first_loss", json_number(timings.first_loss));
     put("last_loss", json_number(timings.last_loss));
+    // the activations and their gradients as model/activations.h lays them out for this run (both devices): the
+    // prediction that peak_bytes includes
+    const GPT2<Backend>& model = bench.model;
+    const size_t activations = num_activations<Backend>(config, o.batch, o.seq, model.kept) +
+                               num_activation_gradients(config, o.batch, o.seq);
+    put("activation_bytes", std::to_string(activations * sizeof(typename Backend::real)));
     put("peak_bytes", cuda ? std::to_string(cuda::device_memory_use().peak) : "null");
     put("device_used_bytes", cuda ? std::to_string(cuda::device_memory_used()) : "null");
     std::string line = "{";
