@@ -3,6 +3,7 @@
 // and the stacked-branch mode really builds the branches it is asked for, all frozen but the last. On a GPU: the
 // device memory counters (model/cuda/memory.cu), the cuBLAS peak (model/cuda/gemm_peak.cu) and train_step's
 // memory numbers (the measured peak holds at least the weights and the planned activations).
+#include <algorithm>
 #include <cmath>
 #include <nlohmann/json.hpp>
 
@@ -10,6 +11,7 @@
 #include "model/cuda/gemm_peak.h"
 #include "model/cuda/memory_use.h"
 #include "test/cuda_test_support.h"
+#include "test/json_files.h"
 #include "test/run_command.h"
 #include "test/test_support.h"
 
@@ -99,6 +101,26 @@ TEST_CASE("bench: train_step --mode branches builds 15 branches, 14 frozen, with
     const nlohmann::json one = json_line(run_train_step(std::string("--mode branches --branches 1 --method amlora") + TINY));
     CHECK(one.at("branches") == 1);
     CHECK(one.at("trainable_branches") == 1);
+}
+
+TEST_CASE("bench: peer.py --device cpu --tiny runs every clora row and writes the table (PyTorch skipped)") {
+    if (run_command("python3 --version").status != 0) SKIP_TEST("python3 is not installed");
+    const std::string out = make_temp_dir("peer") + "/peer.json";
+    const Run run = run_command("python3 dev/bench/peer.py --device cpu --tiny --skip-pytorch --out " + out);
+    INFO(run.output);
+    REQUIRE(run.status == 0);
+    const nlohmann::json report = read_json(out);
+    CHECK(report.at("pytorch_skipped") == "--skip-pytorch");
+    std::vector<std::string> keys;
+    for (const nlohmann::json& row : report.at("table")) {
+        INFO(row.dump());
+        CHECK(row.at("error").is_null());  // e.g. a flag train_step refuses on the CPU
+        CHECK(row.at("tokens_per_second").get<double>() > 0);
+        CHECK(row.at("activation_bytes").get<double>() > 0);
+        keys.push_back(row.at("key"));
+    }
+    for (const char* key : {"lora", "full"}) CHECK(std::count(keys.begin(), keys.end(), key) == 1);
+    CHECK(keys.size() == 8);  // LoRA, full, and three methods with 1 and 15 branches
 }
 
 TEST_CASE("bench: train_step --mode gemm reports itself skipped without a GPU; bad flags fail with one line") {

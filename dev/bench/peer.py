@@ -27,7 +27,8 @@ MFU = flops per token x tokens/s / the measured bf16 peak (every row: the best t
 Memory: clora's peak_bytes counts its own device allocations (model/cuda/memory.cu), PyTorch's is
 torch.cuda.max_memory_allocated; both from just after the model was built (weights included) to the last step;
 neither counts the CUDA context. clora's device_used_bytes (cudaMemGetInfo) and PyTorch's reserved_bytes are in
-the JSON as cross-checks.
+the JSON as cross-checks. "act GiB": clora's activations and their gradients as model/activations.h lays them out
+(activation_bytes, computed, not measured: the part of clora's peak known without a GPU).
 
 Usage (from the repository root, after `make lab`; on a GPU host):
   python3 dev/bench/peer.py [--batches 8,16] [--seq 1024] [--steps 20] [--warmup 5] [--branches 15]
@@ -59,7 +60,8 @@ def parse_arguments():
     p.add_argument("--warmup", type=int, default=None, help="untimed steps first (default 5; --tiny: 1)")
     p.add_argument("--branches", type=int, default=15)
     p.add_argument("--gemm-n", type=int, default=8192)
-    p.add_argument("--precision", default="bf16", choices=["bf16", "fp32"], help="clora's CUDA matmuls")
+    p.add_argument("--precision", default="auto", choices=["auto", "bf16", "fp32"],
+                   help="clora's matmuls (auto: bf16 on CUDA, fp32 on the CPU, as train)")
     p.add_argument("--train-step", default=os.path.join(ROOT, "build/bench/train_step"))
     p.add_argument("--python", default=sys.executable, help="the Python with torch, transformers and peft")
     p.add_argument("--pytorch-variants", default="eager,compiled", help="of pytorch_step.py: eager,compiled")
@@ -192,6 +194,7 @@ def main():
             mode = line.get("mode") if line.get("mode") in ("lora", "full") else "lora"  # branches: a LoRA step
             row = {"batch": B, "key": key, "run": line.get("label", key), "tokens_per_second": tps(line),
                    "ms_per_step": line.get("ms_per_step"), "peak_bytes": line.get("peak_bytes"),
+                   "activation_bytes": line.get("activation_bytes"),
                    "error": line.get("error"), "ratio_to_best_pytorch": None, "best_pytorch": None, "mfu": None,
                    "targets": []}
             if row["tokens_per_second"] and peak:
@@ -271,17 +274,19 @@ def main():
           f"AdamW fused on CUDA")
     if pytorch_skipped:
         print(f"PyTorch: skipped ({pytorch_skipped}): its rows and the ratios remain to be measured")
-    print(f"{'B':>3} {'run':<34} {'tok/s':>10} {'ms/step':>9} {'x best PT':>10} {'MFU':>6} {'peak GiB':>9}  targets")
+    print(f"{'B':>3} {'run':<34} {'tok/s':>10} {'ms/step':>9} {'x best PT':>10} {'MFU':>6} {'peak GiB':>9} "
+          f"{'act GiB':>8}  targets")
     for row in table:
         if row["error"]:
             print(f"{row['batch']:>3} {row['run']:<34} error: {row['error']}")
             continue
         best = f"{row['ratio_to_best_pytorch']:.2f}x" if row["ratio_to_best_pytorch"] else ""
         peak_gib = number(row["peak_bytes"] / 2**30 if row["peak_bytes"] else None, ".2f", 9)
+        act_gib = number(row["activation_bytes"] / 2**30 if row["activation_bytes"] else None, ".2f", 8)
         marks = "  ".join(f"{verdict(t)} {t['text']}" + (f" ({t['measured']:.2f})" if isinstance(t["measured"], float)
                                                            and "x" in t["text"] else "") for t in row["targets"])
         print(f"{row['batch']:>3} {row['run']:<34} {number(row['tokens_per_second'], '.0f', 10)} "
-              f"{number(row['ms_per_step'], '.2f', 9)} {best:>10} {number(row['mfu'], '.1%', 6)} {peak_gib}  {marks}")
+              f"{number(row['ms_per_step'], '.2f', 9)} {best:>10} {number(row['mfu'], '.1%', 6)} {peak_gib} {act_gib}  {marks}")
     passed = sum(1 for t in targets if t["pass"] is True)
     failed = sum(1 for t in targets if t["pass"] is False)
     unknown = sum(1 for t in targets if t["pass"] is None)
