@@ -75,7 +75,8 @@ ContinualPreset continual_preset(bool synthetic);
 // Runs every method in options.methods on the same tasks and base; prints each accuracy matrix and a comparison
 // table; writes <out_dir>/<method>/{metrics.jsonl, predictions.jsonl, results.json, adapters_task<NN>.bin} and
 // <out_dir>/comparison.json (predictions.jsonl: every generated answer; a single process only, since under data
-// parallelism each rank decodes a share). Fails on an unknown method, missing data, a base that does not fit the tokenizer.
+// parallelism each rank decodes a share). Fails on an unknown method, missing data, a base that does not fit the
+// tokenizer.
 std::vector<MethodResult> run_continual(const ContinualOptions& options);
 
 // The names `--method` accepts, and "baselines" / "all" expand to.

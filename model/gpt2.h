@@ -96,14 +96,19 @@ struct GPT2 {
         release_activations();
     }
 
-    // Layer l's input (B*T, in) of linear `module` (LORA_QKV, ...) in the last forward. Fails for an input the
-    // forward did not keep for every layer (activations_to_keep: a frozen base with no adapter on that linear).
-    const real* linear_input(int l, int module) const {
-        const size_t BTC = size_t(batch_size) * seq_len * config.channels;
+    // Whether the last forward kept linear `module`'s input (LORA_QKV, ...) for every layer (activations_to_keep).
+    bool keeps_input(int module) const {
         const bool every_layer[NUM_LORA_MODULES] = {kept.ln1, true, kept.ln2, kept.fch_gelu};
-        if (!every_layer[module])
+        return every_layer[module];
+    }
+
+    // Layer l's input (B*T, in) of linear `module` in the last forward. Fails for an input the forward did not keep
+    // for every layer (a frozen base with no adapter on that linear).
+    const real* linear_input(int l, int module) const {
+        if (!keeps_input(module))
             fail("model: the input of " + std::string(lora_module_name(module)) + " at layer " + std::to_string(l) +
                  " is not kept (a frozen base with no adapter there)");
+        const size_t BTC = size_t(batch_size) * seq_len * config.channels;
         switch (module) {
             case LORA_QKV: return acts.ln1 + l * BTC;
             case LORA_ATTN_PROJ: return acts.atty + l * BTC;
