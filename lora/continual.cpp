@@ -184,6 +184,7 @@ public:
           context{model, adapters, setup.tasks, 0, options.seed, nullptr, 0, {}}, dir(options.out_dir + "/" + method_name) {
         model.frozen_base = true;
         model.sparse_logits = true;  // the loss is on the answer tokens only: no logits at the prompt positions
+        model.logits_chunk_rows = TRAINING_LOGITS_CHUNK_ROWS;  // and those never all at once
         model.lora = &adapters;
         result.method = method_name;
         for (const EncodedTask& t : setup.tasks) result.task_names.push_back(t.name);

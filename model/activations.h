@@ -8,7 +8,8 @@
 //     adapters on those linears: with a frozen base and no adapter there, one layer's worth as well
 //     (ActivationKeep);
 //   - the gradients: the backward needs one layer's at a time, plus the residual stream's (ActivationGradients);
-//     the logits' gradient overwrites the logits.
+//     the logits' gradient overwrites the logits;
+//   - the logits, with the classifier in chunks (GPT2::logits_chunk_rows), are one chunk's rows.
 // The other per-layer tensors are kept for every layer (L,B,T,...).
 #pragma once
 #include <array>
@@ -16,13 +17,15 @@
 
 #include "model/gpt2_config.h"
 
-// Which linear inputs the forward keeps for every layer (true) or for the current layer only (false).
+// Which linear inputs the forward keeps for every layer (true) or for the current layer only (false), and how many
+// rows of logits it holds at once.
 struct ActivationKeep {
     bool ln1 = true;       // the input of qkv
     bool ln2 = true;       // the input of fc
     bool fch_gelu = true;  // the input of fc_proj
+    size_t logits_rows = 0;  // 0: all B*T; else one chunk of rows
     bool operator==(const ActivationKeep& other) const {
-        return ln1 == other.ln1 && ln2 == other.ln2 && fch_gelu == other.fch_gelu;
+        return ln1 == other.ln1 && ln2 == other.ln2 && fch_gelu == other.fch_gelu && logits_rows == other.logits_rows;
     }
     bool operator!=(const ActivationKeep& other) const { return !(*this == other); }
 };
@@ -57,7 +60,7 @@ struct ActivationTensors {
     T* lnf;        // (B,T,C)
     T* lnf_mean;   // (B,T)
     T* lnf_rstd;   // (B,T)
-    T* logits;     // (B,T,Vp)     overwritten by their gradient in the backward
+    T* logits;     // (B,T,Vp)     or (logits_rows,Vp): ActivationKeep; overwritten by their gradient
     T* losses;     // (B,T)        per-position cross-entropy
 };
 
@@ -87,7 +90,7 @@ std::array<size_t, NUM_ACTIVATION_TENSORS> activation_sizes(const GPT2Config& c,
             BT * C,
             BT,
             BT,
-            BT * Vp,
+            (keep.logits_rows > 0 ? keep.logits_rows : BT) * Vp,  // logits
             BT};
 }
 

@@ -112,11 +112,18 @@ struct CpuBackend {
     static void residual_backward(real* da, real* db, const real* dout, size_t N) {
         cpu::residual_backward(da, db, dout, N);
     }
+    static void scale(real* x, double factor, size_t N) { cpu::scale(x, real(factor), N); }
     static void classifier_forward(real* losses, const real* logits, const int* targets, int N, int V, int Vp) {
         cpu::classifier_forward(losses, logits, targets, N, V, Vp);
     }
     static void classifier_backward(real* dlogits, const real* logits, const int* targets, const float* weights,
                                     double weight_sum, int N, int V, int Vp) {
+        cpu::classifier_backward(dlogits, logits, targets, weights, real(weight_sum), N, V, Vp);
+    }
+    // both of the above; dlogits may be logits (in place)
+    static void classifier_forward_backward(real* losses, real* dlogits, const real* logits, const int* targets,
+                                            const float* weights, double weight_sum, int N, int V, int Vp) {
+        cpu::classifier_forward(losses, logits, targets, N, V, Vp);
         cpu::classifier_backward(dlogits, logits, targets, weights, real(weight_sum), N, V, Vp);
     }
     static double sum_of_squares(const real* x, size_t N) { return cpu::sum_of_squares(x, N); }

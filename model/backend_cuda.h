@@ -98,6 +98,7 @@ struct CudaBackend {
     static void residual_backward(real* da, real* db, const real* dout, size_t N) {
         cuda::residual_backward(da, db, dout, N);
     }
+    static void scale(real* x, double factor, size_t N) { cuda::scale(x, float(factor), N); }
     // The fused kernel computes losses and dlogits in one pass; the forward asks for the losses only.
     static void classifier_forward(real* losses, const real* logits, const int* targets, int N, int V, int Vp) {
         cuda::fused_classifier(losses, nullptr, logits, targets, nullptr, 0.0, N, V, Vp);
@@ -105,6 +106,11 @@ struct CudaBackend {
     static void classifier_backward(real* dlogits, const real* logits, const int* targets, const float* weights,
                                     double weight_sum, int N, int V, int Vp) {
         cuda::fused_classifier(nullptr, dlogits, logits, targets, weights, weight_sum, N, V, Vp);
+    }
+    // both of the above in one pass; dlogits may be logits (in place)
+    static void classifier_forward_backward(real* losses, real* dlogits, const real* logits, const int* targets,
+                                            const float* weights, double weight_sum, int N, int V, int Vp) {
+        cuda::fused_classifier(losses, dlogits, logits, targets, weights, weight_sum, N, V, Vp);
     }
     static double sum_of_squares(const real* x, size_t N) { return cuda::sum_of_squares(x, N); }
     // data parallelism: x (N) = its sum over every rank, in place (NCCL; a no-op without a launcher)

@@ -28,6 +28,7 @@ void gpt2_global_loss(GPT2<Backend>& model) {
 // Call after gpt2_backward, before gpt2_update.
 template <class Backend>
 void gpt2_sum_gradients(GPT2<Backend>& model) {
+    model.require_gradients("sum_gradients");
     Backend::all_reduce_sum(model.gradients_memory, model.num_parameters, "the parameter gradients");
 }
 

@@ -23,6 +23,10 @@ struct AdamWSettings {
     float grad_clip = 1.0f;     // global-norm clipping; 0 disables it
 };
 
+// The rows of logits the training commands (train pretrain, train cl, the step benchmark) compute at once
+// (GPT2::logits_chunk_rows): one sequence of 1024 tokens, 206 MB of fp32 logits over GPT-2's padded vocabulary.
+constexpr int TRAINING_LOGITS_CHUNK_ROWS = 1024;
+
 template <class Backend>
 struct GPT2 {
     using real = typename Backend::real;
@@ -31,10 +35,11 @@ struct GPT2 {
     std::array<size_t, NUM_PARAMETER_TENSORS> parameter_sizes;
     size_t num_parameters = 0;
     real* parameters_memory = nullptr;  // (num_parameters) the 16 tensors in file order
-    real* gradients_memory = nullptr;   // (num_parameters) same layout
+    real* gradients_memory = nullptr;   // (num_parameters) same layout; allocated (zeroed) by the first use that
+                                        // trains the base (ensure_gradients): a frozen base holds none
     real* adam_m = nullptr;             // (num_parameters) first moments, allocated by the first update
     real* adam_v = nullptr;             // (num_parameters) second moments
-    ParameterTensors<real> params, grads;
+    ParameterTensors<real> params, grads;  // grads: carved once gradients_memory exists
 
     // activations for the current (B, T) and the linear inputs kept (model/activations.h); reallocated when
     // either changes
@@ -44,7 +49,7 @@ struct GPT2 {
     real* activation_gradients_memory = nullptr;
     ActivationTensors<real> acts;
     ActivationGradients<real> grads_acts;
-    bool logits_hold_gradient = false;  // the backward has overwritten the last forward's logits
+    bool logits_hold_gradient = false;  // a backward has used the last forward (and overwritten its logits)
     int* inputs = nullptr;         // (B,T)
     int* targets = nullptr;        // (B,T)
     float* loss_weights = nullptr;  // (B,T)
@@ -66,6 +71,16 @@ struct GPT2 {
     // weight 0 get no logits, and a forward without targets computes none (only the hidden states). Off by
     // default (the full logits stay available for inspection).
     bool sparse_logits = false;
+    // The classifier in chunks of rows (0: off, the default: the whole logits, kept for inspection until the
+    // backward overwrites them). With logits_chunk_rows > 0, a forward with targets computes the logits that many
+    // rows at a time and runs the classifier's backward on each chunk at once, so the (B*T, Vp) logits never exist
+    // whole (acts.logits holds one chunk; GPT-2 124M at B=16, T=1024: 3.3 GB fp32); gpt2_backward starts from the
+    // gradient it left. Such a forward pays the classifier's backward even when no backward follows (evaluation);
+    // a forward without targets computes no logits (only the hidden states). The training commands use
+    // TRAINING_LOGITS_CHUNK_ROWS.
+    int logits_chunk_rows = 0;
+    real* classifier_dwte = nullptr;   // (Vp, C) the chunks' gradient of wte, when the base trains
+    double classifier_weight_sum = 0;  // the weight sum the chunks' dlogits were divided by
     std::vector<int> answer_rows;          // positions (in B*T) of the gathered rows, in order
     real* answer_lnf = nullptr;            // (K, C) the final hidden states at those positions
     real* answer_dlnf = nullptr;           // (K, C) their gradient
@@ -78,10 +93,8 @@ struct GPT2 {
         parameter_sizes = ::parameter_sizes(config);
         num_parameters = ::num_parameters(config);
         parameters_memory = Backend::template allocate<real>(num_parameters);
-        gradients_memory = Backend::template allocate<real>(num_parameters);
         Backend::upload(parameters_memory, host_parameters, num_parameters);
         params = carve_parameters(parameters_memory, config);
-        grads = carve_parameters(gradients_memory, config);
     }
     GPT2(const GPT2&) = delete;
     GPT2& operator=(const GPT2&) = delete;
@@ -89,11 +102,33 @@ struct GPT2 {
         Backend::release(answer_lnf);
         Backend::release(answer_dlnf);
         Backend::release(zero_row);
+        Backend::release(classifier_dwte);
         Backend::release(parameters_memory);
         Backend::release(gradients_memory);
         Backend::release(adam_m);
         Backend::release(adam_v);
         release_activations();
+    }
+
+    // The parameter gradients, allocated and zeroed on first use.
+    void ensure_gradients() {
+        if (gradients_memory) return;
+        gradients_memory = Backend::template allocate<real>(num_parameters);
+        Backend::zero(gradients_memory, num_parameters);
+        grads = carve_parameters(gradients_memory, config);
+    }
+    // classifier_dwte, allocated on first use, zeroed.
+    real* ensure_classifier_dwte() {
+        const size_t size = size_t(config.padded_vocab_size) * config.channels;
+        if (!classifier_dwte) classifier_dwte = Backend::template allocate<real>(size);
+        Backend::zero(classifier_dwte, size);
+        return classifier_dwte;
+    }
+    // Fails, naming the caller, when no gradients exist (a frozen base, or no backward nor zero_grad yet).
+    void require_gradients(const char* caller) const {
+        if (!gradients_memory)
+            fail(std::string(caller) + ": the model holds no parameter gradients (its base is frozen, or no " +
+                 "backward ran)");
     }
 
     // Whether the last forward kept linear `module`'s input (LORA_QKV, ...) for every layer (activations_to_keep).
@@ -128,15 +163,20 @@ struct GPT2 {
         loss_weights = nullptr;
     }
 
-    // What the backward will read: every linear input when the base trains, else only the adapted linears'.
-    ActivationKeep activations_to_keep() const {
-        if (!frozen_base) return {};
-        auto adapted = [&](int module) { return lora && lora->config.adapts(module); };
-        return {adapted(LORA_QKV), adapted(LORA_FC), adapted(LORA_FC_PROJ)};
+    // What the backward will read: every linear input when the base trains, else only the adapted linears'; the
+    // logits of one chunk of rows when the classifier runs in chunks.
+    ActivationKeep activations_to_keep(int B, int T) const {
+        ActivationKeep keep;
+        if (frozen_base) {
+            auto adapted = [&](int module) { return lora && lora->config.adapts(module); };
+            keep.ln1 = adapted(LORA_QKV), keep.ln2 = adapted(LORA_FC), keep.fch_gelu = adapted(LORA_FC_PROJ);
+        }
+        if (logits_chunk_rows > 0) keep.logits_rows = std::min<size_t>(logits_chunk_rows, size_t(B) * T);
+        return keep;
     }
 
     void ensure_activations(int B, int T) {
-        const ActivationKeep keep = activations_to_keep();
+        const ActivationKeep keep = activations_to_keep(B, T);
         if (B == batch_size && T == seq_len && keep == kept) return;
         release_activations();
         activations_memory = Backend::template allocate<real>(num_activations<Backend>(config, B, T, keep));
@@ -169,6 +209,7 @@ struct GPT2 {
         return values;
     }
     std::vector<float> gradients_to_host() const {
+        require_gradients("gradients_to_host");
         std::vector<float> values(num_parameters);
         Backend::download(values.data(), gradients_memory, num_parameters);
         return values;
@@ -181,6 +222,48 @@ inline void check_token_ids(const int* tokens, size_t count, int vocab_size, con
         if (tokens[i] < 0 || tokens[i] >= vocab_size)
             fail(std::string(what) + ": token id " + std::to_string(tokens[i]) + " at position " + std::to_string(i) +
                  " is out of range for vocabulary size " + std::to_string(vocab_size));
+}
+
+// The classifier on R rows X (R,C) of final hidden states (all of them, or the gathered answer rows), with host
+// targets and loss weights (R): the per-row losses, their weighted sum and the weight sum, into the model.
+// Whole: logits (R,Vp) = X wte^T into acts.logits, kept for the backward. In chunks (logits_chunk_rows > 0), chunk
+// after chunk: the logits, the losses and dlogits over the logits (divided by this forward's weight sum), then
+// dX (R,C) = dlogits wte and, when the base trains, classifier_dwte += dlogits^T X.
+template <class Backend>
+void gpt2_classifier_forward(GPT2<Backend>& model, const typename Backend::real* X, typename Backend::real* dX,
+                             int R, const int* targets, const float* weights) {
+    const int C = model.config.channels, V = model.config.vocab_size, Vp = model.config.padded_vocab_size;
+    auto& a = model.acts;
+    const auto* wte = model.params.wte;
+    double weight_sum = 0;
+    for (int i = 0; i < R; i++) weight_sum += weights[i];
+    model.classifier_weight_sum = weight_sum;
+    if (R > 0) {
+        Backend::upload(model.targets, targets, R);
+        Backend::upload(model.loss_weights, weights, R);
+    }
+    if (R > 0 && model.logits_chunk_rows <= 0) {
+        Backend::matmul_forward(a.logits, X, wte, nullptr, R, C, Vp);  // tied output embedding
+        Backend::classifier_forward(a.losses, a.logits, model.targets, R, V, Vp);
+    } else if (R > 0) {
+        auto* dwte = model.frozen_base ? nullptr : model.ensure_classifier_dwte();
+        Backend::zero(dX, size_t(R) * C);
+        for (int r = 0; r < R; r += model.logits_chunk_rows) {
+            const int rows = std::min(model.logits_chunk_rows, R - r);
+            const auto* x = X + size_t(r) * C;
+            Backend::matmul_forward(a.logits, x, wte, nullptr, rows, C, Vp);
+            Backend::classifier_forward_backward(a.losses + r, a.logits, a.logits, model.targets + r,
+                                                 model.loss_weights + r, weight_sum, rows, V, Vp);
+            Backend::matmul_backward(dX + size_t(r) * C, dwte, nullptr, a.logits, x, wte, rows, C, Vp);
+        }
+    }
+    std::vector<float> losses(R);
+    if (R > 0) Backend::download(losses.data(), a.losses, R);
+    double weighted = 0;
+    for (int i = 0; i < R; i++) weighted += weights[i] * losses[i];
+    model.weight_sum = weight_sum;
+    model.weighted_loss_sum = weighted;
+    model.mean_loss = weight_sum > 0 ? float(weighted / weight_sum) : 0.0f;
 }
 
 // Forward pass on host token ids inputs (B,T). With targets (B,T), also the per-position losses and the
@@ -264,55 +347,30 @@ void gpt2_forward(GPT2<Backend>& model, const int* inputs, const int* targets, c
             answer_targets[k] = targets[i];
             answer_weights[k] = model.host_loss_weights[i];
         }
-        double weighted = 0, weight_sum = 0;
-        if (K > 0) {
-            Backend::matmul_forward(a.logits, model.answer_lnf, p.wte, nullptr, K, C, Vp);
-            Backend::upload(model.targets, answer_targets.data(), K);
-            Backend::upload(model.loss_weights, answer_weights.data(), K);
-            Backend::classifier_forward(a.losses, a.logits, model.targets, K, V, Vp);
-            std::vector<float> losses(K);
-            Backend::download(losses.data(), a.losses, K);
-            for (int k = 0; k < K; k++) {
-                weighted += answer_weights[k] * losses[k];
-                weight_sum += answer_weights[k];
-            }
-        }
-        model.weight_sum = weight_sum;
-        model.weighted_loss_sum = weighted;
-        model.mean_loss = weight_sum > 0 ? float(weighted / weight_sum) : 0.0f;
+        gpt2_classifier_forward(model, model.answer_lnf, model.answer_dlnf, K, answer_targets.data(),
+                                answer_weights.data());
         return;
     }
-    if (model.sparse_logits && model.frozen_base && !targets) {  // a forward for the hidden states only
-        model.mean_loss = -1;
-        return;
-    }
-    Backend::matmul_forward(a.logits, a.lnf, p.wte, nullptr, N, C, Vp);  // tied output embedding
-
     model.mean_loss = -1;
-    if (!targets) return;
-    Backend::upload(model.targets, targets, N);
-    Backend::upload(model.loss_weights, model.host_loss_weights.data(), N);
-    Backend::classifier_forward(a.losses, a.logits, model.targets, N, V, Vp);
-
-    std::vector<float> losses(N);
-    Backend::download(losses.data(), a.losses, N);
-    double weighted = 0, weight_sum = 0;
-    for (int i = 0; i < N; i++) {
-        weighted += model.host_loss_weights[i] * losses[i];
-        weight_sum += model.host_loss_weights[i];
+    // a forward for the hidden states only: no logits without targets when they are gathered or chunked
+    if (!targets && ((model.sparse_logits && model.frozen_base) || model.logits_chunk_rows > 0)) return;
+    if (!targets) {
+        Backend::matmul_forward(a.logits, a.lnf, p.wte, nullptr, N, C, Vp);  // tied output embedding
+        return;
     }
-    model.weight_sum = weight_sum;
-    model.weighted_loss_sum = weighted;
-    model.mean_loss = weight_sum > 0 ? float(weighted / weight_sum) : 0.0f;
+    gpt2_classifier_forward(model, a.lnf, model.grads_acts.lnf, N, targets, model.host_loss_weights.data());
 }
 
+// Zeroes the parameter gradients, allocating them first; a frozen base without gradients gets none.
 template <class Backend>
 void gpt2_zero_grad(GPT2<Backend>& model) {
+    if (model.frozen_base && !model.gradients_memory) return;
+    model.ensure_gradients();
     Backend::zero(model.gradients_memory, model.num_parameters);
 }
 
-// Accumulates the gradient of the last forward's mean loss into model.grads (nothing there with a frozen base)
-// and into the adapters' gradients.
+// Accumulates the gradient of the last forward's mean loss into model.grads (allocated and zeroed when missing;
+// none with a frozen base) and into the adapters' gradients.
 template <class Backend>
 void gpt2_backward(GPT2<Backend>& model) {
     if (model.mean_loss < 0) fail("backward: the last forward had no targets");
@@ -325,6 +383,7 @@ void gpt2_backward(GPT2<Backend>& model) {
     auto& a = model.acts;
     auto& d = model.grads_acts;
     // with a frozen base every parameter gradient pointer is null, so the kernels skip those products
+    if (!model.frozen_base) model.ensure_gradients();
     ParameterTensors<real> g = model.frozen_base ? ParameterTensors<real>{} : model.grads;
     auto at = [](real* tensor, size_t offset) { return tensor ? tensor + offset : nullptr; };  // a layer's slice
     // the adapters' part of the backward at one linear of layer l: dinp += ..., and the adapters' gradients
@@ -332,31 +391,44 @@ void gpt2_backward(GPT2<Backend>& model) {
         if (model.lora) lora_module_backward(*model.lora, l, module, dinp, dout, inp, N);
     };
     if (model.logits_hold_gradient)
-        fail("backward: the last forward's logits were used by a backward already; run the forward again");
+        fail("backward: the last forward was used by a backward already; run the forward again");
     model.logits_hold_gradient = true;
     const size_t NC = size_t(N) * C;
-    Backend::zero(d.lnf, 3 * NC);  // d.lnf and both halves of the residual stream's gradient
 
-    // the classifier's backward writes dlogits over the logits
-    real* dlogits = a.logits;
-    if (model.sparse_logits && model.frozen_base) {
-        // the classifier on the gathered rows only, then their gradient scattered back (d.lnf is zero elsewhere)
-        const int K = int(model.answer_rows.size());
-        if (K > 0) {
-            Backend::classifier_backward(dlogits, a.logits, model.targets, model.loss_weights, model.weight_sum, K, V,
-                                         Vp);
-            Backend::zero(model.answer_dlnf, size_t(K) * C);
-            Backend::matmul_backward(model.answer_dlnf, nullptr, nullptr, dlogits, model.answer_lnf, p.wte, K, C, Vp);
-            for (int k = 0; k < K; k++) {
-                real* row = d.lnf + size_t(model.answer_rows[k]) * C;
-                Backend::residual_forward(row, row, model.answer_dlnf + size_t(k) * C, C);
-            }
+    // The classifier on R rows X: all of them, or the gathered answer rows (their gradient dX is scattered back
+    // below; d.lnf is zero elsewhere).
+    const bool gathered = model.sparse_logits && model.frozen_base;
+    const int R = gathered ? int(model.answer_rows.size()) : N;
+    const real* X = gathered ? model.answer_lnf : a.lnf;
+    real* dX = gathered ? model.answer_dlnf : d.lnf;
+    Backend::zero(d.stream, 2 * NC);  // both halves of the residual stream's gradient
+    if (model.logits_chunk_rows > 0) {
+        // the forward left dX (and classifier_dwte), with dlogits divided by its own weight sum; data parallelism
+        // (gpt2_global_loss) makes the global one count
+        if (gathered) Backend::zero(d.lnf, NC);
+        const size_t wte_size = size_t(Vp) * C;
+        if (model.weight_sum > 0 && model.weight_sum != model.classifier_weight_sum) {
+            const double factor = model.classifier_weight_sum / model.weight_sum;
+            Backend::scale(dX, factor, size_t(R) * C);
+            if (g.wte) Backend::scale(model.classifier_dwte, factor, wte_size);
         }
+        if (g.wte) Backend::residual_forward(g.wte, g.wte, model.classifier_dwte, wte_size);
     } else {
-        Backend::classifier_backward(dlogits, a.logits, model.targets, model.loss_weights, model.weight_sum, N, V,
-                                     Vp);
-        Backend::matmul_backward(d.lnf, g.wte, nullptr, dlogits, a.lnf, p.wte, N, C, Vp);
+        // the classifier's backward writes dlogits over the logits
+        Backend::zero(d.lnf, NC);
+        real* dlogits = a.logits;
+        if (R > 0) {
+            Backend::classifier_backward(dlogits, a.logits, model.targets, model.loss_weights, model.weight_sum, R, V,
+                                         Vp);
+            if (gathered) Backend::zero(dX, size_t(R) * C);
+            Backend::matmul_backward(dX, g.wte, nullptr, dlogits, X, p.wte, R, C, Vp);
+        }
     }
+    if (gathered)
+        for (int k = 0; k < R; k++) {
+            real* row = d.lnf + size_t(model.answer_rows[k]) * C;
+            Backend::residual_forward(row, row, model.answer_dlnf + size_t(k) * C, C);
+        }
     if (model.extra_dlnf) Backend::residual_forward(d.lnf, d.lnf, model.extra_dlnf, NC);  // d.lnf += extra
     const auto* last = a.residual3 + size_t(L - 1) * NC;
     Backend::layernorm_backward(d.output_of(L - 1, NC), g.lnfw, g.lnfb, d.lnf, last, p.lnfw, a.lnf_mean, a.lnf_rstd,
@@ -402,6 +474,7 @@ void gpt2_backward(GPT2<Backend>& model) {
 // The global L2 norm of all gradients.
 template <class Backend>
 double gpt2_grad_norm(const GPT2<Backend>& model) {
+    model.require_gradients("grad_norm");
     return std::sqrt(Backend::sum_of_squares(model.gradients_memory, model.num_parameters));
 }
 

@@ -120,6 +120,7 @@ PretrainResult pretrain_on(const PretrainOptions& options) {
     options.schedule.validate();
 
     GPT2<Backend> model(config, parameters.data());
+    model.logits_chunk_rows = TRAINING_LOGITS_CHUNK_ROWS;  // the logits never exist whole (validation included)
     Data data = open_data(options, config);
     keep_rank_rows(data);
     // data parallelism: every rank trains; rank 0 alone prints, logs and writes checkpoints

@@ -10,6 +10,7 @@
 #include "data/file_io.h"
 #include "model/cuda/gemm_peak.h"
 #include "model/cuda/memory_use.h"
+#include "model/gpt2.h"
 #include "test/cuda_test_support.h"
 #include "test/json_files.h"
 #include "test/run_command.h"
@@ -67,6 +68,7 @@ TEST_CASE("bench: train_step --mode full trains every parameter and prints one J
     CHECK(line.at("branches") == 0);
     CHECK(line.at("trained_parameters") == line.at("parameters"));
     CHECK(line.at("last_loss").get<double>() < line.at("first_loss").get<double>());  // AdamW moved the weights
+    CHECK(line.at("logits_chunk_rows") == TRAINING_LOGITS_CHUNK_ROWS);  // as the training commands
 }
 
 TEST_CASE("bench: train_step --mode lora trains one qkv branch of r 8 on a frozen base") {

@@ -190,6 +190,13 @@ TEST_CASE("cuda kernels: fused classifier matches the CPU reference") {
         cuda::fused_classifier(nullptr, d_dlogits.data, d_logits.data, d_targets.data, d_weights.data, c.weight_sum,
                                c.N, c.V, c.Vp);
         CHECK(relative_error(d_dlogits.download(), dlogits) < FP32_TOLERANCE);
+
+        // in place, losses too (the chunked classifier of the model): dlogits over the logits
+        d_losses.poison();
+        cuda::fused_classifier(d_losses.data, d_logits.data, d_logits.data, d_targets.data, d_weights.data,
+                               c.weight_sum, c.N, c.V, c.Vp);
+        CHECK(relative_error(d_losses.download(), losses) < FP32_TOLERANCE);
+        CHECK(relative_error(d_logits.download(), dlogits) < FP32_TOLERANCE);
     }
 }
 

@@ -234,7 +234,7 @@ TEST_CASE("cuda kernels: gelu forward and backward match the CPU reference") {
     }
 }
 
-TEST_CASE("cuda kernels: residual forward and backward match the CPU reference") {
+TEST_CASE("cuda kernels: residual forward and backward, and scale, match the CPU reference") {
     REQUIRE_GPU_OR_SKIP();
     for (size_t N : flat_sizes) {
         INFO("N=" << N);
@@ -252,6 +252,10 @@ TEST_CASE("cuda kernels: residual forward and backward match the CPU reference")
         cuda::residual_backward(d_da.data, d_db.data, d_dout.data, N);
         CHECK(relative_error(d_da.download(), da) < FP32_TOLERANCE);
         CHECK(relative_error(d_db.download(), db) < FP32_TOLERANCE);
+
+        cpu::scale(a.data(), 0.375f, N);  // in place, as the model rescales a gradient
+        cuda::scale(d_a.data, 0.375f, N);
+        CHECK(d_a.download() == a);       // one rounding of the same product: bit-identical
     }
 }
 

@@ -46,7 +46,7 @@ TEST_CASE("cuda kernels: matmul forward and backward match the CPU reference") {
     }
 }
 
-TEST_CASE("cuda model: a few training steps on the GPU give the CPU's losses within 1e-4") {
+TEST_CASE("cuda model: a few training steps on the GPU give the CPU's losses within 1e-4, whole or chunked logits") {
     REQUIRE_GPU_OR_SKIP();
     GPT2Config config;
     config.max_seq_len = 32, config.vocab_size = 67, config.padded_vocab_size = padded_vocab(67);
@@ -59,24 +59,29 @@ TEST_CASE("cuda model: a few training steps on the GPU give the CPU's losses wit
     std::vector<float> weights(B * T, 1.0f);
     for (int t = 0; t < 5; t++) weights[t] = 0.0f;  // a masked prompt
 
-    GPT2<CpuBackend<float>> cpu_model(config, parameters.data());
-    GPT2<CudaBackend> gpu_model(config, parameters.data());
-    AdamWSettings settings;
-    settings.learning_rate = 1e-3f, settings.weight_decay = 0.1f;
-    for (int step = 1; step <= 5; step++) {
-        gpt2_forward(cpu_model, inputs.data(), targets.data(), weights.data(), B, T);
-        gpt2_forward(gpu_model, inputs.data(), targets.data(), weights.data(), B, T);
-        INFO("step " << step << " cpu " << cpu_model.mean_loss << " gpu " << gpu_model.mean_loss);
-        CHECK(std::abs(gpu_model.mean_loss - cpu_model.mean_loss) / cpu_model.mean_loss < 1e-4);
-        gpt2_zero_grad(cpu_model);
-        gpt2_zero_grad(gpu_model);
-        gpt2_backward(cpu_model);
-        gpt2_backward(gpu_model);
-        if (step == 1) CHECK(relative_error(gpu_model.gradients_to_host(), cpu_model.gradients_to_host()) < 1e-4);
-        gpt2_update(cpu_model, settings, step);
-        gpt2_update(gpu_model, settings, step);
+    // the GPU's classifier whole, then in chunks of 20 of the 87 rows (the last one short); the CPU's whole
+    for (int chunk : {0, 20}) {
+        INFO("GPU logits in chunks of " << chunk << " rows (0: whole)");
+        GPT2<CpuBackend<float>> cpu_model(config, parameters.data());
+        GPT2<CudaBackend> gpu_model(config, parameters.data());
+        gpu_model.logits_chunk_rows = chunk;
+        AdamWSettings settings;
+        settings.learning_rate = 1e-3f, settings.weight_decay = 0.1f;
+        for (int step = 1; step <= 5; step++) {
+            gpt2_forward(cpu_model, inputs.data(), targets.data(), weights.data(), B, T);
+            gpt2_forward(gpu_model, inputs.data(), targets.data(), weights.data(), B, T);
+            INFO("step " << step << " cpu " << cpu_model.mean_loss << " gpu " << gpu_model.mean_loss);
+            CHECK(std::abs(gpu_model.mean_loss - cpu_model.mean_loss) / cpu_model.mean_loss < 1e-4);
+            gpt2_zero_grad(cpu_model);
+            gpt2_zero_grad(gpu_model);
+            gpt2_backward(cpu_model);
+            gpt2_backward(gpu_model);
+            if (step == 1) CHECK(relative_error(gpu_model.gradients_to_host(), cpu_model.gradients_to_host()) < 1e-4);
+            gpt2_update(cpu_model, settings, step);
+            gpt2_update(gpu_model, settings, step);
+        }
+        CHECK(relative_error(gpu_model.parameters_to_host(), cpu_model.parameters_to_host()) < 1e-4);
     }
-    CHECK(relative_error(gpu_model.parameters_to_host(), cpu_model.parameters_to_host()) < 1e-4);
 }
 
 TEST_CASE("cuda model: the same seed gives bit-identical losses on the GPU") {

@@ -69,9 +69,7 @@ TEST_CASE("lora model: adapter gradients match finite differences; the frozen ba
         lora_zero_grad(adapters);
         gpt2_backward(model);
         std::vector<double> analytic(adapters.gradients, adapters.gradients + adapters.num_parameters);
-        std::vector<double> base_gradients(model.gradients_memory, model.gradients_memory + model.num_parameters);
-        CHECK(*std::max_element(base_gradients.begin(), base_gradients.end()) == 0.0);
-        CHECK(*std::min_element(base_gradients.begin(), base_gradients.end()) == 0.0);
+        CHECK(model.gradients_memory == nullptr);  // a frozen base holds no parameter gradients
 
         std::vector<double> values(adapters.parameters, adapters.parameters + adapters.num_parameters);
         auto loss = [&] {
@@ -208,6 +206,85 @@ TEST_CASE("model: the backward overwrites the logits with their gradient, so a s
     gpt2_forward(model, inputs.data(), targets.data(), nullptr, 1, 6);  // a new forward restores both
     CHECK(std::vector<float>(model.acts.logits, model.acts.logits + logits.size()) == logits);
     CHECK_NOTHROW(gpt2_backward(model));
+}
+
+TEST_CASE("model: the classifier in chunks gives the whole logits' loss and gradients, holding one chunk of logits") {
+    // N = 12 rows in chunks of 5 (the last one short) for full training, a frozen base with adapters, and the answer
+    // rows gathered (sparse logits, 9 rows); each also with the weight sum doubled after the forward, as
+    // gpt2_global_loss does over two ranks, so that the backward rescales the chunks' gradient
+    const GPT2Config config = small_config();
+    const int B = 2, T = 6, N = B * T, chunk = 5;
+    std::vector<float> base = lively_base(config, 21);
+    std::vector<int> inputs = {1, 28, 3, 3, 17, 9, 0, 5, 5, 21, 2, 11};
+    std::vector<int> targets = {28, 3, 3, 17, 9, 4, 5, 5, 21, 2, 11, 27};
+    std::vector<float> weights = {0, 1, 1, 1, 1, 1, 0, 0, 1, 0.5f, 1, 1};
+    enum Mode { full, lora, gathered };
+    for (int mode : {full, lora, gathered})
+        for (bool two_ranks : {false, true}) {
+            INFO("mode " << mode << (two_ranks ? ", weight sum doubled" : ""));
+            auto run = [&](int chunk_rows, size_t* activations) {
+                GPT2<CpuBackend<double>> model(config, base.data());
+                LoraAdapters<CpuBackend<double>> adapters(config, every_module(2, 0.25f));
+                add_random_branches(adapters, 1, 22);
+                if (mode != full) model.lora = &adapters, model.frozen_base = true;
+                model.sparse_logits = mode == gathered;
+                model.logits_chunk_rows = chunk_rows;
+                gpt2_forward(model, inputs.data(), targets.data(), weights.data(), B, T);
+                std::vector<double> out = {model.mean_loss};
+                if (two_ranks) model.weight_sum *= 2;
+                gpt2_zero_grad(model);
+                lora_zero_grad(adapters);
+                gpt2_backward(model);
+                const double* gradients = mode == full ? model.gradients_memory : adapters.gradients;
+                out.insert(out.end(), gradients,
+                           gradients + (mode == full ? model.num_parameters : adapters.num_parameters));
+                *activations = num_activations<CpuBackend<double>>(config, B, T, model.kept);
+                return out;
+            };
+            size_t whole_size = 0, chunked_size = 0;
+            const std::vector<double> whole = run(0, &whole_size), chunked = run(chunk, &chunked_size);
+            CHECK(relative_error(chunked, whole) < 1e-12);
+            CHECK(*std::max_element(whole.begin() + 1, whole.end()) > 0);
+            CHECK(whole_size - chunked_size == size_t(N - chunk) * config.padded_vocab_size);
+        }
+
+    // without targets, the chunked classifier computes no logits: there is nothing to go backward from
+    GPT2<CpuBackend<double>> model(config, base.data());
+    model.logits_chunk_rows = chunk;
+    gpt2_forward(model, inputs.data(), nullptr, nullptr, B, T);
+    CHECK(model.mean_loss == -1);
+    CHECK_THROWS_WITH(gpt2_backward(model), Catch::Contains("no targets"));
+}
+
+TEST_CASE("model: a frozen base allocates no parameter gradients; training the base allocates them zeroed") {
+    const GPT2Config config = small_config();
+    std::vector<float> base = lively_base(config, 5);
+    GPT2<CpuBackend<float>> model(config, base.data());
+    LoraAdapters<CpuBackend<float>> adapters(config, every_module(2, 0.25f));
+    add_random_branches(adapters, 1, 6);
+    model.lora = &adapters;
+    model.frozen_base = true;
+    std::vector<int> inputs = {1, 28, 3, 3, 17, 9}, targets = {28, 3, 3, 17, 9, 4};
+    gpt2_forward(model, inputs.data(), targets.data(), nullptr, 1, 6);
+    gpt2_zero_grad(model);
+    gpt2_backward(model);
+    CHECK(model.gradients_memory == nullptr);
+    AdamWSettings settings;
+    CHECK_THROWS_WITH(gpt2_update(model, settings, 1), Catch::Contains("no parameter gradients"));
+    CHECK_THROWS_WITH(model.gradients_to_host(), Catch::Contains("base is frozen"));
+
+    // the same batch with the base trained: a backward without zero_grad accumulates into zeros
+    model.frozen_base = false;
+    gpt2_forward(model, inputs.data(), targets.data(), nullptr, 1, 6);
+    gpt2_backward(model);
+    REQUIRE(model.gradients_memory != nullptr);
+    const std::vector<float> first = model.gradients_to_host();
+    CHECK(*std::max_element(first.begin(), first.end()) > 0);
+    gpt2_forward(model, inputs.data(), targets.data(), nullptr, 1, 6);
+    gpt2_zero_grad(model);
+    gpt2_backward(model);
+    CHECK(model.gradients_to_host() == first);
+    CHECK_NOTHROW(gpt2_update(model, settings, 1));
 }
 
 TEST_CASE("lora model: a new branch leaves the output unchanged, and the adapters change it") {

@@ -14,11 +14,11 @@
 // cross-entropy over all B*T positions), the backward, the global-norm clip (1.0) and AdamW. Timing: the device is
 // synchronised before and after each step (the forward also reads the loss back); --warmup steps are run first and
 // not timed. Memory (CUDA): peak_bytes = the most bytes clora's own allocations (model/cuda/memory.cu) held at once
-// from just after the model was built (weights included) to the last step: parameters, gradients, AdamW moments,
-// activations, adapters, scratch; device_used_bytes = what cudaMemGetInfo says is in use on the device after the
-// last step (also the CUDA context, cuBLAS's workspace and any other process), a cross-check; activation_bytes (both
-// devices) = the activations and their gradients as model/activations.h lays them out for the run, the part of
-// peak_bytes predicted without a GPU.
+// from just after the model was built (weights included) to the last step: parameters, gradients (none for a frozen
+// base), AdamW moments, activations, adapters, scratch; device_used_bytes = what cudaMemGetInfo says is in use on the
+// device after the last step (also the CUDA context, cuBLAS's workspace and any other process), a cross-check;
+// activation_bytes (both devices) = the activations and their gradients as model/activations.h lays them out for the
+// run, the part of peak_bytes predicted without a GPU.
 //
 // Runs on the CPU too (--device cpu, a tiny --model-config): test/test_bench.cpp checks every mode there.
 #include <algorithm>
@@ -189,6 +189,7 @@ struct StepBench {
     StepBench(const Options& options, const GPT2Config& config, const std::vector<float>& parameters)
         : o(options), config(config), model(config, parameters.data()), adapters(config, options.lora),
           context{model, adapters, tasks, 0, options.seed, nullptr, 0, {}}, lora(options.mode != "full") {
+        model.logits_chunk_rows = TRAINING_LOGITS_CHUNK_ROWS;  // as `train pretrain` and `train cl`
         Random random(o.seed ^ 0x5BD1E995ULL);
         const int eot = config.vocab_size - 1, P = std::max(1, o.seq / 8);
         for (int b = 0; b < o.batch; b++) {
@@ -348,6 +349,7 @@ void run_step_bench(const Options& o, Device device) {
     const size_t activations = num_activations<Backend>(config, o.batch, o.seq, model.kept) +
                                num_activation_gradients(config, o.batch, o.seq);
     put("activation_bytes", std::to_string(activations * sizeof(typename Backend::real)));
+    put("logits_chunk_rows", std::to_string(model.logits_chunk_rows));
     put("peak_bytes", cuda ? std::to_string(cuda::device_memory_use().peak) : "null");
     put("device_used_bytes", cuda ? std::to_string(cuda::device_memory_used()) : "null");
     std::string line = "{";

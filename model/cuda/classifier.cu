@@ -5,9 +5,9 @@
 //           losses[i] = log(sum) + max - z[target];
 //   pass 2 (when dlogits is not null): dlogits[i, v] = (exp(z[v] - max) / sum - [v == target]) * weights[i] /
 //           weight_sum for v < V, 0 for the padded columns V <= v < Vp.
-// dlogits may be logits itself when losses is null (the model's backward overwrites the logits with their gradient):
-// pass 2 reads each element before the same thread writes it, after pass 1's reads of the row (block_merge
-// synchronises the block).
+// dlogits may be logits itself (the model overwrites the logits with their gradient): every read of pass 1 and the
+// target's logit come before block_merge synchronises the block, and pass 2 reads each element before the same
+// thread writes it.
 // Rows are read as float4 when Vp % 4 == 0 and the buffers are 16-byte aligned (Vp is a multiple of 128 in
 // practice), else one float at a time. Deterministic: no atomics, fixed reduction order.
 // This is version 2 of dev/cuda/classifier.cu.
@@ -85,6 +85,7 @@ __global__ void __launch_bounds__(MAX_THREADS)
     const int row = blockIdx.x;
     const float* z = logits + size_t(row) * Vp;
     const int target = targets[row];
+    const float target_logit = threadIdx.x == 0 ? z[target] : 0.0f;  // before any thread writes the row
 
     // pass 1: max and sum of exp over the real vocabulary
     MaxSum thread_pair{-INFINITY, 0.0f};
@@ -104,7 +105,7 @@ __global__ void __launch_bounds__(MAX_THREADS)
     for (int v = scalar_start + threadIdx.x; v < V; v += blockDim.x) accumulate(thread_pair, z[v]);
     const MaxSum row_pair = block_merge(thread_pair);
 
-    if (losses && threadIdx.x == 0) losses[row] = logf(row_pair.sum) + row_pair.max - z[target];
+    if (losses && threadIdx.x == 0) losses[row] = logf(row_pair.sum) + row_pair.max - target_logit;
     if (!dlogits) return;
 
     // pass 2: dlogits = (softmax - onehot(target)) * weights[row] / weight_sum, padded columns 0

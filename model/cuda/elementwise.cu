@@ -1,4 +1,4 @@
-// Elementwise kernels on the GPU: GELU (tanh form) forward and backward, residual forward and backward.
+// Elementwise kernels on the GPU: GELU (tanh form) forward and backward, residual forward and backward, scaling.
 // One thread per element; every output element is written by one thread, so all are deterministic.
 // Math as model/cpu/gelu.h and model/cpu/residual.h (same constants, same rounding of them to float).
 // Lab: dev/cuda/gelu.cu.
@@ -40,6 +40,12 @@ __global__ void residual_forward_kernel(float* __restrict__ out, const float* __
     if (i < N) out[i] = a[i] + b[i];
 }
 
+// x (N) *= factor
+__global__ void scale_kernel(float* __restrict__ x, float factor, size_t N) {
+    size_t i = size_t(blockIdx.x) * blockDim.x + threadIdx.x;
+    if (i < N) x[i] *= factor;
+}
+
 // da (N) += dout; db (N) += dout
 __global__ void residual_backward_kernel(float* __restrict__ da, float* __restrict__ db,
                                          const float* __restrict__ dout, size_t N) {
@@ -75,6 +81,12 @@ void residual_forward(float* out, const float* a, const float* b, size_t N) {
 void residual_backward(float* da, float* db, const float* dout, size_t N) {
     if (N == 0) return;
     residual_backward_kernel<<<ceil_div(N, kThreads), kThreads>>>(da, db, dout, N);
+    CUDA_CHECK_LAUNCH();
+}
+
+void scale(float* x, float factor, size_t N) {
+    if (N == 0) return;
+    scale_kernel<<<ceil_div(N, kThreads), kThreads>>>(x, factor, N);
     CUDA_CHECK_LAUNCH();
 }
 

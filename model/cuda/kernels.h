@@ -29,6 +29,7 @@ void gelu_forward(float* out, const float* inp, size_t N);
 void gelu_backward(float* dinp, const float* inp, const float* dout, size_t N);
 void residual_forward(float* out, const float* a, const float* b, size_t N);
 void residual_backward(float* da, float* db, const float* dout, size_t N);
+void scale(float* x, float factor, size_t N);  // x (N) *= factor
 
 // model/cuda/matmul.cu (cuBLAS): out (N,OC) = inp (N,C) W^T + bias; the backward accumulates.
 void matmul_forward(float* out, const float* inp, const float* weight, const float* bias, int N, int C, int OC);
@@ -45,7 +46,7 @@ void attention_backward(float* dqkv, const float* dout, const float* qkv, const 
 
 // model/cuda/classifier.cu: softmax + cross-entropy + dlogits fused in one pass over each row of logits;
 // probabilities are never stored. losses (N) written when not null; dlogits (N,Vp) written when not null,
-// with row i scaled by weights[i] / weight_sum, padded columns zero. Without losses, dlogits may be logits (in place).
+// with row i scaled by weights[i] / weight_sum, padded columns zero. dlogits may be logits (in place).
 void fused_classifier(float* losses, float* dlogits, const float* logits, const int* targets, const float* weights,
                       double weight_sum, int N, int V, int Vp);
 
