@@ -7,7 +7,9 @@
 #include <cstdlib>
 #include <cstring>
 #include <new>
+#include <vector>
 
+#include "model/bf16.h"
 #include "model/cpu/adamw.h"
 #include "model/cpu/argmax.h"
 #include "model/cpu/attention.h"
@@ -79,6 +81,21 @@ struct CpuBackend {
     static void matmul_backward(real* dinp, real* dweight, real* dbias, const real* dout, const real* inp,
                                 const real* weight, int N, int C, int OC) {
         cpu::matmul_backward(dinp, dweight, dbias, dout, inp, weight, N, C, OC);
+    }
+    // A frozen base stored in bf16 (GPT2::bf16_base), emulated as the reference of the CUDA path: the operands are
+    // rounded as CUDA rounds them (model/bf16.h), widened back exactly, and multiplied by the fp32 product above.
+    static void to_bf16(bf16_bits* out, const real* inp, size_t N) {
+        for (size_t i = 0; i < N; i++) out[i] = float_to_bf16(float(inp[i]));
+    }
+    static void matmul_forward_bf16(real* out, const bf16_bits* inp, const bf16_bits* weight, const real* bias, int N,
+                                    int C, int OC) {
+        auto widen = [](const bf16_bits* x, size_t count) {
+            std::vector<real> wide(count);
+            for (size_t i = 0; i < count; i++) wide[i] = real(bf16_to_float(x[i]));
+            return wide;
+        };
+        const std::vector<real> x = widen(inp, size_t(N) * C), w = widen(weight, size_t(OC) * C);
+        cpu::matmul_forward(out, x.data(), w.data(), bias, N, C, OC);
     }
     // What the attention forward keeps for the backward, per layer: the probabilities att (B,NH,T,T).
     static size_t attention_state_size(int B, int NH, int T) { return size_t(B) * NH * T * T; }

@@ -1,5 +1,6 @@
 // The CUDA backend: the same static functions as CpuBackend (model/backend_cpu.h), over device memory,
-// calling the kernels of model/cuda/. fp32 storage; the matrix products run in the precision of model/precision.h.
+// calling the kernels of model/cuda/. fp32 storage (plus the bf16 copy of a frozen base, GPT2::bf16_base); the
+// matrix products run in the precision of model/precision.h.
 #pragma once
 #include <type_traits>
 #include <vector>
@@ -65,6 +66,12 @@ struct CudaBackend {
     static void matmul_backward(real* dinp, real* dweight, real* dbias, const real* dout, const real* inp,
                                 const real* weight, int N, int C, int OC) {
         cuda::matmul_backward(dinp, dweight, dbias, dout, inp, weight, N, C, OC);
+    }
+    // a frozen base stored in bf16 (GPT2::bf16_base): native bf16 products, fp32 accumulation and output
+    static void to_bf16(bf16_bits* out, const real* inp, size_t N) { cuda::to_bf16(out, inp, N); }
+    static void matmul_forward_bf16(real* out, const bf16_bits* inp, const bf16_bits* weight, const real* bias, int N,
+                                    int C, int OC) {
+        cuda::matmul_forward_bf16(out, inp, weight, bias, N, C, OC);
     }
     // What the fused attention forward keeps for the backward, per layer: the log-sum-exp of each row of scores
     // (B,NH,T), from which the backward recomputes the probabilities (no (B,NH,T,T) matrix).

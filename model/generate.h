@@ -70,25 +70,25 @@ void gpt2_decode_step(GPT2<Backend>& model, DecodeBuffers<Backend>& s, const int
     for (int l = 0; l < L; l++) {
         const size_t cache = size_t(l) * B * s.max_T * C;
         Backend::layernorm_forward(s.ln, s.mean, s.rstd, s.x, p.ln1w + l * C, p.ln1b + l * C, B, C);
-        Backend::matmul_forward(s.qkv, s.ln, p.qkvw + size_t(l) * 3 * C * C, p.qkvb + l * 3 * C, B, C, 3 * C);
+        model.base_matmul_forward(s.qkv, s.ln, p.qkvw + size_t(l) * 3 * C * C, p.qkvb + l * 3 * C, B, C, 3 * C);
         adapt(l, LORA_QKV, s.qkv, s.ln);
         Backend::attention_step_forward(s.atty, s.key_cache + cache, s.value_cache + cache, s.qkv, position, B, C, NH,
                                         s.max_T);
-        Backend::matmul_forward(s.proj, s.atty, p.attprojw + size_t(l) * C * C, p.attprojb + l * C, B, C, C);
+        model.base_matmul_forward(s.proj, s.atty, p.attprojw + size_t(l) * C * C, p.attprojb + l * C, B, C, C);
         adapt(l, LORA_ATTN_PROJ, s.proj, s.atty);
         Backend::fused_residual_layernorm_forward(s.residual2, s.ln, s.mean, s.rstd, s.x, s.proj, p.ln2w + l * C,
                                                   p.ln2b + l * C, B, C);
-        Backend::matmul_forward(s.fch, s.ln, p.fcw + size_t(l) * 4 * C * C, p.fcb + l * 4 * C, B, C, 4 * C);
+        model.base_matmul_forward(s.fch, s.ln, p.fcw + size_t(l) * 4 * C * C, p.fcb + l * 4 * C, B, C, 4 * C);
         adapt(l, LORA_FC, s.fch, s.ln);
         Backend::gelu_forward(s.fch_gelu, s.fch, size_t(B) * 4 * C);
-        Backend::matmul_forward(s.fcproj, s.fch_gelu, p.fcprojw + size_t(l) * C * 4 * C, p.fcprojb + l * C, B, 4 * C,
-                                C);
+        model.base_matmul_forward(s.fcproj, s.fch_gelu, p.fcprojw + size_t(l) * C * 4 * C, p.fcprojb + l * C, B,
+                                  4 * C, C);
         adapt(l, LORA_FC_PROJ, s.fcproj, s.fch_gelu);
         Backend::residual_forward(s.x, s.residual2, s.fcproj, size_t(B) * C);  // x = the block's output
     }
     if (!need_next) return;  // every sequence is still inside its prompt: only the KV caches were needed
     Backend::layernorm_forward(s.ln, s.mean, s.rstd, s.x, p.lnfw, p.lnfb, B, C);
-    Backend::matmul_forward(s.logits, s.ln, p.wte, nullptr, B, C, c.padded_vocab_size);
+    model.base_matmul_forward(s.logits, s.ln, p.wte, nullptr, B, C, c.padded_vocab_size);
     Backend::argmax_rows(s.next, s.logits, B, c.vocab_size, c.padded_vocab_size);
     Backend::download(next_tokens, s.next, B);
 }

@@ -4,12 +4,14 @@
 #pragma once
 #include <algorithm>
 #include <cmath>
+#include <cstdint>
 #include <string>
 #include <vector>
 
 #include "data/file_io.h"
 #include "lora/adapters.h"
 #include "model/activations.h"
+#include "model/bf16.h"
 #include "model/gpt2_config.h"
 #include "model/parameters.h"
 
@@ -86,6 +88,16 @@ struct GPT2 {
     real* answer_dlnf = nullptr;           // (K, C) their gradient
     real* zero_row = nullptr;              // (C) zeros, to copy rows with residual_forward
     size_t answer_capacity = 0;            // rows allocated in answer_lnf / answer_dlnf
+    // A frozen base stored in bf16 for its forward products (mixed precision's storage: `train cl` and the step
+    // benchmark set it with bf16 products on CUDA): a bf16 copy of the parameters, converted at the first forward
+    // (a frozen base never changes after), and each linear's input rounded to bf16 just before its product, into
+    // one product's scratch; the products then multiply bf16 operands (half the bytes of fp32) and accumulate in
+    // fp32 (base_matmul_forward: every linear, the classifier, greedy decoding). The backward's products read the
+    // fp32 weights, which stay. The CPU backend emulates it, as the reference of the CUDA path. Needs frozen_base.
+    bool bf16_base = false;
+    bf16_bits* parameters_bf16 = nullptr;  // (num_parameters) the parameters rounded to bf16, in the same layout
+    bf16_bits* product_input = nullptr;    // (product_input_capacity) one product's input, rounded to bf16
+    size_t product_input_capacity = 0;
 
     // Takes the parameters from host fp32 values in checkpoint layout (num_parameters(config) of them).
     GPT2(const GPT2Config& config, const float* host_parameters) : config(config) {
@@ -103,6 +115,8 @@ struct GPT2 {
         Backend::release(answer_dlnf);
         Backend::release(zero_row);
         Backend::release(classifier_dwte);
+        Backend::release(parameters_bf16);
+        Backend::release(product_input);
         Backend::release(parameters_memory);
         Backend::release(gradients_memory);
         Backend::release(adam_m);
@@ -124,6 +138,33 @@ struct GPT2 {
         Backend::zero(classifier_dwte, size);
         return classifier_dwte;
     }
+    // The bf16 copy of the parameters, converted on first use; fails unless the base is frozen.
+    void ensure_bf16_parameters() {
+        if (!frozen_base) fail("model: bf16_base stores a frozen base only (set frozen_base, or train in fp32 storage)");
+        if (parameters_bf16) return;
+        parameters_bf16 = Backend::template allocate<bf16_bits>(num_parameters);
+        Backend::to_bf16(parameters_bf16, parameters_memory, num_parameters);
+    }
+
+    // out (N,OC) = inp (N,C) W^T + bias for a matrix W of the base (a pointer into params): the backend's product
+    // on fp32 operands, or with bf16_base on W's bf16 copy and inp rounded to bf16.
+    void base_matmul_forward(real* out, const real* inp, const real* weight, const real* bias, int N, int C,
+                             int OC) {
+        if (!bf16_base) return Backend::matmul_forward(out, inp, weight, bias, N, C, OC);
+        ensure_bf16_parameters();
+        const auto first = reinterpret_cast<uintptr_t>(parameters_memory), at = reinterpret_cast<uintptr_t>(weight);
+        const size_t offset = (at - first) / sizeof(real), count = size_t(N) * C;
+        if (at < first || offset + size_t(OC) * C > num_parameters)
+            fail("model: base_matmul_forward: the weight is not one of the model's parameters");
+        if (count > product_input_capacity) {
+            Backend::release(product_input);
+            product_input = Backend::template allocate<bf16_bits>(count);
+            product_input_capacity = count;
+        }
+        Backend::to_bf16(product_input, inp, count);
+        Backend::matmul_forward_bf16(out, product_input, parameters_bf16 + offset, bias, N, C, OC);
+    }
+
     // Fails, naming the caller, when no gradients exist (a frozen base, or no backward nor zero_grad yet).
     void require_gradients(const char* caller) const {
         if (!gradients_memory)
@@ -243,7 +284,7 @@ void gpt2_classifier_forward(GPT2<Backend>& model, const typename Backend::real*
         Backend::upload(model.loss_weights, weights, R);
     }
     if (R > 0 && model.logits_chunk_rows <= 0) {
-        Backend::matmul_forward(a.logits, X, wte, nullptr, R, C, Vp);  // tied output embedding
+        model.base_matmul_forward(a.logits, X, wte, nullptr, R, C, Vp);  // tied output embedding
         Backend::classifier_forward(a.losses, a.logits, model.targets, R, V, Vp);
     } else if (R > 0) {
         auto* dwte = model.frozen_base ? nullptr : model.ensure_classifier_dwte();
@@ -251,7 +292,7 @@ void gpt2_classifier_forward(GPT2<Backend>& model, const typename Backend::real*
         for (int r = 0; r < R; r += model.logits_chunk_rows) {
             const int rows = std::min(model.logits_chunk_rows, R - r);
             const auto* x = X + size_t(r) * C;
-            Backend::matmul_forward(a.logits, x, wte, nullptr, rows, C, Vp);
+            model.base_matmul_forward(a.logits, x, wte, nullptr, rows, C, Vp);
             Backend::classifier_forward_backward(a.losses + r, a.logits, a.logits, model.targets + r,
                                                  model.loss_weights + r, weight_sum, rows, V, Vp);
             Backend::matmul_backward(dX + size_t(r) * C, dwte, nullptr, a.logits, x, wte, rows, C, Vp);
@@ -316,17 +357,18 @@ void gpt2_forward(GPT2<Backend>& model, const int* inputs, const int* targets, c
 
         Backend::layernorm_forward(ln1, a.ln1_mean + l * N, a.ln1_rstd + l * N, residual, p.ln1w + l * C,
                                    p.ln1b + l * C, N, C);
-        Backend::matmul_forward(qkv, ln1, p.qkvw + size_t(l) * 3 * C * C, p.qkvb + l * 3 * C, N, C, 3 * C);
+        model.base_matmul_forward(qkv, ln1, p.qkvw + size_t(l) * 3 * C * C, p.qkvb + l * 3 * C, N, C, 3 * C);
         adapt(l, LORA_QKV, qkv, ln1);
         Backend::attention_forward(atty, att, qkv, B, T, C, NH);
-        Backend::matmul_forward(attproj, atty, p.attprojw + size_t(l) * C * C, p.attprojb + l * C, N, C, C);
+        model.base_matmul_forward(attproj, atty, p.attprojw + size_t(l) * C * C, p.attprojb + l * C, N, C, C);
         adapt(l, LORA_ATTN_PROJ, attproj, atty);
         Backend::fused_residual_layernorm_forward(residual2, ln2, a.ln2_mean + l * N, a.ln2_rstd + l * N, residual,
                                                   attproj, p.ln2w + l * C, p.ln2b + l * C, N, C);
-        Backend::matmul_forward(fch, ln2, p.fcw + size_t(l) * 4 * C * C, p.fcb + l * 4 * C, N, C, 4 * C);
+        model.base_matmul_forward(fch, ln2, p.fcw + size_t(l) * 4 * C * C, p.fcb + l * 4 * C, N, C, 4 * C);
         adapt(l, LORA_FC, fch, ln2);
         Backend::gelu_forward(fch_gelu, fch, size_t(N) * 4 * C);
-        Backend::matmul_forward(fcproj, fch_gelu, p.fcprojw + size_t(l) * C * 4 * C, p.fcprojb + l * C, N, 4 * C, C);
+        model.base_matmul_forward(fcproj, fch_gelu, p.fcprojw + size_t(l) * C * 4 * C, p.fcprojb + l * C, N, 4 * C,
+                                  C);
         adapt(l, LORA_FC_PROJ, fcproj, fch_gelu);
         Backend::residual_forward(residual3, residual2, fcproj, size_t(N) * C);
     }
@@ -355,7 +397,7 @@ void gpt2_forward(GPT2<Backend>& model, const int* inputs, const int* targets, c
     // a forward for the hidden states only: no logits without targets when they are gathered or chunked
     if (!targets && ((model.sparse_logits && model.frozen_base) || model.logits_chunk_rows > 0)) return;
     if (!targets) {
-        Backend::matmul_forward(a.logits, a.lnf, p.wte, nullptr, N, C, Vp);  // tied output embedding
+        model.base_matmul_forward(a.logits, a.lnf, p.wte, nullptr, N, C, Vp);  // tied output embedding
         return;
     }
     gpt2_classifier_forward(model, a.lnf, model.grads_acts.lnf, N, targets, model.host_loss_weights.data());

@@ -81,6 +81,7 @@ TEST_CASE("bench: train_step --mode lora trains one qkv branch of r 8 on a froze
     CHECK(line.at("lora_alpha") == 32);
     CHECK(line.at("lora_dropout").get<double>() == Approx(0.1));
     CHECK(line.at("trained_parameters") == TINY_QKV_LORA_PARAMETERS);
+    CHECK(line.at("bf16_base") == false);  // the CPU computes in fp32: no bf16 storage
     // the frozen base keeps ln2 and fch_gelu for one layer, not two: 5 (B,T,C) fewer floats than full training
     const nlohmann::json full = json_line(run_train_step(std::string("--mode full") + TINY));
     CHECK(full.at("activation_bytes").get<double>() - line.at("activation_bytes").get<double>() ==
@@ -121,8 +122,8 @@ TEST_CASE("bench: peer.py --device cpu --tiny runs every clora row and writes th
         CHECK(row.at("activation_bytes").get<double>() > 0);
         keys.push_back(row.at("key"));
     }
-    for (const char* key : {"lora", "full"}) CHECK(std::count(keys.begin(), keys.end(), key) == 1);
-    CHECK(keys.size() == 8);  // LoRA, full, and three methods with 1 and 15 branches
+    for (const char* key : {"lora", "full", "lora:fp32-base"}) CHECK(std::count(keys.begin(), keys.end(), key) == 1);
+    CHECK(keys.size() == 9);  // LoRA (bf16 and fp32 base storage), full, and three methods with 1 and 15 branches
 }
 
 TEST_CASE("bench: train_step --mode gemm reports itself skipped without a GPU; bad flags fail with one line") {
@@ -130,7 +131,8 @@ TEST_CASE("bench: train_step --mode gemm reports itself skipped without a GPU; b
     CHECK(gemm.at("mode") == "gemm");
     CHECK_THAT(gemm.at("skipped").get<std::string>(), Catch::Contains("no GPU"));
 
-    for (const char* bad : {"--mode sideways --device cpu", "--batch 0 --device cpu", "--steps", "--bogus 1"}) {
+    for (const char* bad : {"--mode sideways --device cpu", "--batch 0 --device cpu", "--steps", "--bogus 1",
+                            "--bf16-base maybe --device cpu"}) {
         const Run run = run_train_step(bad);
         INFO(bad << ": " << run.output);
         CHECK(run.status == 1);

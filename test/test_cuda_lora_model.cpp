@@ -8,51 +8,7 @@
 #include "model/initialisation.h"
 #include "test/cl_test_support.h"
 #include "test/cuda_test_support.h"
-
-namespace {
-
-GPT2Config lora_test_config() {
-    GPT2Config c;
-    c.max_seq_len = 24, c.vocab_size = 67, c.padded_vocab_size = padded_vocab(67);
-    c.num_layers = 2, c.num_heads = 4, c.channels = 36;
-    return c;
-}
-
-// Five AdamW steps of the newest of two branches on every module; returns the losses and the final adapters.
-template <class Backend>
-std::pair<std::vector<float>, std::vector<float>> train_adapters(const GPT2Config& config,
-                                                                 const std::vector<float>& base) {
-    GPT2<Backend> model(config, base.data());
-    LoraConfig lora;
-    lora.modules = parse_lora_modules("all");
-    lora.rank = 4;
-    LoraAdapters<Backend> adapters(config, lora);
-    lora_add_branch(adapters, 1);
-    lora_add_branch(adapters, 2);  // branch 0 frozen
-    adapters.parameters_from_host(random_vector<float>(adapters.num_parameters, 3, -0.2, 0.2));
-    model.lora = &adapters;
-    model.frozen_base = true;
-    const int B = 3, T = 20;
-    std::vector<int> inputs(B * T), targets(B * T);
-    for (int i = 0; i < B * T; i++) inputs[i] = (i * 29 + 3) % 67, targets[i] = (i * 31 + 5) % 67;
-    std::vector<float> weights(B * T, 1.0f);
-    for (int t = 0; t < 6; t++) weights[t] = 0.0f;
-    AdamWSettings settings;
-    settings.learning_rate = 1e-2f;
-    std::vector<float> losses;
-    for (int step = 1; step <= 5; step++) {
-        adapters.training = true;
-        adapters.dropout_seed = 100 + step;
-        gpt2_forward(model, inputs.data(), targets.data(), weights.data(), B, T);
-        losses.push_back(model.mean_loss);
-        lora_zero_grad(adapters);
-        gpt2_backward(model);
-        lora_update(adapters, settings, step, 1.0f);
-    }
-    return {losses, adapters.parameters_to_host()};
-}
-
-}  // namespace
+#include "test/lora_training_steps.h"
 
 TEST_CASE("cuda model: LoRA training steps on a frozen base give the CPU's losses and adapters") {
     REQUIRE_GPU_OR_SKIP();

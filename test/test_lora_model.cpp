@@ -324,22 +324,26 @@ TEST_CASE("generate: greedy decoding with the KV cache equals the argmax of full
     settings.batch_size = 3;  // two batches, with sequences of different lengths in lockstep
     settings.stops.assign(config.vocab_size, false);
     settings.stops[13] = true;
-    std::vector<std::vector<int>> generated = greedy_generate(model, prompts, settings, [](auto&) {});
-    REQUIRE(generated.size() == prompts.size());
-    for (size_t i = 0; i < prompts.size(); i++) {
-        // the reference: a full forward over the sequence so far, argmax of the last position, until a stop
-        std::vector<int> sequence = prompts[i], expected;
-        while (int(expected.size()) < settings.max_new_tokens) {
-            const int T = int(sequence.size());
-            gpt2_forward(model, sequence.data(), nullptr, nullptr, 1, T);
-            const float* last = model.acts.logits + size_t(T - 1) * config.padded_vocab_size;
-            const int next = int(std::max_element(last, last + config.vocab_size) - last);
-            if (settings.stops[next]) break;
-            expected.push_back(next);
-            sequence.push_back(next);
+    for (bool bf16 : {false, true}) {  // and on a frozen base stored in bf16 (GPT2::bf16_base)
+        INFO("bf16 base " << bf16);
+        model.frozen_base = model.bf16_base = bf16;
+        std::vector<std::vector<int>> generated = greedy_generate(model, prompts, settings, [](auto&) {});
+        REQUIRE(generated.size() == prompts.size());
+        for (size_t i = 0; i < prompts.size(); i++) {
+            // the reference: a full forward over the sequence so far, argmax of the last position, until a stop
+            std::vector<int> sequence = prompts[i], expected;
+            while (int(expected.size()) < settings.max_new_tokens) {
+                const int T = int(sequence.size());
+                gpt2_forward(model, sequence.data(), nullptr, nullptr, 1, T);
+                const float* last = model.acts.logits + size_t(T - 1) * config.padded_vocab_size;
+                const int next = int(std::max_element(last, last + config.vocab_size) - last);
+                if (settings.stops[next]) break;
+                expected.push_back(next);
+                sequence.push_back(next);
+            }
+            INFO("prompt " << i);
+            CHECK(generated[i] == expected);
         }
-        INFO("prompt " << i);
-        CHECK(generated[i] == expected);
     }
 }
 

@@ -4,6 +4,7 @@
 Times a training step (forward + backward + optimizer) of GPT-2 124M-shaped random weights (d12) at T = 1024 and
 B = 8 and 16 for
   (a) clora LoRA r=8 alpha=32 dropout=0.1 on qkv (c_attn), frozen base    build/bench/train_step --mode lora
+      (and the same with the base's forward products on fp32 storage: --bf16-base off, what bf16 storage buys)
   (b) PyTorch + PEFT, eager, the same LoRA config                          dev/bench/pytorch_step.py
   (c) the same with torch.compile
   (d) clora full training                                                  --mode full
@@ -129,7 +130,8 @@ def main():
     peak = next((g for g in gemm if "bf16_tflops" in g), None)
 
     clora_runs = [("lora", "clora LoRA r=8 qkv", ["--mode", "lora"]),
-                  ("full", "clora full training", ["--mode", "full"])]
+                  ("full", "clora full training", ["--mode", "full"]),
+                  ("lora:fp32-base", "clora LoRA r=8 qkv, base in fp32", ["--mode", "lora", "--bf16-base", "off"])]
     for method, label in (("gainlora", "GainLoRA"), ("amlora", "AM-LoRA"), ("inclora", "IncLoRA (summed)")):
         for n in (1, args.branches):
             clora_runs.append((f"branches:{method}:{n}", f"clora {label} {n} branch{'es' if n > 1 else ''}",

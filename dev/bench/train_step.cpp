@@ -53,6 +53,7 @@ struct Options {
     std::string device = "cuda";
     std::string model_config = "d12";
     std::string precision = "auto";  // bf16 | fp32 | auto (bf16 on CUDA): the CUDA matmul precision, model/precision.h
+    bool bf16_base = true;  // with bf16 products on CUDA, a frozen base stored in bf16 (GPT2::bf16_base), as `train cl`
     int branches = 15;
     int batch = 8, seq = 1024;
     int steps = 20, warmup = 5;
@@ -66,7 +67,7 @@ const char* USAGE =
     "                  [--batch B] [--seq T] [--steps S] [--warmup W] [--device cuda|cpu|auto]\n"
     "                  [--model-config d12|L:C:NH:V:maxT] [--precision bf16|fp32|auto] [--lora-modules qkv,...]\n"
     "                  [--lora-rank r] [--lora-alpha a] [--lora-dropout p] [--gemm-n n] [--gemm-iterations k]\n"
-    "                  [--seed s]\n"
+    "                  [--bf16-base on|off] [--seed s]\n"
     "Prints one JSON line: the step's ms (mean and median over S steps after W warmup steps), tokens/s, peak memory.";
 
 int positive(const std::string& flag, const std::string& value) {
@@ -100,6 +101,8 @@ bool parse(int argc, char** argv, Options& o) {
         else if (flag == "device") o.device = value;
         else if (flag == "model-config") o.model_config = value;
         else if (flag == "precision") o.precision = value;
+        else if (flag == "bf16-base" && (value == "on" || value == "off")) o.bf16_base = value == "on";
+        else if (flag == "bf16-base") fail("--bf16-base: on or off, got '" + value + "'");
         else if (flag == "branches") o.branches = positive(flag, value);
         else if (flag == "batch") o.batch = positive(flag, value);
         else if (flag == "seq") o.seq = positive(flag, value);
@@ -203,6 +206,8 @@ struct StepBench {
         batch = make_training_batch(rows, o.seq);
         if (!lora) return;
         model.frozen_base = true;
+        model.bf16_base =
+            o.bf16_base && std::is_same_v<Backend, CudaBackend> && cuda::matmul_precision() == MatmulPrecision::bf16;
         model.lora = &adapters;
         if (o.mode == "lora") {
             lora_add_branch(adapters, o.seed + 1, true);
@@ -324,6 +329,7 @@ void run_step_bench(const Options& o, Device device) {
     put("model_config", json_string(o.model_config));
     put("precision", json_string(precision));
     put("precision_requested", json_string(o.precision));
+    put("bf16_base", bench.model.bf16_base ? "true" : "false");
     put("batch", std::to_string(o.batch));
     put("seq", std::to_string(o.seq));
     put("steps", std::to_string(o.steps));

@@ -7,6 +7,8 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "model/bf16.h"
+
 namespace cuda {
 
 // model/cuda/encoder.cu. encoder_backward is deterministic: no atomics on wte (the positions are bucketed
@@ -35,6 +37,12 @@ void scale(float* x, float factor, size_t N);  // x (N) *= factor
 void matmul_forward(float* out, const float* inp, const float* weight, const float* bias, int N, int C, int OC);
 void matmul_backward(float* dinp, float* dweight, float* dbias, const float* dout, const float* inp,
                      const float* weight, int N, int C, int OC);
+// The frozen base's products on operands stored in bf16 (model/bf16.h; GPT2::bf16_base): out (count) = inp
+// rounded to nearest even (bit-identical to float_to_bf16), and matmul_forward on bf16 inp (N,C) and weight (OC,C),
+// accumulated in fp32 into the fp32 out (N,OC), whatever the process-wide precision.
+void to_bf16(bf16_bits* out, const float* inp, size_t count);
+void matmul_forward_bf16(float* out, const bf16_bits* inp, const bf16_bits* weight, const float* bias, int N, int C,
+                         int OC);
 
 // model/cuda/attention.cu: fused causal multi-head attention on packed qkv (B,T,3C) (online softmax, no (T,T)
 // matrix): out (B,T,C) and lse (B,NH,T), the log-sum-exp of each row of scores, kept for the backward, which

@@ -1,6 +1,8 @@
 // Linear layers through cuBLAS, plus the bias kernels.
 // cuBLAS is column-major: a row-major (r, c) matrix is, to cuBLAS, its (c, r) transpose with leading
 // dimension c. Each call below is written as the row-major product it computes.
+#include <cuda_bf16.h>
+
 #include "model/cuda/cuda_check.h"
 #include "model/cuda/kernels.h"
 #include "model/cuda/matmul_precision.h"
@@ -17,6 +19,12 @@ cublasHandle_t cublas_handle() {
 }
 
 namespace {
+
+// out (count) = inp rounded to bf16, to nearest even
+__global__ void to_bf16_kernel(__nv_bfloat16* __restrict__ out, const float* __restrict__ inp, size_t count) {
+    size_t index = size_t(blockIdx.x) * blockDim.x + threadIdx.x;
+    if (index < count) out[index] = __float2bfloat16_rn(inp[index]);
+}
 
 // out (N,OC) += bias (OC) broadcast over rows
 __global__ void add_bias_kernel(float* __restrict__ out, const float* __restrict__ bias, int N, int OC) {
@@ -68,6 +76,25 @@ void matmul_forward(float* out, const float* inp, const float* weight, const flo
     // out (N,OC) = inp (N,C) W^T: column-major out^T (OC,N) = W_cm^T (OC,C) inp_cm (C,N), W_cm = W as (C,OC)
     gemm(cublas_handle(), CUBLAS_OP_T, CUBLAS_OP_N, OC, N, C, &one, weight, C, inp, C, &zero, out,
                              OC);
+    if (bias) {
+        size_t count = size_t(N) * OC;
+        add_bias_kernel<<<ceil_div(count, 256), 256>>>(out, bias, N, OC);
+        CUDA_CHECK_LAUNCH();
+    }
+}
+
+void to_bf16(bf16_bits* out, const float* inp, size_t count) {
+    if (count == 0) return;
+    to_bf16_kernel<<<ceil_div(count, 256), 256>>>(reinterpret_cast<__nv_bfloat16*>(out), inp, count);
+    CUDA_CHECK_LAUNCH();
+}
+
+void matmul_forward_bf16(float* out, const bf16_bits* inp, const bf16_bits* weight, const float* bias, int N, int C,
+                         int OC) {
+    const float one = 1.0f, zero = 0.0f;
+    // as matmul_forward, on bf16 operands: fp32 output, fp32 accumulation (no rounding of the operands left to do)
+    CUBLAS_CHECK(cublasGemmEx(cublas_handle(), CUBLAS_OP_T, CUBLAS_OP_N, OC, N, C, &one, weight, CUDA_R_16BF, C, inp,
+                              CUDA_R_16BF, C, &zero, out, CUDA_R_32F, OC, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));
     if (bias) {
         size_t count = size_t(N) * OC;
         add_bias_kernel<<<ceil_div(count, 256), 256>>>(out, bias, N, OC);
