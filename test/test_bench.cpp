@@ -1,11 +1,15 @@
 // The peer benchmark's clora side (dev/bench/train_step.cpp, built by `make test` and `make lab`), run as
 // dev/bench/peer.py runs it, on the CPU with a tiny model: every mode prints one JSON line with consistent numbers,
-// and the stacked-branch mode really builds the branches it is asked for, all frozen but the last. On a GPU: the
-// device memory counters (model/cuda/memory.cu), the cuBLAS peak (model/cuda/gemm_peak.cu) and train_step's
-// memory numbers (the measured peak holds at least the weights and the planned activations).
+// and the stacked-branch mode really builds the branches it is asked for, all frozen but the last. The PyTorch side
+// (dev/bench/pytorch_step.py, when a Python with torch, transformers and peft is at hand) trains the same shapes and
+// the same number of LoRA parameters. On a GPU: the device memory counters (model/cuda/memory.cu), the cuBLAS peak
+// (model/cuda/gemm_peak.cu) and train_step's memory numbers (the measured peak holds at least the weights and the
+// planned activations).
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
 #include <nlohmann/json.hpp>
+#include <sstream>
 
 #include "data/file_io.h"
 #include "model/cuda/gemm_peak.h"
@@ -124,6 +128,32 @@ TEST_CASE("bench: peer.py --device cpu --tiny runs every clora row and writes th
     }
     for (const char* key : {"lora", "full", "lora:fp32-base"}) CHECK(std::count(keys.begin(), keys.end(), key) == 1);
     CHECK(keys.size() == 9);  // LoRA (bf16 and fp32 base storage), full, and three methods with 1 and 15 branches
+}
+
+TEST_CASE("bench: pytorch_step.py trains PEFT's LoRA with clora's trained-parameter count, eager and compiled") {
+    // PEER_PYTHON: a Python with torch, transformers and peft, as dev/gpu_check.sh takes it (default python3)
+    const char* peer = std::getenv("PEER_PYTHON");
+    const std::string python = peer && *peer ? peer : "python3";
+    if (run_command(python + " -c 'import torch, transformers, peft'").status != 0)
+        SKIP_TEST(python + " cannot import torch, transformers and peft (set PEER_PYTHON to one that can)");
+    const Run run = run_command(python + " dev/bench/pytorch_step.py --device cpu --tiny --batches 2 --steps 1 "
+                                         "--warmup 1 2>/dev/null");
+    INFO(run.output);
+    REQUIRE(run.status == 0);
+    std::vector<nlohmann::json> lines;
+    std::istringstream stream(run.output);
+    for (std::string text; std::getline(stream, text);)
+        if (!text.empty() && text[0] == '{') lines.push_back(nlohmann::json::parse(text));
+    REQUIRE(lines.size() == 4);  // lora and full, eager and compiled
+    const nlohmann::json clora = json_line(run_train_step(std::string("--mode lora") + TINY));
+    for (const nlohmann::json& line : lines) {
+        INFO(line.dump());
+        CHECK(line.at("tokens_per_second").get<double>() > 0);
+        CHECK(line.at("parameters") == clora.at("parameters"));  // the same GPT-2 shape on both sides
+        const bool lora = line.at("mode") == "lora";
+        CHECK(line.at("trained_parameters") == (lora ? clora.at("trained_parameters") : clora.at("parameters")));
+        CHECK(line.at("first_loss").get<double>() > 4.0);  // about ln 256 at random weights
+    }
 }
 
 TEST_CASE("bench: train_step --mode gemm reports itself skipped without a GPU; bad flags fail with one line") {
