@@ -186,7 +186,7 @@ public:
         model.sparse_logits = true;  // the loss is on the answer tokens only: no logits at the prompt positions
         model.logits_chunk_rows = TRAINING_LOGITS_CHUNK_ROWS;  // and those never all at once
         // mixed precision on CUDA stores the frozen base in bf16 for its forward products (GPT2::bf16_base)
-        model.bf16_base = std::is_same_v<Backend, CudaBackend> && cuda::matmul_precision() == MatmulPrecision::bf16;
+        model.bf16_base = Backend::stores_frozen_base_in_bf16();
         model.lora = &adapters;
         result.method = method_name;
         for (const EncodedTask& t : setup.tasks) result.task_names.push_back(t.name);

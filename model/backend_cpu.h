@@ -84,6 +84,8 @@ struct CpuBackend {
     }
     // A frozen base stored in bf16 (GPT2::bf16_base), emulated as the reference of the CUDA path: the operands are
     // rounded as CUDA rounds them (model/bf16.h), widened back exactly, and multiplied by the fp32 product above.
+    // The training commands never ask for it here (the CPU computes in fp32); the tests set it themselves.
+    static bool stores_frozen_base_in_bf16() { return false; }
     static void to_bf16(bf16_bits* out, const real* inp, size_t N) {
         for (size_t i = 0; i < N; i++) out[i] = float_to_bf16(float(inp[i]));
     }

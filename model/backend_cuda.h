@@ -8,6 +8,7 @@
 #include "model/cuda/kernels.h"
 #include "model/cuda/lora_kernels.h"
 #include "model/cuda/nccl.h"
+#include "model/precision.h"
 
 struct CudaBackend {
     using real = float;
@@ -67,7 +68,9 @@ struct CudaBackend {
                                 const real* weight, int N, int C, int OC) {
         cuda::matmul_backward(dinp, dweight, dbias, dout, inp, weight, N, C, OC);
     }
-    // a frozen base stored in bf16 (GPT2::bf16_base): native bf16 products, fp32 accumulation and output
+    // a frozen base stored in bf16 (GPT2::bf16_base): native bf16 products, fp32 accumulation and output; what the
+    // training commands ask for with mixed precision (model/precision.h)
+    static bool stores_frozen_base_in_bf16() { return cuda::matmul_precision() == MatmulPrecision::bf16; }
     static void to_bf16(bf16_bits* out, const real* inp, size_t N) { cuda::to_bf16(out, inp, N); }
     static void matmul_forward_bf16(real* out, const bf16_bits* inp, const bf16_bits* weight, const real* bias, int N,
                                     int C, int OC) {

@@ -206,8 +206,7 @@ struct StepBench {
         batch = make_training_batch(rows, o.seq);
         if (!lora) return;
         model.frozen_base = true;
-        model.bf16_base =
-            o.bf16_base && std::is_same_v<Backend, CudaBackend> && cuda::matmul_precision() == MatmulPrecision::bf16;
+        model.bf16_base = o.bf16_base && Backend::stores_frozen_base_in_bf16();
         model.lora = &adapters;
         if (o.mode == "lora") {
             lora_add_branch(adapters, o.seed + 1, true);

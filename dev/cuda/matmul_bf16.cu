@@ -38,6 +38,7 @@
 #include "dev/cuda/lab_common.h"
 #include "model/bf16.h"
 #include "model/cuda/cuda_check.h"
+#include "model/cuda/kernels.h"
 #include "model/cuda/matmul_precision.h"
 
 // ---------------------------------------------------------------------------------------------------------
@@ -95,14 +96,9 @@ std::vector<float> reference_entries(const Product& p, const std::vector<float>&
 // ---------------------------------------------------------------------------------------------------------
 // Versions 2 to 4
 
-__global__ void to_bf16_kernel(__nv_bfloat16* __restrict__ out, const float* __restrict__ inp, size_t count) {
-    const size_t i = size_t(blockIdx.x) * blockDim.x + threadIdx.x;
-    if (i < count) out[i] = __float2bfloat16_rn(inp[i]);
-}
-
+// the model's own conversion (model/cuda/matmul.cu), on this lab's __nv_bfloat16 buffers
 void to_bf16(__nv_bfloat16* out, const float* inp, size_t count) {
-    to_bf16_kernel<<<ceil_div(count, 256), 256>>>(out, inp, count);
-    CHECK_LAUNCH();
+    cuda::to_bf16(reinterpret_cast<bf16_bits*>(out), inp, count);
 }
 
 // out (fp32 or bf16) = X . Y on bf16 operands, fp32 accumulation
