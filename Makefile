@@ -12,26 +12,55 @@ CXX ?= g++
 GPU_ARCHS ?= 90
 GENCODE := $(foreach arch,$(GPU_ARCHS),-gencode arch=compute_$(arch),code=sm_$(arch))
 CUDA_HOME ?= $(patsubst %/bin/nvcc,%,$(shell command -v $(NVCC)))
-EIGEN_INCLUDE ?= /usr/include/eigen3
 
 # The CPU reference runs 1.6x faster with AVX2 and FMA (x86-64-v3: any x86 CPU since 2013); CPU_ARCH=x86-64
 # builds for older ones, CPU_ARCH=native for this one.
 CPU_ARCH ?= x86-64-v3
+# DEPS=<prefix>: the Debian packages' headers and libraries unpacked into a folder (dev/gpu_deps.sh makes .deps/root)
+# for a machine that has none of them installed and reaches no registry (the lent GPU machine); searched before the
+# system's folders.
+DEPS ?=
+ifneq ($(DEPS),)
+DEPS_ROOT := $(abspath $(DEPS))
+DEPS_LIBDIR := $(DEPS_ROOT)/usr/lib/$(shell $(CXX) -print-multiarch)
+EIGEN_INCLUDE := $(DEPS_ROOT)/usr/include/eigen3
+endif
+EIGEN_INCLUDE ?= /usr/include/eigen3
+# NCCL_HOME / CUBLAS_HOME: a folder with include/ and lib/ holding NCCL / cuBLAS when the CUDA toolkit lacks them
+# (a pip wheel's nvidia/... folder, say; dev/gpu_check.sh looks). Such a lib/ may hold only the versioned library
+# (libnccl.so.2), which is then linked by its file name.
+library_flag = $(if $(2),$(if $(wildcard $(2)/lib/lib$(1).so),-l$(1),-l:$(notdir $(firstword \
+    $(wildcard $(2)/lib/lib$(1).so.*)))),-l$(1))
+EXTRA_HOMES := $(NCCL_HOME) $(CUBLAS_HOME)
+CUBLAS_LIB := $(call library_flag,cublas,$(CUBLAS_HOME))
 # MPI (OpenMPI from Debian, dev/setup.sh) finds the ranks of a data-parallel run; NCCL (with the CUDA toolkit)
-# sums their GPU gradients. Both are linked always; a run without a launcher initialises neither
-# (model/distributed.h).
+# sums their GPU gradients. A run without a launcher initialises neither (model/distributed.h). MPI=auto (the
+# default) builds with MPI when mpicxx is found, MPI=0 without (model/mpi_world_absent.cpp: a launched run stops
+# with an error; a single process runs as always).
+MPI ?= auto
+ifeq ($(MPI),auto)
+override MPI := $(if $(shell command -v mpicxx 2>/dev/null),1,0)
+endif
+ifeq ($(MPI),1)
 MPI_INCLUDES ?= $(shell mpicxx --showme:incdirs 2>/dev/null)
 MPI_LIBDIRS ?= $(shell mpicxx --showme:libdirs 2>/dev/null)
-CPPFLAGS := -I. -isystem $(EIGEN_INCLUDE) $(foreach dir,$(MPI_INCLUDES),-isystem $(dir))
+MPI_LIB := -lmpi
+MPI_SOURCE_LEFT_OUT := model/mpi_world_absent.cpp
+else
+MPI_SOURCE_LEFT_OUT := model/mpi_world.cpp
+endif
+CPPFLAGS := -I. -isystem $(EIGEN_INCLUDE) $(foreach dir,$(MPI_INCLUDES) $(DEPS_ROOT:%=%/usr/include),-isystem $(dir)) \
+    $(foreach home,$(EXTRA_HOMES),-isystem $(home)/include)
 CXXFLAGS ?= -O3 -march=$(CPU_ARCH) -g
 CXXFLAGS += -std=c++17 -Wall -Wextra -MMD -MP
 NVCCFLAGS ?= -O2 -g
 NVCCFLAGS += -std=c++17 $(GENCODE) -MMD -MP
-LDFLAGS := -L$(CUDA_HOME)/lib64 -Xlinker -rpath=$(CUDA_HOME)/lib64 $(foreach dir,$(MPI_LIBDIRS),-L$(dir))
-LDLIBS := -lcublas -lcudart -lnccl -lmpi -lpcre2-8
+runtime_dirs := $(CUDA_HOME)/lib64 $(DEPS_LIBDIR) $(foreach home,$(EXTRA_HOMES),$(home)/lib)
+LDFLAGS := $(foreach dir,$(runtime_dirs),-L$(dir) -Xlinker -rpath=$(dir)) $(foreach dir,$(MPI_LIBDIRS),-L$(dir))
+LDLIBS := $(CUBLAS_LIB) -lcudart $(call library_flag,nccl,$(NCCL_HOME)) $(MPI_LIB) -lpcre2-8
 
 BUILD := build
-LIB_SOURCES := $(wildcard data/*.cpp model/*.cpp model/cpu/*.cpp lora/*.cpp)
+LIB_SOURCES := $(filter-out $(MPI_SOURCE_LEFT_OUT),$(wildcard data/*.cpp model/*.cpp model/cpu/*.cpp lora/*.cpp))
 CUDA_SOURCES := $(wildcard model/cuda/*.cu)
 TEST_SOURCES := $(wildcard test/*.cpp)
 LIB_OBJECTS := $(LIB_SOURCES:%.cpp=$(BUILD)/%.o) $(CUDA_SOURCES:%.cu=$(BUILD)/%.o)
@@ -70,8 +99,8 @@ $(BUILD)/bench/%: $(BUILD)/dev/bench/%.o $(LIB_OBJECTS)
 
 $(BUILD)/lab/%: dev/cuda/%.cu $(LAB_OBJECTS)
 	@mkdir -p $(dir $@) $(BUILD)/dev/cuda
-	$(NVCC) -std=c++17 -O3 $(GENCODE) -I. -MMD -MP -MF $(BUILD)/dev/cuda/$*.d $< $(LAB_OBJECTS) -o $@ $(LDFLAGS) \
-	    -lcublas
+	$(NVCC) -std=c++17 -O3 $(GENCODE) $(CPPFLAGS) -MMD -MP -MF $(BUILD)/dev/cuda/$*.d $< $(LAB_OBJECTS) -o $@ \
+	    $(LDFLAGS) $(CUBLAS_LIB)
 
 $(BUILD)/%.o: %.cpp
 	@mkdir -p $(dir $@)

@@ -1,21 +1,17 @@
 #include "model/distributed.h"
 
-// the C API only: OpenMPI's and MPICH's deprecated C++ bindings would need their own library
-#define OMPI_SKIP_MPICXX 1
-#define MPICH_SKIP_MPICXX 1
-#include <mpi.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
 #include <chrono>
-#include <climits>
 #include <cstdio>
 #include <cstdlib>
 #include <thread>
 #include <vector>
 
 #include "data/file_io.h"
+#include "model/mpi_world.h"
 
 namespace {
 
@@ -44,16 +40,6 @@ const LauncherEnvironment LAUNCHERS[] = {
     {"mpiexec (PMI)", "PMI_SIZE", "PMI_RANK", "MPI_LOCALRANKID"},
     {"srun", "SLURM_STEP_NUM_TASKS", "SLURM_PROCID", "SLURM_LOCALID"},
 };
-
-// ---- checked MPI calls ----
-
-void mpi_check(int status, const char* call) {
-    if (status == MPI_SUCCESS) return;
-    char text[MPI_MAX_ERROR_STRING] = {0};
-    int length = 0;
-    MPI_Error_string(status, text, &length);
-    fail(std::string(call) + " failed: " + text);
-}
 
 // ---- the watchdog ----
 
@@ -149,33 +135,28 @@ void distributed_init() {
         break;
     }
     if (!state.launched) return;
+    if (!mpi_world::available())
+        fail("a run under " + state.launcher + " needs MPI, and this clora was built without it (no mpicxx was found, "
+             "or MPI=0): install OpenMPI (libopenmpi-dev, openmpi-bin) and rebuild");
     read_timeout();
     std::thread(watchdog_loop).detach();
+    int size = 0, rank = 0;
     {
         CollectiveDeadline bound("MPI_Init (the rendezvous of every rank)");
-        mpi_check(MPI_Init(nullptr, nullptr), "MPI_Init");
+        mpi_world::init(&size, &rank);
     }
     mpi_initialised = true;
-    mpi_check(MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN), "MPI_Comm_set_errhandler");
-    int size = 0, rank = 0;
-    mpi_check(MPI_Comm_size(MPI_COMM_WORLD, &size), "MPI_Comm_size");
-    mpi_check(MPI_Comm_rank(MPI_COMM_WORLD, &rank), "MPI_Comm_rank");
     check_world(state.launcher, size, rank);
+    // no local rank in the environment: the rank among the processes that share this node's memory
     if (environment_integer(LAUNCHERS[0].local_rank) < 0 && environment_integer(LAUNCHERS[1].local_rank) < 0 &&
-        environment_integer(LAUNCHERS[2].local_rank) < 0) {
-        // no local rank in the environment: the rank among the processes that share this node's memory
-        MPI_Comm node;
-        mpi_check(MPI_Comm_split_type(MPI_COMM_WORLD, MPI_COMM_TYPE_SHARED, rank, MPI_INFO_NULL, &node),
-                  "MPI_Comm_split_type");
-        mpi_check(MPI_Comm_rank(node, &state.local_rank), "MPI_Comm_rank (node)");
-        mpi_check(MPI_Comm_free(&node), "MPI_Comm_free");
-    }
+        environment_integer(LAUNCHERS[2].local_rank) < 0)
+        state.local_rank = mpi_world::node_local_rank(rank);
 }
 
 void distributed_finalize() {
     if (!mpi_initialised) return;
     barrier("MPI_Barrier (the end of the run)");
-    mpi_check(MPI_Finalize(), "MPI_Finalize");
+    mpi_world::finalize();
     mpi_initialised = false;
 }
 
@@ -186,7 +167,7 @@ int distributed_fail(const std::string& message) {
     }
     std::fprintf(stderr, "error: rank %d: %s\n", state.rank, message.c_str());
     std::fflush(stderr);
-    if (mpi_initialised) MPI_Abort(MPI_COMM_WORLD, 1);
+    if (mpi_initialised) mpi_world::abort();
     std::_Exit(1);
 }
 
@@ -197,44 +178,32 @@ RankSlice rank_slice(size_t total, int rank, int world_size) {
 }
 
 namespace {
-// The sum is formed once, on rank 0 (MPI_Reduce), and broadcast (MPI_Bcast): every rank gets the very same bits,
-// which MPI_Allreduce does not promise (its algorithms may add in a different order on each rank), and the
-// optimizer steps must stay identical on every rank.
+// The sum is formed once, on rank 0, and broadcast (mpi_world::sum_to_all): every rank gets the very same bits, which
+// MPI_Allreduce does not promise (its algorithms may add in a different order on each rank), and the optimizer steps
+// must stay identical on every rank.
 template <typename T>
-void all_reduce_sum(T* values, size_t count, MPI_Datatype type, const char* what) {
+void all_reduce_sum(T* values, size_t count, const char* what) {
     if (!state.launched) return;
     const std::string call = std::string("MPI_Reduce + MPI_Bcast (") + what + ")";
     CollectiveDeadline bound(call.c_str());
-    for (size_t first = 0; first < count; first += size_t(INT_MAX)) {  // MPI counts are int
-        const int chunk = int(std::min(count - first, size_t(INT_MAX)));
-        T* chunk_values = values + first;
-        mpi_check(MPI_Reduce(state.rank == 0 ? MPI_IN_PLACE : chunk_values, chunk_values, chunk, type, MPI_SUM, 0,
-                             MPI_COMM_WORLD),
-                  (call + ", in MPI_Reduce").c_str());
-        mpi_check(MPI_Bcast(chunk_values, chunk, type, 0, MPI_COMM_WORLD), (call + ", in MPI_Bcast").c_str());
-    }
+    mpi_world::sum_to_all(values, count, state.rank == 0, call.c_str());
 }
 }  // namespace
 
-void all_reduce_sum_host(double* values, size_t count, const char* what) {
-    all_reduce_sum(values, count, MPI_DOUBLE, what);
-}
-void all_reduce_sum_host(float* values, size_t count, const char* what) {
-    all_reduce_sum(values, count, MPI_FLOAT, what);
-}
+void all_reduce_sum_host(double* values, size_t count, const char* what) { all_reduce_sum(values, count, what); }
+void all_reduce_sum_host(float* values, size_t count, const char* what) { all_reduce_sum(values, count, what); }
 
 void broadcast_bytes_host(void* bytes, size_t count, int root, const char* what) {
     if (!state.launched) return;
-    if (count > size_t(INT_MAX)) fail(std::string("MPI_Bcast (") + what + "): too many bytes");
     const std::string call = std::string("MPI_Bcast (") + what + ")";
     CollectiveDeadline bound(call.c_str());
-    mpi_check(MPI_Bcast(bytes, int(count), MPI_BYTE, root, MPI_COMM_WORLD), call.c_str());
+    mpi_world::broadcast(bytes, count, root, call.c_str());
 }
 
 void barrier(const char* what) {
     if (!state.launched) return;
     CollectiveDeadline bound(what);
-    mpi_check(MPI_Barrier(MPI_COMM_WORLD), what);
+    mpi_world::barrier(what);
 }
 
 void check_same_on_all_ranks(unsigned long long value, const char* what) {
@@ -243,9 +212,7 @@ void check_same_on_all_ranks(unsigned long long value, const char* what) {
     const std::string call = std::string("MPI_Allgather (") + what + ")";
     {
         CollectiveDeadline bound(call.c_str());
-        mpi_check(MPI_Allgather(&value, 1, MPI_UNSIGNED_LONG_LONG, values.data(), 1, MPI_UNSIGNED_LONG_LONG,
-                                MPI_COMM_WORLD),
-                  call.c_str());
+        mpi_world::all_gather(value, values.data(), call.c_str());
     }
     std::string differing;
     for (int r = 0; r < state.world_size; r++)

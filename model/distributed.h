@@ -14,7 +14,9 @@
 //
 // libmpi is linked, not dlopen'ed: OpenMPI's handles (MPI_COMM_WORLD, MPI_DOUBLE) are addresses of library
 // globals, which dlopen would have to look up by implementation-specific names; linking is one dependency of
-// the build (dev/setup.sh installs libopenmpi-dev), and an unlaunched run only loads the library.
+// the build (dev/setup.sh installs libopenmpi-dev), and an unlaunched run only loads the library. Every MPI call
+// goes through model/mpi_world.h; where no MPI is installed the Makefile builds without it (MPI=0), and a run under
+// a launcher then stops at distributed_init with a clear error.
 //
 // Every collective is bounded in time: a watchdog thread ends the process with "error: rank R: <call> did not
 // complete within S s ..." when one waits longer than CLORA_COLLECTIVE_TIMEOUT seconds (default 600; a rank that
