@@ -37,7 +37,12 @@ unpack() {
 download() {
     rm -rf "$debs"
     mkdir -p "$debs"
-    (cd "$debs" && apt-get download -qq "${packages[@]}" 2>&1 | grep -v "unsandboxed as root" >&2 || true)
+    # (apt warns that it downloads as root, unsandboxed: expected here)
+    (cd "$debs" && apt-get download -qq "${packages[@]}" 2> >(grep -v "unsandboxed as root" >&2))
+    local package
+    for package in "${packages[@]}"; do
+        ls "$debs/${package}_"*.deb >/dev/null 2>&1 || { echo "gpu_deps: $package was not downloaded" >&2; exit 1; }
+    done
     echo "gpu_deps: downloaded into $debs ($(du -sm "$debs" | cut -f1) MiB): $(cd "$debs" && ls *.deb | tr '\n' ' ')"
     unpack
 }
@@ -47,10 +52,16 @@ download() {
 # them, the rest of the machine is untouched.
 check() {
     [ -d "$root/usr/include/eigen3" ] || { echo "gpu_deps: $root is missing (run bash dev/gpu_deps.sh first)" >&2; exit 1; }
-    command -v unshare >/dev/null || { echo "gpu_deps --check: needs unshare (util-linux) and root" >&2; exit 1; }
     local work
     work=$(mktemp -d /tmp/clora_gpu_deps.XXXXXX)
-    mkdir -p "$work/upper" "$work/overlay_work"
+    mkdir -p "$work/upper" "$work/overlay_work" "$work/probe/upper" "$work/probe/work" "$work/probe/mount"
+    # a machine that cannot make the namespace and the overlay (no root, no overlayfs) skips, saying so
+    if ! unshare -m mount -t overlay overlay -o lowerdir=/usr,upperdir="$work/probe/upper",workdir="$work/probe/work" \
+        "$work/probe/mount" 2>"$work/probe.err"; then
+        echo "gpu_deps --check: skipped: no private mount namespace with an overlay here ($(head -1 "$work/probe.err"))"
+        rm -rf "$work"
+        return 0
+    fi
     local count=0 package path
     for package in "${hidden_packages[@]}"; do
         dpkg -s "$package" >/dev/null 2>&1 || continue
@@ -79,8 +90,11 @@ check() {
         ldd ./train | grep -E "pcre2|nccl|cublas|mpi" || true
         ./build/test_runner "formats*" | tail -1
     ' check "$work" "$repo/$root"
-    echo "gpu_deps --check: ok: the build found everything in $root (first lines of its log: $work/build.log)"
-    head -5 "$work/build.log"
+    cp "$work/build.log" /tmp/clora_gpu_deps_build.log
+    rm -rf "$work"
+    echo "gpu_deps --check: ok in $SECONDS s: the build found everything in $root; its log's first lines" \
+        "(whole: /tmp/clora_gpu_deps_build.log):"
+    head -3 /tmp/clora_gpu_deps_build.log
 }
 
 case "${1:-}" in
