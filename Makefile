@@ -13,9 +13,17 @@ GPU_ARCHS ?= 90
 GENCODE := $(foreach arch,$(GPU_ARCHS),-gencode arch=compute_$(arch),code=sm_$(arch))
 CUDA_HOME ?= $(patsubst %/bin/nvcc,%,$(shell command -v $(NVCC)))
 
-# The CPU reference runs 1.6x faster with AVX2 and FMA (x86-64-v3: any x86 CPU since 2013); CPU_ARCH=x86-64
-# builds for older ones, CPU_ARCH=native for this one.
-CPU_ARCH ?= x86-64-v3
+# The CPU backend is built for this machine's instructions and vector width (CPU_ARCH=native, as llm.c: AVX-512
+# where there is AVX-512), tuned generically (CPU_TUNE=generic): GCC 12 tunes a Zen 4 EPYC as znver3, which made the
+# training step 25% slower there than generic tuning of the very same instructions (dev/README.md). A binary for
+# other machines: CPU_ARCH=x86-64-v3 (AVX2 and FMA, any x86 CPU since 2013) or x86-64. The CPU backend's rounding
+# follows the instructions: one binary gives the same bits on every machine that runs it (model/cpu/eigen_views.h
+# pins Eigen's cache sizes), two binaries built for different instructions may not.
+CPU_ARCH ?= native
+CPU_TUNE ?= generic
+# OpenMP: the CPU kernels' threads (model/cpu/threads.h); OPENMP=0 builds them single-threaded.
+OPENMP ?= 1
+OPENMP_FLAG := $(if $(filter 1,$(OPENMP)),-fopenmp)
 # DEPS=<prefix>: the Debian packages' headers and libraries unpacked into a folder (dev/gpu_deps.sh makes .deps/root)
 # for a machine that has none of them installed and reaches no registry (the lent GPU machine); searched before the
 # system's folders.
@@ -51,12 +59,18 @@ MPI_SOURCE_LEFT_OUT := model/mpi_world.cpp
 endif
 CPPFLAGS := -I. -isystem $(EIGEN_INCLUDE) $(foreach dir,$(MPI_INCLUDES) $(DEPS_ROOT:%=%/usr/include),-isystem $(dir)) \
     $(foreach home,$(EXTRA_HOMES),-isystem $(home)/include)
-CXXFLAGS ?= -O3 -march=$(CPU_ARCH) -g
-CXXFLAGS += -std=c++17 -Wall -Wextra -MMD -MP
+CXXFLAGS ?= -O3 -march=$(CPU_ARCH) -mtune=$(CPU_TUNE) -g
+CXXFLAGS += -std=c++17 -Wall -Wextra -MMD -MP $(OPENMP_FLAG)
+# GCC 12's own AVX-512 headers trip its -Wmaybe-uninitialized thousands of times inside Eigen (GCC bug 105593,
+# fixed in GCC 13): off for GCC 12 only.
+ifeq ($(shell $(CXX) -dumpversion 2>/dev/null | cut -d. -f1),12)
+CXXFLAGS += -Wno-maybe-uninitialized
+endif
 NVCCFLAGS ?= -O2 -g
-NVCCFLAGS += -std=c++17 $(GENCODE) -MMD -MP
+NVCCFLAGS += -std=c++17 $(GENCODE) -MMD -MP $(OPENMP_FLAG:%=-Xcompiler %)
 runtime_dirs := $(CUDA_HOME)/lib64 $(DEPS_LIBDIR) $(foreach home,$(EXTRA_HOMES),$(home)/lib)
-LDFLAGS := $(foreach dir,$(runtime_dirs),-L$(dir) -Xlinker -rpath=$(dir)) $(foreach dir,$(MPI_LIBDIRS),-L$(dir))
+LDFLAGS := $(foreach dir,$(runtime_dirs),-L$(dir) -Xlinker -rpath=$(dir)) $(foreach dir,$(MPI_LIBDIRS),-L$(dir)) \
+    $(OPENMP_FLAG:%=-Xcompiler %)
 LDLIBS := $(CUBLAS_LIB) -lcudart $(call library_flag,nccl,$(NCCL_HOME)) $(MPI_LIB) -lpcre2-8
 
 BUILD := build

@@ -12,6 +12,7 @@
 #include "data/task_data.h"
 #include "data/tokenize_text.h"
 #include "lora/continual.h"
+#include "model/cpu/threads.h"
 #include "model/distributed.h"
 #include "model/pretrain.h"
 #include "model/verify.h"
@@ -112,6 +113,18 @@ std::string one_of(Flags& flags, const std::string& name, std::initializer_list<
 const char* PRECISION_HELP = "matrix products on CUDA: bf16 (mixed precision), fp32, or auto (bf16 on CUDA, fp32 on "
                              "the CPU)";
 
+// --threads of the commands that compute (model/cpu/threads.h)
+const char* THREADS_HELP = "CPU threads: a count, or auto (OMP_NUM_THREADS, else every core)";
+void apply_threads(Flags& flags) {
+    const std::string value = flags.text("threads");
+    if (value == "auto") return;
+    char* end = nullptr;
+    const long count = std::strtol(value.c_str(), &end, 10);
+    if (value.empty() || *end != '\0' || count < 1 || count > 4096)
+        fail("--threads '" + value + "': expected a positive count or auto");
+    cpu::set_cpu_threads(int(count));
+}
+
 int command_pretrain(int argc, char** argv) {
     PretrainOptions o;
     Flags flags("train pretrain [flags]\n\nTrain GPT-2 on llm.c token shards; with no --train, on a built-in synthetic "
@@ -124,6 +137,7 @@ int command_pretrain(int argc, char** argv) {
                                   "synthetic: 2:64:4:256:64)");
     flags.add("out", o.out_dir, "output directory");
     flags.add("device", o.device, "cpu, cuda or auto");
+    flags.add("threads", "auto", THREADS_HELP);
     flags.add("precision", "auto", PRECISION_HELP);
     flags.add("batch-size", std::to_string(o.batch_size), "sequences per step (B)");
     flags.add("seq-len", std::to_string(o.seq_len), "tokens per sequence (T)");
@@ -143,6 +157,7 @@ int command_pretrain(int argc, char** argv) {
     flags.add("seed", std::to_string(o.seed), "seed of the initial weights and the synthetic data");
     flags.add_switch("resume", "continue from the latest checkpoint in --out");
     if (!flags.parse(argc, argv, 2)) return 0;
+    apply_threads(flags);
 
     o.train_pattern = flags.text("train");
     o.val_pattern = flags.text("val");
@@ -181,8 +196,10 @@ int command_verify(int argc, char** argv) {
     flags.add("model", "", "llm.c model checkpoint (version 3 fp32 or 5 bf16)");
     flags.add("state", "", "llm.c debug state (inputs, targets, logits, loss, gradients)");
     flags.add("device", "auto", "cpu, cuda or auto");
+    flags.add("threads", "auto", THREADS_HELP);
     flags.add("tolerance", "1e-4", "largest relative error accepted (fp32)");
     if (!flags.parse(argc, argv, 2)) return 0;
+    apply_threads(flags);
     if (flags.text("model").empty() || flags.text("state").empty()) fail("verify needs --model and --state");
     double tolerance = flags.real("tolerance");
     VerifyReport report = run_verify(flags.text("model"), flags.text("state"), flags.text("device"), tolerance);
@@ -239,6 +256,7 @@ int command_cl(int argc, char** argv) {
     flags.add("base", "", "base model checkpoint (llm.c format); required with --order");
     flags.add("base-config", o.base_config, "random base for the synthetic benchmark: L:C:NH:V:maxT");
     flags.add("device", o.device, "cpu, cuda or auto");
+    flags.add("threads", "auto", THREADS_HELP);
     flags.add("precision", "auto", PRECISION_HELP);
     const ContinualPreset real = continual_preset(false), synthetic = continual_preset(true);
     auto preset_help = [](const std::string& value, const std::string& synthetic_value) {
@@ -284,6 +302,7 @@ int command_cl(int argc, char** argv) {
     flags.add("seed", std::to_string(o.seed), "seed of the data order, the adapters and the synthetic benchmark");
     flags.add("log-every", std::to_string(o.log_every), "steps between log lines (0: none)");
     if (!flags.parse(argc, argv, 2)) return 0;
+    apply_threads(flags);
     o.methods = parse_methods(flags.text("method"));
     o.order = flags.text("order");
     o.benchmark_root = flags.text("benchmark");

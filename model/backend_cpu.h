@@ -27,6 +27,8 @@
 
 template <typename Real>
 struct CpuBackend {
+    // the multiply-adds of a LoRA linear's adapter products: (N, C) through (C, branches r) to (N, OC)
+    static double lora_work(const LoraShape& s) { return double(s.N) * (s.C + s.OC) * s.branches * s.rank; }
     using real = Real;
     static const char* name() { return "cpu"; }
 
@@ -76,10 +78,12 @@ struct CpuBackend {
     }
     static void matmul_forward(real* out, const real* inp, const real* weight, const real* bias, int N, int C,
                                int OC) {
+        cpu::ThreadedProduct threads(double(N) * C * OC);
         cpu::matmul_forward(out, inp, weight, bias, N, C, OC);
     }
     static void matmul_backward(real* dinp, real* dweight, real* dbias, const real* dout, const real* inp,
                                 const real* weight, int N, int C, int OC) {
+        cpu::ThreadedProduct threads(double(N) * C * OC);
         cpu::matmul_backward(dinp, dweight, dbias, dout, inp, weight, N, C, OC);
     }
     // A frozen base stored in bf16 (GPT2::bf16_base), emulated as the reference of the CUDA path: the operands are
@@ -112,6 +116,7 @@ struct CpuBackend {
     // greedy decoding: one attention step against the KV caches, the argmax of each row of logits
     static void attention_step_forward(real* out, real* key_cache, real* value_cache, const real* qkv, int position,
                                        int B, int C, int NH, int max_T) {
+        cpu::ThreadedProduct threads(double(B) * C * (position + 1) * 2);
         cpu::attention_step_forward(out, key_cache, value_cache, qkv, position, B, C, NH, max_T);
     }
     static void argmax_rows(int* out, const real* logits, int N, int V, int Vp) {
@@ -142,8 +147,7 @@ struct CpuBackend {
     // both of the above; dlogits may be logits (in place)
     static void classifier_forward_backward(real* losses, real* dlogits, const real* logits, const int* targets,
                                             const float* weights, double weight_sum, int N, int V, int Vp) {
-        cpu::classifier_forward(losses, logits, targets, N, V, Vp);
-        cpu::classifier_backward(dlogits, logits, targets, weights, real(weight_sum), N, V, Vp);
+        cpu::classifier_forward_backward(losses, dlogits, logits, targets, weights, real(weight_sum), N, V, Vp);
     }
     static double sum_of_squares(const real* x, size_t N) { return cpu::sum_of_squares(x, N); }
     // data parallelism: x (N) = its sum over every rank, in place (MPI; a no-op without a launcher)
@@ -155,29 +159,35 @@ struct CpuBackend {
     // the multi-branch LoRA linear's adapter path (lora/cpu/lora_linear.h)
     static void lora_forward(real* out, real* hidden, const real* inp, const real* A, const real* Bt,
                              const real* block_weights, const real* dropout_mask, real scale, LoraShape shape) {
+        cpu::ThreadedProduct threads(lora_work(shape));
         cpu::lora_forward(out, hidden, inp, A, Bt, block_weights, dropout_mask, scale, shape);
     }
     // the same in halves, for block weights computed from hidden (AM-LoRA): down, (weights), up; up, (dw), down
     static void lora_down_forward(real* hidden, const real* inp, const real* A, const real* dropout_mask,
                                   LoraShape shape) {
+        cpu::ThreadedProduct threads(lora_work(shape));
         cpu::lora_down_forward(hidden, inp, A, dropout_mask, shape);
     }
     static void lora_up_forward(real* out, const real* hidden, const real* Bt, const real* block_weights, real scale,
                                 LoraShape shape) {
+        cpu::ThreadedProduct threads(lora_work(shape));
         cpu::lora_up_forward(out, hidden, Bt, block_weights, scale, shape);
     }
     static void lora_up_backward(real* d_hidden, real* dBt, real* d_block_weights, const real* dout,
                                  const real* hidden, const real* Bt, const real* block_weights, real scale,
                                  LoraShape shape) {
+        cpu::ThreadedProduct threads(lora_work(shape));
         cpu::lora_up_backward(d_hidden, dBt, d_block_weights, dout, hidden, Bt, block_weights, scale, shape);
     }
     static void lora_down_backward(real* dinp, real* dA, const real* d_hidden, const real* inp, const real* A,
                                    const real* dropout_mask, LoraShape shape) {
+        cpu::ThreadedProduct threads(lora_work(shape));
         cpu::lora_down_backward(dinp, dA, d_hidden, inp, A, dropout_mask, shape);
     }
     static void lora_backward(real* dinp, real* dA, real* dBt, real* d_block_weights, const real* dout,
                               const real* inp, const real* hidden, const real* A, const real* Bt,
                               const real* block_weights, const real* dropout_mask, real scale, LoraShape shape) {
+        cpu::ThreadedProduct threads(lora_work(shape));
         cpu::lora_backward(dinp, dA, dBt, d_block_weights, dout, inp, hidden, A, Bt, block_weights, dropout_mask, scale,
                            shape);
     }

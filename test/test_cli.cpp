@@ -52,6 +52,8 @@ TEST_CASE("cli: bad input gives one clear error line and a non-zero exit") {
         {"pretrain --steps", "flag '--steps' needs a value"},
         {"pretrain --steps ten", "--steps 'ten': expected an integer"},
         {"pretrain --device tpu", "expected cpu, cuda or auto"},
+        {"pretrain --threads 0", "--threads '0': expected a positive count or auto"},
+        {"cl --threads many", "--threads 'many': expected a positive count or auto"},
         {"pretrain --model-config 3:100:7:50:64", "channels must be divisible by num_heads"},
         {"verify --model /nonexistent/m.bin --state s.bin", "/nonexistent/m.bin: cannot open"},
         {"verify --model test/fixtures/gpt2_tiny.bin", "verify needs --model and --state"},

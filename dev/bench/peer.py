@@ -47,25 +47,31 @@ import sys
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
 
-# the issue's targets
+# the targets: on a GPU (issue 7), and on the CPU's cores (issue 19: against eager, both sides fp32)
 LORA_VS_EAGER, LORA_VS_COMPILED, FULL_VS_COMPILED, BRANCHES_EXTRA = 2.0, 1.3, 1.2, 0.15
+CPU_LORA_VS_EAGER, CPU_FULL_VS_EAGER = 1.2, 1.2
 
 
 def parse_arguments():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--device", default="cuda", choices=["cuda", "cpu"])
     p.add_argument("--tiny", action="store_true", help="the 2:64:2:256:64 model, B 2, T 32, 2 steps (a CPU check)")
+    p.add_argument("--model-config", default=None, help="d12 or L:C:NH:V:maxT (default d12; --tiny: 2:64:2:256:64)")
+    p.add_argument("--threads", type=int, default=None,
+                   help="CPU threads of both sides (default: every core; clora's OMP_NUM_THREADS, torch's default)")
     p.add_argument("--batches", default=None, help="comma list (default 8,16; --tiny: 2)")
     p.add_argument("--seq", type=int, default=None, help="default 1024 (--tiny: 32)")
     p.add_argument("--steps", type=int, default=None, help="timed steps (default 20; --tiny: 2)")
     p.add_argument("--warmup", type=int, default=None, help="untimed steps first (default 5; --tiny: 1)")
-    p.add_argument("--branches", type=int, default=15)
+    p.add_argument("--branches", type=int, default=None,
+                   help="the stacked-branch rows' count (default 15 on CUDA; 0, no such rows, on the CPU)")
     p.add_argument("--gemm-n", type=int, default=8192)
     p.add_argument("--precision", default="auto", choices=["auto", "bf16", "fp32"],
                    help="clora's matmuls (auto: bf16 on CUDA, fp32 on the CPU, as train)")
     p.add_argument("--train-step", default=os.path.join(ROOT, "build/bench/train_step"))
     p.add_argument("--python", default=sys.executable, help="the Python with torch, transformers and peft")
-    p.add_argument("--pytorch-variants", default="eager,compiled", help="of pytorch_step.py: eager,compiled")
+    p.add_argument("--pytorch-variants", default=None,
+                   help="of pytorch_step.py: eager,compiled (default both on CUDA, eager on the CPU)")
     p.add_argument("--skip-pytorch", action="store_true")
     p.add_argument("--out", default=None, help="the JSON file (default dev/bench/results/<date>.json)")
     args = p.parse_args()
@@ -73,6 +79,17 @@ def parse_arguments():
     args.seq = args.seq or (32 if args.tiny else 1024)
     args.steps = args.steps or (2 if args.tiny else 20)
     args.warmup = args.warmup if args.warmup is not None else (1 if args.tiny else 5)
+    args.model_config = args.model_config or ("2:64:2:256:64" if args.tiny else "d12")
+    try:
+        args.shape = (12, 768, 12, 50257, 1024) if args.model_config == "d12" else tuple(
+            int(x) for x in args.model_config.split(":"))
+        if len(args.shape) != 5:
+            raise ValueError
+    except ValueError:
+        p.error(f"--model-config: d12 or L:C:NH:V:maxT, got {args.model_config!r}")
+    cpu = args.device == "cpu"
+    args.branches = args.branches if args.branches is not None else (0 if cpu else 15)
+    args.pytorch_variants = args.pytorch_variants or ("eager" if cpu else "eager,compiled")
     return args
 
 
@@ -97,12 +114,8 @@ def run_json_lines(command, what):
     return lines
 
 
-def model_shape(tiny):
-    return (2, 64, 2, 256) if tiny else (12, 768, 12, 50257)  # L, C, NH, V
-
-
-def flops_per_token(mode, tiny, T):
-    L, C, _, V = model_shape(tiny)
+def flops_per_token(mode, shape, T):
+    L, C, _, V, _ = shape
     N = 12 * L * C * C + V * C
     attention = 12 * L * C * T
     return (6 * N if mode == "full" else 4 * N) + attention
@@ -119,9 +132,12 @@ def gpu_name():
 
 def main():
     args = parse_arguments()
-    config = "2:64:2:256:64" if args.tiny else "d12"
+    config = args.model_config
+    cpu = args.device == "cpu"
     common = ["--device", args.device, "--model-config", config, "--seq", str(args.seq), "--steps", str(args.steps),
               "--warmup", str(args.warmup), "--precision", args.precision]
+    if args.threads:
+        common += ["--threads", str(args.threads)]
     raw = []  # every JSON line, with what produced it
 
     gemm = run_json_lines([args.train_step, "--mode", "gemm", "--device", args.device, "--gemm-n", str(args.gemm_n)],
@@ -130,10 +146,11 @@ def main():
     peak = next((g for g in gemm if "bf16_tflops" in g), None)
 
     clora_runs = [("lora", "clora LoRA r=8 qkv", ["--mode", "lora"]),
-                  ("full", "clora full training", ["--mode", "full"]),
-                  ("lora:fp32-base", "clora LoRA r=8 qkv, base in fp32", ["--mode", "lora", "--bf16-base", "off"])]
+                  ("full", "clora full training", ["--mode", "full"])]
+    if not cpu:  # the base in bf16 is a CUDA path
+        clora_runs.append(("lora:fp32-base", "clora LoRA r=8 qkv, base in fp32", ["--mode", "lora", "--bf16-base", "off"]))
     for method, label in (("gainlora", "GainLoRA"), ("amlora", "AM-LoRA"), ("inclora", "IncLoRA (summed)")):
-        for n in (1, args.branches):
+        for n in ((1, args.branches) if args.branches else ()):
             clora_runs.append((f"branches:{method}:{n}", f"clora {label} {n} branch{'es' if n > 1 else ''}",
                                ["--mode", "branches", "--method", method, "--branches", str(n)]))
     results = {}  # (B, key) -> line
@@ -150,7 +167,8 @@ def main():
     else:
         command = [args.python, os.path.join(HERE, "pytorch_step.py"), "--device", args.device, "--seq", str(args.seq),
                    "--steps", str(args.steps), "--warmup", str(max(args.warmup, 3)), "--batches",
-                   ",".join(map(str, args.batches)), "--variants", args.pytorch_variants] + (["--tiny"] if args.tiny else [])
+                   ",".join(map(str, args.batches)), "--variants", args.pytorch_variants, "--model-config", config,
+                   "--precision", args.precision] + (["--threads", str(args.threads)] if args.threads else [])
         lines = run_json_lines(command, "PyTorch + PEFT")
         raw += lines
         for line in lines:
@@ -195,19 +213,26 @@ def main():
                 continue
             mode = line.get("mode") if line.get("mode") in ("lora", "full") else "lora"  # branches: a LoRA step
             row = {"batch": B, "key": key, "run": line.get("label", key), "tokens_per_second": tps(line),
+                   "threads": line.get("threads"),
                    "ms_per_step": line.get("ms_per_step"), "peak_bytes": line.get("peak_bytes"),
                    "activation_bytes": line.get("activation_bytes"),
                    "error": line.get("error"), "ratio_to_best_pytorch": None, "best_pytorch": None, "mfu": None,
                    "targets": []}
             if row["tokens_per_second"] and peak:
-                row["mfu"] = flops_per_token(mode, args.tiny, args.seq) * row["tokens_per_second"] / (
+                row["mfu"] = flops_per_token(mode, args.shape, args.seq) * row["tokens_per_second"] / (
                     peak["bf16_tflops"] * 1e12)
             if key in ("lora", "full"):
                 best, variant = best_pytorch(B, key)
                 row["ratio_to_best_pytorch"], row["best_pytorch"] = ratio(row["tokens_per_second"], best), variant
                 eager = tps(results.get((B, f"pytorch:{key}:eager")))
                 compiled = tps(results.get((B, f"pytorch:{key}:compiled")))
-                if key == "lora":
+                if cpu:  # the same cores, both sides fp32: against eager
+                    needed = CPU_LORA_VS_EAGER if key == "lora" else CPU_FULL_VS_EAGER
+                    r = ratio(row["tokens_per_second"], eager)
+                    row["targets"].append(check(f"B={B} {key}: clora >= {needed}x PyTorch{' + PEFT' if key == 'lora' else ''}"
+                                                f" eager (CPU)", r, needed, None if r is None else r >= needed,
+                                                f">={needed}x eager"))
+                elif key == "lora":
                     r = ratio(row["tokens_per_second"], eager)
                     row["targets"].append(check(f"B={B} LoRA: clora >= {LORA_VS_EAGER}x PyTorch + PEFT eager", r,
                                                 LORA_VS_EAGER, None if r is None else r >= LORA_VS_EAGER,
@@ -248,8 +273,8 @@ def main():
         "steps": args.steps, "warmup": args.warmup,
         "gemm_peak": peak,
         "flops": {"N": "12 L C^2 + V C", "full": "6 N + 12 L C T per token", "lora": "4 N + 12 L C T per token",
-                  "full_per_token": flops_per_token("full", args.tiny, args.seq),
-                  "lora_per_token": flops_per_token("lora", args.tiny, args.seq),
+                  "full_per_token": flops_per_token("full", args.shape, args.seq),
+                  "lora_per_token": flops_per_token("lora", args.shape, args.seq),
                   "mfu_against": "the measured bf16 cuBLAS peak"},
         "pytorch_skipped": pytorch_skipped,
         "table": table, "targets": targets, "raw": raw,
@@ -272,12 +297,15 @@ def main():
     else:
         print(f"cuBLAS peak: {gemm[-1].get('skipped') or gemm[-1].get('error') if gemm else 'n/a'} (no MFU)")
     clora_precision = next((l.get("precision") for l in raw if l.get("program") == "clora" and "precision" in l), "?")
-    print(f"clora precision: {clora_precision}; PyTorch: bf16 autocast, fp32 master weights, "
-          f"AdamW fused on CUDA")
+    pytorch_precision = next((l.get("precision") for l in raw if l.get("program") == "pytorch" and "precision" in l),
+                             "n/a")
+    threads = sorted({str(l["threads"]) for l in raw if l.get("threads")})
+    print(f"clora precision: {clora_precision}; PyTorch: {pytorch_precision}"
+          + (f"; CPU threads: {', '.join(threads)}" if threads else ""))
     if pytorch_skipped:
         print(f"PyTorch: skipped ({pytorch_skipped}): its rows and the ratios remain to be measured")
-    print(f"{'B':>3} {'run':<34} {'tok/s':>10} {'ms/step':>9} {'x best PT':>10} {'MFU':>6} {'peak GiB':>9} "
-          f"{'act GiB':>8}  targets")
+    print(f"{'B':>3} {'run':<34} {'threads':>7} {'tok/s':>10} {'ms/step':>9} {'x best PT':>10} {'MFU':>6} "
+          f"{'peak GiB':>9} {'act GiB':>8}  targets")
     for row in table:
         if row["error"]:
             print(f"{row['batch']:>3} {row['run']:<34} error: {row['error']}")
@@ -287,7 +315,8 @@ def main():
         act_gib = number(row["activation_bytes"] / 2**30 if row["activation_bytes"] else None, ".2f", 8)
         marks = "  ".join(f"{verdict(t)} {t['text']}" + (f" ({t['measured']:.2f})" if isinstance(t["measured"], float)
                                                            and "x" in t["text"] else "") for t in row["targets"])
-        print(f"{row['batch']:>3} {row['run']:<34} {number(row['tokens_per_second'], '.0f', 10)} "
+        print(f"{row['batch']:>3} {row['run']:<34} {number(row['threads'], 'd', 7)} "
+              f"{number(row['tokens_per_second'], '.0f', 10)} "
               f"{number(row['ms_per_step'], '.2f', 9)} {best:>10} {number(row['mfu'], '.1%', 6)} {peak_gib} {act_gib}  {marks}")
     passed = sum(1 for t in targets if t["pass"] is True)
     failed = sum(1 for t in targets if t["pass"] is False)

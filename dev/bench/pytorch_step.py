@@ -9,9 +9,10 @@ Per configuration (mode lora|full x variant eager|compiled x batch), one JSON li
   - lora: PEFT LoraConfig(target_modules=["c_attn"], r=8, lora_alpha=32, lora_dropout=0.1, fan_in_fan_out=True,
     bias="none") on the frozen base, as clora's `train_step --mode lora` (METHODS.md's defaults); full: every
     parameter trains;
-  - precision: bf16 autocast over the forward, fp32 master weights, gradients and AdamW state (the usual mixed
-    precision of a PyTorch user; no GradScaler, which bf16 does not need); the cross-entropy in fp32 over all
-    B*T positions (random targets);
+  - precision (--precision auto: bf16 on CUDA, fp32 on the CPU, as clora): bf16 autocast over the forward, fp32
+    master weights, gradients and AdamW state (the usual mixed precision of a PyTorch user; no GradScaler, which
+    bf16 does not need), or fp32 throughout; the cross-entropy in fp32 over all B*T positions (random targets);
+  - threads: torch's default (every core), or --threads;
   - the step: forward, loss, backward, clip_grad_norm_(1.0), AdamW (lr 3e-4, betas 0.9/0.999, eps 1e-8, weight
     decay 0: clora's defaults; fused=True on CUDA), zero_grad(set_to_none=True);
   - compiled: torch.compile of the module that computes the loss (model + cross-entropy), default mode;
@@ -22,7 +23,7 @@ Per configuration (mode lora|full x variant eager|compiled x batch), one JSON li
 When torch, transformers or peft is missing, or --device cuda has no GPU, it prints one line
 {"program": "pytorch", "skipped": "..."} and exits 0, so that the table shows the peer as missing.
 
-Usage: python3 dev/bench/pytorch_step.py [--device cuda|cpu] [--tiny] [--modes lora,full]
+Usage: python3 dev/bench/pytorch_step.py [--device cuda|cpu] [--tiny | --model-config L:C:NH:V:maxT] [--modes lora,full]
            [--variants eager,compiled] [--batches 8,16] [--seq 1024] [--steps 20] [--warmup 5]
 """
 import argparse
@@ -41,6 +42,11 @@ def parse_arguments():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--device", default="cuda", choices=["cuda", "cpu"])
     p.add_argument("--tiny", action="store_true", help="the 2:64:2:256:64 model (a CPU check of this script)")
+    p.add_argument("--model-config", default=None,
+                   help="d12 or L:C:NH:V:maxT, as clora's (default d12; --tiny: 2:64:2:256:64)")
+    p.add_argument("--precision", default="auto", choices=["auto", "bf16", "fp32"],
+                   help="bf16: autocast over the forward; fp32: none (auto: bf16 on CUDA, fp32 on the CPU, as clora)")
+    p.add_argument("--threads", type=int, default=None, help="torch.set_num_threads (default: torch's, every core)")
     p.add_argument("--modes", default="lora,full")
     p.add_argument("--variants", default="eager,compiled")
     p.add_argument("--batches", default="8,16")
@@ -55,8 +61,18 @@ def parse_arguments():
     args.modes = [m for m in args.modes.split(",") if m]
     args.variants = [v for v in args.variants.split(",") if v]
     args.batches = [int(b) for b in args.batches.split(",") if b]
+    args.model_config = args.model_config or ("2:64:2:256:64" if args.tiny else "d12")
+    try:
+        args.shape = (12, 768, 12, 50257, 1024) if args.model_config == "d12" else tuple(
+            int(x) for x in args.model_config.split(":"))
+        if len(args.shape) != 5:
+            raise ValueError
+    except ValueError:
+        p.error(f"--model-config: d12 or L:C:NH:V:maxT, got {args.model_config!r}")
     if args.seq is None:
-        args.seq = 32 if args.tiny else 1024
+        args.seq = 32 if args.tiny else min(1024, args.shape[4])
+    if args.precision == "auto":
+        args.precision = "bf16" if args.device == "cuda" else "fp32"
     for m in args.modes:
         if m not in ("lora", "full"):
             p.error(f"--modes: lora or full, got {m!r}")
@@ -87,7 +103,10 @@ def main():
     cuda = device.type == "cuda"
 
     # clora's model configs: d12 = L 12, C 768, NH 12, V 50257, maxT 1024; tiny = 2:64:2:256:64
-    L, C, NH, V, maxT = (2, 64, 2, 256, 64) if args.tiny else (12, 768, 12, 50257, 1024)
+    L, C, NH, V, maxT = args.shape
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    autocast = args.precision == "bf16"
     if args.seq > maxT:
         sys.exit(f"error: --seq {args.seq} exceeds the model's {maxT} positions")
 
@@ -103,7 +122,7 @@ def main():
             self.model = model
 
         def forward(self, inputs, targets):
-            with torch.autocast(device_type=device.type, dtype=torch.bfloat16):
+            with torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=autocast):
                 logits = self.model(input_ids=inputs).logits
             return F.cross_entropy(logits.float().view(-1, logits.size(-1)), targets.view(-1))
 
@@ -159,8 +178,9 @@ def main():
         median = ordered[middle] if len(ordered) % 2 else 0.5 * (ordered[middle - 1] + ordered[middle])
         line = {
             "program": "pytorch", "mode": mode, "variant": variant, "device": device.type,
-            "model_config": "2:64:2:256:64" if args.tiny else "d12",
-            "precision": "bf16 autocast, fp32 master weights, gradients and AdamW state",
+            "model_config": args.model_config,
+            "precision": "bf16 autocast, fp32 master weights, gradients and AdamW state" if autocast else "fp32",
+            "threads": torch.get_num_threads(),
             "attention": getattr(config, "_attn_implementation", None) or "eager",
             "batch": B, "seq": args.seq, "steps": args.steps, "warmup": args.warmup,
             "lora_rank": args.lora_rank if mode == "lora" else None,

@@ -36,6 +36,7 @@
 #include "lora/methods/registry.h"
 #include "model/backend_cpu.h"
 #include "model/backend_cuda.h"
+#include "model/cpu/threads.h"
 #include "model/cuda/gemm_peak.h"
 #include "model/cuda/memory_use.h"
 #include "model/device.h"
@@ -58,6 +59,7 @@ struct Options {
     int batch = 8, seq = 1024;
     int steps = 20, warmup = 5;
     int gemm_n = 8192, gemm_iterations = 20;
+    int threads = 0;  // CPU threads (0: OMP_NUM_THREADS, else every core)
     LoraConfig lora;
     uint64_t seed = 1337;
 };
@@ -67,7 +69,7 @@ const char* USAGE =
     "                  [--batch B] [--seq T] [--steps S] [--warmup W] [--device cuda|cpu|auto]\n"
     "                  [--model-config d12|L:C:NH:V:maxT] [--precision bf16|fp32|auto] [--lora-modules qkv,...]\n"
     "                  [--lora-rank r] [--lora-alpha a] [--lora-dropout p] [--gemm-n n] [--gemm-iterations k]\n"
-    "                  [--bf16-base on|off] [--seed s]\n"
+    "                  [--bf16-base on|off] [--seed s] [--threads N]\n"
     "Prints one JSON line: the step's ms (mean and median over S steps after W warmup steps), tokens/s, peak memory.";
 
 int positive(const std::string& flag, const std::string& value) {
@@ -115,6 +117,7 @@ bool parse(int argc, char** argv, Options& o) {
         else if (flag == "lora-alpha") o.lora.alpha = real_number(flag, value);
         else if (flag == "lora-dropout") o.lora.dropout = real_number(flag, value);
         else if (flag == "seed") o.seed = uint64_t(positive(flag, value));
+        else if (flag == "threads") o.threads = positive(flag, value);
         else fail("unknown flag '" + argument + "' (see --help)");
     }
     if (o.mode != "lora" && o.mode != "full" && o.mode != "branches" && o.mode != "gemm")
@@ -328,6 +331,7 @@ void run_step_bench(const Options& o, Device device) {
     put("model_config", json_string(o.model_config));
     put("precision", json_string(precision));
     put("precision_requested", json_string(o.precision));
+    if (device == Device::cpu) put("threads", std::to_string(cpu::cpu_threads()));
     put("bf16_base", bench.model.bf16_base ? "true" : "false");
     put("batch", std::to_string(o.batch));
     put("seq", std::to_string(o.seq));
@@ -384,6 +388,7 @@ int main(int argc, char** argv) {
         distributed_init();
         Options options;
         if (!parse(argc, argv, options)) return 0;
+        if (options.threads > 0) cpu::set_cpu_threads(options.threads);
         const Device device = resolve_device(options.device);
         if (options.mode == "gemm") run_gemm(options, device);
         else if (device == Device::cuda) run_step_bench<CudaBackend>(options, device);
