@@ -44,6 +44,8 @@ import shlex
 import subprocess
 import sys
 
+from pytorch_step import model_config  # the same --model-config on both sides
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
 
@@ -79,14 +81,7 @@ def parse_arguments():
     args.seq = args.seq or (32 if args.tiny else 1024)
     args.steps = args.steps or (2 if args.tiny else 20)
     args.warmup = args.warmup if args.warmup is not None else (1 if args.tiny else 5)
-    args.model_config = args.model_config or ("2:64:2:256:64" if args.tiny else "d12")
-    try:
-        args.shape = (12, 768, 12, 50257, 1024) if args.model_config == "d12" else tuple(
-            int(x) for x in args.model_config.split(":"))
-        if len(args.shape) != 5:
-            raise ValueError
-    except ValueError:
-        p.error(f"--model-config: d12 or L:C:NH:V:maxT, got {args.model_config!r}")
+    args.model_config, args.shape = model_config(p, args)
     cpu = args.device == "cpu"
     args.branches = args.branches if args.branches is not None else (0 if cpu else 15)
     args.pytorch_variants = args.pytorch_variants or ("eager" if cpu else "eager,compiled")

@@ -38,6 +38,18 @@ def skipped(reason):
     sys.exit(0)
 
 
+def model_config(parser, args):
+    """--model-config (default d12; --tiny: 2:64:2:256:64) and its shape (L, C, NH, V, maxT), as clora reads it."""
+    text = args.model_config or ("2:64:2:256:64" if args.tiny else "d12")
+    try:
+        shape = (12, 768, 12, 50257, 1024) if text == "d12" else tuple(int(x) for x in text.split(":"))
+        if len(shape) != 5:
+            raise ValueError
+    except ValueError:
+        parser.error(f"--model-config: d12 or L:C:NH:V:maxT, got {text!r}")
+    return text, shape
+
+
 def parse_arguments():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--device", default="cuda", choices=["cuda", "cpu"])
@@ -61,14 +73,7 @@ def parse_arguments():
     args.modes = [m for m in args.modes.split(",") if m]
     args.variants = [v for v in args.variants.split(",") if v]
     args.batches = [int(b) for b in args.batches.split(",") if b]
-    args.model_config = args.model_config or ("2:64:2:256:64" if args.tiny else "d12")
-    try:
-        args.shape = (12, 768, 12, 50257, 1024) if args.model_config == "d12" else tuple(
-            int(x) for x in args.model_config.split(":"))
-        if len(args.shape) != 5:
-            raise ValueError
-    except ValueError:
-        p.error(f"--model-config: d12 or L:C:NH:V:maxT, got {args.model_config!r}")
+    args.model_config, args.shape = model_config(p, args)
     if args.seq is None:
         args.seq = 32 if args.tiny else min(1024, args.shape[4])
     if args.precision == "auto":
