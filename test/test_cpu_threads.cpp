@@ -6,11 +6,11 @@
 #include <cstring>
 #include <functional>
 
+#include "model/cpu/adamw.h"
 #include "model/cpu/attention.h"
 #include "model/cpu/classifier.h"
 #include "model/cpu/gelu.h"
 #include "model/cpu/layernorm.h"
-#include "model/cpu/adamw.h"
 #include "model/cpu/matmul.h"
 #include "model/cpu/threads.h"
 #include "test/test_support.h"
