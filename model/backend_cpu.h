@@ -27,10 +27,12 @@
 
 template <typename Real>
 struct CpuBackend {
-    // the multiply-adds of a LoRA linear's adapter products: (N, C) through (C, branches r) to (N, OC)
-    static double lora_work(const LoraShape& s) { return double(s.N) * (s.C + s.OC) * s.branches * s.rank; }
     using real = Real;
     static const char* name() { return "cpu"; }
+    // Threads (model/cpu/threads.h): the kernels split their own rows; a matrix product runs on every thread when it
+    // is large (cpu::ThreadedProduct, given its multiply-adds), on one otherwise.
+    // The multiply-adds of a LoRA linear's adapter products: (N, C) through (C, branches r) to (N, OC).
+    static double lora_work(const LoraShape& s) { return double(s.N) * (s.C + s.OC) * s.branches * s.rank; }
 
     // memory: zero-initialised host arrays, 64-byte aligned. The alignment is part of determinism: Eigen's
     // vector kernels split work by the address's alignment, so a buffer that lands elsewhere would round

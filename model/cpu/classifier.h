@@ -32,7 +32,7 @@ T exp_shifted_sum(T* out, const T* z, int V, T shift) {
         Block tail = Block::Constant(shift);
         for (int i = 0; i < rest; i++) tail[i] = z[v + i];
         Block e = (tail - shift).exp();
-        e.tail(16 - rest).setZero();
+        for (int i = rest; i < 16; i++) e[i] = T(0);
         if (out)
             for (int i = 0; i < rest; i++) out[v + i] = e[i];
         lanes += e;
