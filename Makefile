@@ -60,6 +60,13 @@ endif
 CPPFLAGS := -I. -isystem $(EIGEN_INCLUDE) $(foreach dir,$(MPI_INCLUDES) $(DEPS_ROOT:%=%/usr/include),-isystem $(dir)) \
     $(foreach home,$(EXTRA_HOMES),-isystem $(home)/include)
 CXXFLAGS ?= -O3 -march=$(CPU_ARCH) -mtune=$(CPU_TUNE) -g
+# SANITIZE_BUILD=1 (make sanitize): AddressSanitizer + UBSan on every host object, at -O1
+SANITIZE := -fsanitize=address -fsanitize=undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+ifeq ($(SANITIZE_BUILD),1)
+CXXFLAGS := -O1 -g -march=$(CPU_ARCH) $(SANITIZE)
+NVCCFLAGS := -O1 -g $(SANITIZE:%=-Xcompiler %)
+SANITIZE_LINK := $(SANITIZE:%=-Xcompiler %)
+endif
 CXXFLAGS += -std=c++17 -Wall -Wextra -MMD -MP $(OPENMP_FLAG)
 # GCC 12's own AVX-512 headers trip its -Wmaybe-uninitialized thousands of times inside Eigen (GCC bug 105593,
 # fixed in GCC 13): off for GCC 12 only.
@@ -71,9 +78,11 @@ NVCCFLAGS += -std=c++17 $(GENCODE) -MMD -MP $(OPENMP_FLAG:%=-Xcompiler %)
 runtime_dirs := $(CUDA_HOME)/lib64 $(DEPS_LIBDIR) $(foreach home,$(EXTRA_HOMES),$(home)/lib)
 LDFLAGS := $(foreach dir,$(runtime_dirs),-L$(dir) -Xlinker -rpath=$(dir)) $(foreach dir,$(MPI_LIBDIRS),-L$(dir)) \
     $(OPENMP_FLAG:%=-Xcompiler %)
-LDLIBS := $(CUBLAS_LIB) -lcudart $(call library_flag,nccl,$(NCCL_HOME)) $(MPI_LIB) -lpcre2-8
+LDLIBS := $(SANITIZE_LINK) $(CUBLAS_LIB) -lcudart $(call library_flag,nccl,$(NCCL_HOME)) $(MPI_LIB) -lpcre2-8
 
 BUILD := build
+# the program (`make sanitize` builds its own in its build folder)
+TRAIN := train
 LIB_SOURCES := $(filter-out $(MPI_SOURCE_LEFT_OUT),$(wildcard data/*.cpp model/*.cpp model/cpu/*.cpp lora/*.cpp))
 CUDA_SOURCES := $(wildcard model/cuda/*.cu)
 TEST_SOURCES := $(wildcard test/*.cpp)
@@ -82,10 +91,21 @@ TEST_OBJECTS := $(TEST_SOURCES:%.cpp=$(BUILD)/%.o)
 LAB_SOURCES := $(wildcard dev/cuda/*.cu)
 LAB_BINARIES := $(LAB_SOURCES:dev/cuda/%.cu=$(BUILD)/lab/%)
 
-.PHONY: all test lab clean
-all: train
+# The version and commit every run records in its run.json (model/run_directory.h), in a header rewritten only when
+# they change, so that a commit rebuilds one object.
+CLORA_VERSION := $(shell git describe --always --dirty 2>/dev/null || echo unknown)
+CLORA_COMMIT := $(shell git rev-parse HEAD 2>/dev/null || echo unknown)
+$(BUILD)/version.h: FORCE
+	@mkdir -p $(BUILD)
+	@printf '#define CLORA_VERSION "%s"\n#define CLORA_COMMIT "%s"\n' '$(CLORA_VERSION)' '$(CLORA_COMMIT)' > $@.new
+	@if cmp -s $@.new $@; then rm $@.new; else mv $@.new $@; fi
+$(BUILD)/model/run_directory.o: $(BUILD)/version.h
+$(BUILD)/model/run_directory.o: CPPFLAGS += -I$(BUILD)
 
-train: $(BUILD)/train.o $(LIB_OBJECTS)
+.PHONY: all test lab clean sanitize FORCE
+all: $(TRAIN)
+
+$(TRAIN): $(BUILD)/train.o $(LIB_OBJECTS)
 	$(NVCC) $(GENCODE) -o $@ $^ $(LDFLAGS) $(LDLIBS)
 
 $(BUILD)/test_runner: $(TEST_OBJECTS) $(LIB_OBJECTS)
@@ -93,7 +113,7 @@ $(BUILD)/test_runner: $(TEST_OBJECTS) $(LIB_OBJECTS)
 
 # The test runner prints one closing line: "N passed, N failed" (", N skipped" when some skipped).
 # Tests that run the CLI use ./train, so it is built first, and the benchmark test build/bench/train_step.
-test: train $(BUILD)/test_runner $(BUILD)/bench/train_step
+test: $(TRAIN) $(BUILD)/test_runner $(BUILD)/bench/train_step
 	@./$(BUILD)/test_runner
 
 # The kernel lab: one standalone program per kernel family (reference, versions, check, timing). Each includes its
@@ -124,7 +144,21 @@ $(BUILD)/%.o: %.cu
 	@mkdir -p $(dir $@)
 	$(NVCC) $(CPPFLAGS) $(NVCCFLAGS) -c $< -o $@
 
+# AddressSanitizer + UBSan: the host code (every reader, the CPU backend, the run logic) built in build-sanitize/,
+# then every test (those that run the program run build-sanitize/train, through CLORA_TRAIN) and the default
+# `train pretrain` and `train cl`. ASAN_OPTIONS: CUDA's runtime needs protect_shadow_gap=0 to load at all; the leak
+# check is off, since OpenMPI's and CUDA's runtimes keep what they allocate until exit; the fuzz tests lift their
+# memory cap (ASan reserves terabytes of address space).
+SANITIZE_ENV := ASAN_OPTIONS=protect_shadow_gap=0:detect_leaks=0 UBSAN_OPTIONS=print_stacktrace=1 CLORA_FUZZ_MEMORY_KB=0
+sanitize:
+	$(MAKE) BUILD=build-sanitize TRAIN=build-sanitize/train SANITIZE_BUILD=1 build-sanitize/train \
+	    build-sanitize/test_runner
+	$(SANITIZE_ENV) CLORA_TRAIN=build-sanitize/train ./build-sanitize/test_runner
+	rm -rf build-sanitize/runs
+	$(SANITIZE_ENV) build-sanitize/train pretrain --out build-sanitize/runs/pretrain
+	$(SANITIZE_ENV) build-sanitize/train cl --out build-sanitize/runs/cl
+
 clean:
-	rm -rf $(BUILD) train
+	rm -rf $(BUILD) build-sanitize train
 
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

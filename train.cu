@@ -2,6 +2,9 @@
 // missing or malformed values are errors), runs, and returns its exit status; every Error is printed
 // as one line on stderr with exit status 1. Under mpirun or srun every rank runs the command, data-parallel
 // (model/distributed.h); an Error on any rank is printed with its rank and ends the whole job.
+#include <cerrno>
+#include <climits>
+#include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <functional>
@@ -15,6 +18,7 @@
 #include "model/cpu/threads.h"
 #include "model/distributed.h"
 #include "model/pretrain.h"
+#include "model/run_directory.h"
 #include "model/verify.h"
 
 namespace {
@@ -75,28 +79,57 @@ struct Flags {
     std::string text(const std::string& name) { return find(name)->value; }
     const std::vector<std::string>& all(const std::string& name) { return find(name)->values; }
     bool on(const std::string& name) { return find(name)->value == "1"; }
-    long long integer(const std::string& name) {
+
+    // An integer flag in [low, high]: anything else (text, a value beyond long long, out of range) fails naming
+    // the flag, so a value never wraps around on its way into an int.
+    long long integer(const std::string& name, long long low = 0, long long high = INT_MAX) {
         const std::string& value = find(name)->value;
         char* end = nullptr;
-        long long number = std::strtoll(value.c_str(), &end, 10);
+        errno = 0;
+        const long long number = std::strtoll(value.c_str(), &end, 10);
         if (value.empty() || *end != '\0') fail("--" + name + " '" + value + "': expected an integer");
+        if (errno == ERANGE || number < low || number > high)
+            fail("--" + name + " " + value + ": expected an integer " +
+                 (high == LLONG_MAX || high == INT_MAX ? ">= " + std::to_string(low)
+                                                       : "from " + std::to_string(low) + " to " + std::to_string(high)));
         return number;
     }
-    float real(const std::string& name) {
+    int count(const std::string& name, int low) { return int(integer(name, low, INT_MAX)); }
+
+    // A number flag, finite and within range (e.g. Range::positive()); fails naming the flag otherwise.
+    struct Range {
+        double low, high;
+        bool low_open, high_open;  // is the bound itself excluded
+        static Range positive() { return {0, HUGE_VAL, true, false}; }
+        static Range non_negative() { return {0, HUGE_VAL, false, false}; }
+        static Range unit() { return {0, 1, false, false}; }            // [0, 1]
+        static Range below_one() { return {0, 1, false, true}; }        // [0, 1)
+        static Range above_zero_to_one() { return {0, 1, true, false}; }  // (0, 1]
+        bool contains(double x) const {
+            return (low_open ? x > low : x >= low) && (high_open ? x < high : x <= high);
+        }
+        std::string text() const {
+            auto number = [](double x) {
+                char buffer[32];
+                std::snprintf(buffer, sizeof(buffer), "%g", x);
+                return std::string(buffer);
+            };
+            if (high == HUGE_VAL) return std::string(low_open ? "> " : ">= ") + number(low);
+            return "in " + std::string(low_open ? "(" : "[") + number(low) + ", " + number(high) + (high_open ? ")" : "]");
+        }
+    };
+    float real(const std::string& name, Range range) {
         const std::string& value = find(name)->value;
         char* end = nullptr;
-        float number = std::strtof(value.c_str(), &end);
+        const double number = std::strtod(value.c_str(), &end);
         if (value.empty() || *end != '\0') fail("--" + name + " '" + value + "': expected a number");
-        return number;
+        if (!std::isfinite(number) || !std::isfinite(float(number)) || !range.contains(number))
+            fail("--" + name + " " + value + ": expected a finite number " + range.text());
+        return float(number);
     }
 };
 
-// An integer flag that must be >= 0.
-long long non_negative(Flags& flags, const std::string& name) {
-    long long value = flags.integer(name);
-    if (value < 0) fail("--" + name + " must be >= 0, got " + std::to_string(value));
-    return value;
-}
+using Range = Flags::Range;
 
 // A flag whose value must be one of `choices`.
 std::string one_of(Flags& flags, const std::string& name, std::initializer_list<const char*> choices) {
@@ -123,6 +156,20 @@ void apply_threads(Flags& flags) {
     if (value.empty() || *end != '\0' || count < 1 || count > 4096)
         fail("--threads '" + value + "': expected a positive count or auto");
     cpu::set_cpu_threads(int(count));
+}
+
+// --resume, --resume-or-start and --overwrite of the commands that write a run folder (model/run_directory.h)
+void add_run_flags(Flags& flags, const std::string& resume_help) {
+    flags.add_switch("resume", resume_help + " (an error when --out holds no run)");
+    flags.add_switch("resume-or-start", "resume the run in --out if there is one, else start it (runs in stages)");
+    flags.add_switch("overwrite", "start afresh even when --out holds a run (its files are deleted)");
+}
+void apply_run_flags(Flags& flags, StartMode& start, bool& overwrite) {
+    const bool resume = flags.on("resume"), resume_or_start = flags.on("resume-or-start");
+    overwrite = flags.on("overwrite");
+    if (int(resume) + int(resume_or_start) + int(overwrite) > 1)
+        fail("give one of --resume, --resume-or-start and --overwrite");
+    start = resume ? StartMode::resume : resume_or_start ? StartMode::resume_or_fresh : StartMode::fresh;
 }
 
 int command_pretrain(int argc, char** argv) {
@@ -155,7 +202,7 @@ int command_pretrain(int argc, char** argv) {
     flags.add("val-batches", std::to_string(o.val_batches), "batches per validation");
     flags.add("checkpoint-every", "0", "checkpoint every N steps (0: only at the end)");
     flags.add("seed", std::to_string(o.seed), "seed of the initial weights and the synthetic data");
-    flags.add_switch("resume", "continue from the latest checkpoint in --out");
+    add_run_flags(flags, "continue the run in --out from its latest checkpoint");
     if (!flags.parse(argc, argv, 2)) return 0;
     apply_threads(flags);
 
@@ -166,25 +213,24 @@ int command_pretrain(int argc, char** argv) {
     o.out_dir = flags.text("out");
     o.device = flags.text("device");
     o.precision = flags.text("precision");
-    o.batch_size = int(flags.integer("batch-size"));
-    o.seq_len = int(flags.integer("seq-len"));
-    o.steps = int(flags.integer("steps"));
-    o.schedule.max_lr = flags.real("lr");
+    o.batch_size = flags.count("batch-size", 1);
+    o.seq_len = flags.count("seq-len", 1);
+    o.steps = flags.count("steps", 1);
+    o.schedule.max_lr = flags.real("lr", Range::positive());
     o.schedule.kind = flags.text("lr-schedule");
-    o.schedule.warmup_steps = int(flags.integer("warmup"));
-    o.schedule.final_fraction = flags.real("final-lr-fraction");
-    o.optimizer.weight_decay = flags.real("weight-decay");
-    o.optimizer.beta1 = flags.real("beta1");
-    o.optimizer.beta2 = flags.real("beta2");
-    o.optimizer.eps = flags.real("eps");
-    o.optimizer.grad_clip = flags.real("grad-clip");
-    o.val_every = int(flags.integer("val-every"));
-    o.val_batches = int(flags.integer("val-batches"));
-    o.checkpoint_every = int(flags.integer("checkpoint-every"));
-    o.seed = uint64_t(flags.integer("seed"));
-    o.resume = flags.on("resume");
+    o.schedule.warmup_steps = flags.count("warmup", 0);
+    o.schedule.final_fraction = flags.real("final-lr-fraction", Range::unit());
+    o.optimizer.weight_decay = flags.real("weight-decay", Range::non_negative());
+    o.optimizer.beta1 = flags.real("beta1", Range::below_one());
+    o.optimizer.beta2 = flags.real("beta2", Range::below_one());
+    o.optimizer.eps = flags.real("eps", Range::positive());
+    o.optimizer.grad_clip = flags.real("grad-clip", Range::non_negative());
+    o.val_every = flags.count("val-every", 0);
+    o.val_batches = flags.count("val-batches", 1);
+    o.checkpoint_every = flags.count("checkpoint-every", 0);
+    o.seed = uint64_t(flags.integer("seed", 0, LLONG_MAX));
+    apply_run_flags(flags, o.start, o.overwrite);
     if (!o.init_checkpoint.empty() && !o.model_config.empty()) fail("give --init or --model-config, not both");
-    if (o.val_batches <= 0) fail("--val-batches must be positive");
     run_pretrain(o);
     return 0;
 }
@@ -201,7 +247,7 @@ int command_verify(int argc, char** argv) {
     if (!flags.parse(argc, argv, 2)) return 0;
     apply_threads(flags);
     if (flags.text("model").empty() || flags.text("state").empty()) fail("verify needs --model and --state");
-    double tolerance = flags.real("tolerance");
+    double tolerance = flags.real("tolerance", Range::positive());
     VerifyReport report = run_verify(flags.text("model"), flags.text("state"), flags.text("device"), tolerance);
     print_verify_report(report, tolerance);
     return report.all_ok() ? 0 : 1;
@@ -225,9 +271,8 @@ int command_tokenize(int argc, char** argv) {
     o.out_dir = flags.text("out");
     if (o.inputs.empty() || o.out_dir.empty()) fail("tokenize needs --input and --out");
     o.tokenizer_dir = flags.text("tokenizer");
-    o.val_fraction = flags.real("val-fraction");
-    long long shard_tokens = flags.integer("shard-tokens");
-    if (shard_tokens <= 0) fail("--shard-tokens must be positive");
+    o.val_fraction = flags.real("val-fraction", Range::below_one());
+    long long shard_tokens = flags.integer("shard-tokens", 1, INT32_MAX);
     o.shard_tokens = size_t(shard_tokens);
     o.strip_gutenberg = !flags.on("no-strip-gutenberg");
     o.normalize_newlines = !flags.on("keep-crlf");
@@ -297,7 +342,7 @@ int command_cl(int argc, char** argv) {
     flags.add("max-new-tokens", std::to_string(o.max_new_tokens), "longest generated answer");
     flags.add("eval-batch-size", std::to_string(o.eval_batch_size), "prompts decoded together");
     flags.add("out", o.out_dir, "output directory");
-    flags.add_switch("resume", "continue each method from its latest task boundary in --out");
+    add_run_flags(flags, "continue the run in --out: each method from its latest task boundary");
     flags.add("stop-after", "0", "stop each method after this many tasks (a stage; continue with --resume)");
     flags.add("seed", std::to_string(o.seed), "seed of the data order, the adapters and the synthetic benchmark");
     flags.add("log-every", std::to_string(o.log_every), "steps between log lines (0: none)");
@@ -307,9 +352,9 @@ int command_cl(int argc, char** argv) {
     o.order = flags.text("order");
     o.benchmark_root = flags.text("benchmark");
     o.tokenizer_dir = flags.text("tokenizer");
-    o.max_train = size_t(non_negative(flags, "max-train"));
-    o.max_test = size_t(non_negative(flags, "max-test"));
-    o.synthetic_tasks = int(flags.integer("synthetic-tasks"));
+    o.max_train = size_t(flags.integer("max-train", 0, LLONG_MAX));
+    o.max_test = size_t(flags.integer("max-test", 0, LLONG_MAX));
+    o.synthetic_tasks = int(flags.integer("synthetic-tasks", 1, 1000));
     o.synthetic_disjoint_inputs = flags.on("synthetic-disjoint");
     o.base_checkpoint = flags.text("base");
     o.base_config = flags.text("base-config");
@@ -319,42 +364,41 @@ int command_cl(int argc, char** argv) {
     const ContinualPreset preset = continual_preset(o.order.empty());
     auto given = [&](const std::string& name) { return !flags.text(name).empty(); };
     o.lora.modules = parse_lora_modules(given("lora-modules") ? flags.text("lora-modules") : preset.lora_modules);
-    o.lora.rank = given("lora-rank") ? int(flags.integer("lora-rank")) : preset.lora_rank;
-    o.lora.alpha = flags.real("lora-alpha");
-    o.lora.dropout = flags.real("lora-dropout");
-    o.epochs = given("epochs") ? int(flags.integer("epochs")) : preset.epochs;
-    o.batch_size = int(flags.integer("batch-size"));
-    o.max_seq_len = int(non_negative(flags, "max-seq-len"));
-    o.optimizer.learning_rate = given("lr") ? flags.real("lr") : preset.learning_rate;
-    o.optimizer.weight_decay = flags.real("weight-decay");
-    o.optimizer.grad_clip = flags.real("grad-clip");
-    o.replay_size = int(flags.integer("replay-size"));
+    o.lora.rank = given("lora-rank") ? int(flags.integer("lora-rank", 1, 4096)) : preset.lora_rank;
+    o.lora.alpha = flags.real("lora-alpha", Range::positive());
+    o.lora.dropout = flags.real("lora-dropout", Range::below_one());
+    o.epochs = given("epochs") ? flags.count("epochs", 1) : preset.epochs;
+    o.batch_size = flags.count("batch-size", 1);
+    o.max_seq_len = flags.count("max-seq-len", 0);
+    if (o.max_seq_len == 1) fail("--max-seq-len 1: a sequence needs a prompt token and an answer token (0 or >= 2)");
+    o.optimizer.learning_rate = given("lr") ? flags.real("lr", Range::positive()) : preset.learning_rate;
+    o.optimizer.weight_decay = flags.real("weight-decay", Range::non_negative());
+    o.optimizer.grad_clip = flags.real("grad-clip", Range::non_negative());
+    o.replay_size = flags.count("replay-size", 1);
     o.eval_all = flags.on("eval-all");
-    o.max_new_tokens = int(flags.integer("max-new-tokens"));
-    o.eval_batch_size = int(flags.integer("eval-batch-size"));
+    o.max_new_tokens = flags.count("max-new-tokens", 1);
+    o.eval_batch_size = flags.count("eval-batch-size", 1);
     o.out_dir = flags.text("out");
-    o.resume = flags.on("resume");
-    o.stop_after = int(non_negative(flags, "stop-after"));
-    o.seed = uint64_t(flags.integer("seed"));
-    o.log_every = int(non_negative(flags, "log-every"));
+    apply_run_flags(flags, o.start, o.overwrite);
+    o.stop_after = flags.count("stop-after", 0);
+    o.seed = uint64_t(flags.integer("seed", 0, LLONG_MAX));
+    o.log_every = flags.count("log-every", 0);
     MethodOptions& mo = o.method;
-    mo.olora_lambda1 = flags.real("olora-lambda1");
-    mo.olora_lambda2 = flags.real("olora-lambda2");
+    mo.olora_lambda1 = flags.real("olora-lambda1", Range::non_negative());
+    mo.olora_lambda2 = flags.real("olora-lambda2", Range::non_negative());
     mo.olora_orth = one_of(flags, "orth", {"abs", "squared"});
-    mo.nlora_lambda = given("nlora-lambda") ? flags.real("nlora-lambda") : preset.nlora_lambda;
+    mo.nlora_lambda = given("nlora-lambda") ? flags.real("nlora-lambda", Range::non_negative()) : preset.nlora_lambda;
     mo.nlora_form = one_of(flags, "nlora-form", {"full", "rr"});
-    mo.ilora_ema = flags.real("ilora-ema");
-    mo.ilora_gamma = flags.real("ilora-gamma");
+    mo.ilora_ema = flags.real("ilora-ema", Range::unit());
+    mo.ilora_gamma = flags.real("ilora-gamma", Range::non_negative());
     mo.ilora_eval = one_of(flags, "ilora-eval", {"slow", "fast"});
-    mo.gainlora_gate_hidden = int(flags.integer("gainlora-gate-hidden"));
-    mo.gainlora_epsilon0 = flags.real("gainlora-epsilon0");
-    mo.gainlora_max_batches = int(flags.integer("gainlora-max-batches"));
+    mo.gainlora_gate_hidden = flags.count("gainlora-gate-hidden", 1);
+    mo.gainlora_epsilon0 = flags.real("gainlora-epsilon0", Range::above_zero_to_one());
+    mo.gainlora_max_batches = flags.count("gainlora-max-batches", 1);
     mo.gainlora_restore_norm = flags.on("gainlora-restore-norm");
-    mo.amlora_attention_dim = int(flags.integer("amlora-attention-dim"));
-    mo.amlora_lambda = given("amlora-lambda") ? flags.real("amlora-lambda") : preset.amlora_lambda;
+    mo.amlora_attention_dim = flags.count("amlora-attention-dim", 1);
+    mo.amlora_lambda = given("amlora-lambda") ? flags.real("amlora-lambda", Range::non_negative()) : preset.amlora_lambda;
     mo.amlora_norm = one_of(flags, "amlora-norm", {"sigmoid", "softmax"});
-    if (o.synthetic_tasks < 1) fail("--synthetic-tasks must be >= 1");
-    if (o.replay_size < 1) fail("--replay-size must be >= 1");
     run_continual(o);
     return 0;
 }
@@ -384,6 +428,7 @@ int main(int argc, char** argv) {
     std::string name = argv[1];
     try {
         distributed_init();  // under a launcher: MPI; alone: nothing
+        record_command_line(argc, argv);
         for (const auto& command : commands)
             if (command.first == name) {
                 const int status = command.second(argc, argv);
@@ -395,6 +440,8 @@ int main(int argc, char** argv) {
         return distributed_fail(error.what());
     } catch (const std::bad_alloc&) {
         return distributed_fail("out of memory");
+    } catch (const std::exception& error) {  // a reader's own checks let something through: still one line, exit 1
+        return distributed_fail(std::string("internal error: ") + error.what());
     }
     return 1;
 }

@@ -23,12 +23,17 @@ std::vector<uint8_t> read_file_bytes(const std::string& path) {
     return bytes;
 }
 
-FileReader::FileReader(const std::string& path) : path(path), bytes(read_file_bytes(path)) {}
+FileReader::FileReader(const std::string& path) : path(path) {
+    struct stat info;  // a directory, a FIFO or a device (/dev/zero) is no file of a binary format
+    if (stat(path.c_str(), &info) == 0 && !S_ISREG(info.st_mode)) fail(path + ": not a regular file");
+    bytes = read_file_bytes(path);
+}
 
 void FileReader::read(void* destination, size_t count, const char* what) {
     if (count > remaining())
         fail_here(std::string("truncated: ") + what + " needs " + std::to_string(count) + " bytes at offset " +
                   std::to_string(offset) + ", only " + std::to_string(remaining()) + " remain");
+    if (count == 0) return;  // an empty array's destination may be null, which memcpy must not get
     std::memcpy(destination, bytes.data() + offset, count);
     offset += count;
 }
@@ -40,15 +45,17 @@ void FileReader::expect_end() const {
 void FileReader::fail_here(const std::string& problem) const { fail(path + ": " + problem); }
 
 void AtomicFileWriter::write(const void* source, size_t count) {
+    if (count == 0) return;  // an empty array's source may be null
     const uint8_t* begin = static_cast<const uint8_t*>(source);
     bytes.insert(bytes.end(), begin, begin + count);
 }
 
 void AtomicFileWriter::commit() {
+    if (seal) seal(bytes);
     std::string temporary = path + ".tmp." + std::to_string(getpid());
     FILE* file = std::fopen(temporary.c_str(), "wb");
     if (!file) fail(path + ": cannot write: " + std::strerror(errno));
-    bool ok = std::fwrite(bytes.data(), 1, bytes.size(), file) == bytes.size();
+    bool ok = bytes.empty() || std::fwrite(bytes.data(), 1, bytes.size(), file) == bytes.size();
     ok = (std::fflush(file) == 0) && ok;
     ok = (fsync(fileno(file)) == 0) && ok;
     ok = (std::fclose(file) == 0) && ok;

@@ -18,7 +18,7 @@ struct Error : std::runtime_error {
 // Reads a whole binary file into memory; fails with the path when it cannot be opened or read.
 std::vector<uint8_t> read_file_bytes(const std::string& path);
 
-// A cursor over the bytes of one file: every read checks that enough bytes remain and fails with
+// A cursor over the bytes of one (regular) file: every read checks that enough bytes remain and fails with
 // "<path>: truncated: ..." naming what was being read.
 struct FileReader {
     std::string path;
@@ -43,6 +43,9 @@ struct FileReader {
 struct AtomicFileWriter {
     std::string path;
     std::vector<uint8_t> bytes;
+    // Applied to the whole file's bytes by commit(), just before they are written: write_llmc_header sets it to
+    // seal the file with its checksum (data/llmc_header.h). None by default.
+    void (*seal)(std::vector<uint8_t>& bytes) = nullptr;
 
     explicit AtomicFileWriter(const std::string& path) : path(path) {}
     void write(const void* source, size_t count);

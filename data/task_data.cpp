@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 
 #include "data/file_io.h"
+#include "data/utf8.h"
 
 namespace filesystem = std::filesystem;
 using nlohmann::json;
@@ -35,13 +36,15 @@ std::string describe_json_type(const json& value) {
     return (name == "array" || name == "object" ? "an " : "a ") + name;
 }
 
+// Every JSON exception (a syntax error, invalid UTF-8, a number out of range such as 1e999999) becomes an Error
+// naming the file.
 json parse_json_file(const std::string& path) {
-    if (!file_exists(path)) fail(path + ": missing file");
+    if (!file_exists(path)) fail(printable(path) + ": missing file");
     std::vector<uint8_t> bytes = read_file_bytes(path);
     try {
         return json::parse(bytes.begin(), bytes.end());
-    } catch (const json::parse_error& error) {
-        fail(path + ": malformed JSON: " + error.what());
+    } catch (const json::exception& error) {
+        fail(printable(path) + ": malformed JSON: " + printable(error.what()));
     }
 }
 
@@ -72,7 +75,7 @@ std::vector<std::string> read_labels(const std::string& path) {
             fail(path + ": label " + std::to_string(i) + " is " + describe_json_type(list[i]) + ", expected a string");
         std::string label = list[i].get<std::string>();
         if (std::find(labels.begin(), labels.end(), label) != labels.end())
-            fail(path + ": label " + std::to_string(i) + " (\"" + label + "\") appears twice");
+            fail(path + ": label " + std::to_string(i) + " (\"" + printable(label) + "\") appears twice");
         labels.push_back(label);
     }
     return labels;
@@ -90,13 +93,29 @@ struct SplitResult {
     size_t skipped = 0;
 };
 
-// Turns the records of one split (already parsed from `path`) into examples.
+SplitResult read_records(const json& list, const std::string& path, TaskFormat format, const PromptRecipe& recipe,
+                         const std::vector<std::string>& labels, const std::string& labels_path,
+                         const TaskLoadOptions& options, size_t limit, size_t& index);
+
+// Turns the records of one split (already parsed from `path`) into examples; a JSON exception on the way fails
+// naming the file and the record.
 SplitResult read_split(const json& list, const std::string& path, TaskFormat format, const PromptRecipe& recipe,
                        const std::vector<std::string>& labels, const std::string& labels_path,
                        const TaskLoadOptions& options, size_t limit) {
+    size_t index = 0;
+    try {
+        return read_records(list, path, format, recipe, labels, labels_path, options, limit, index);
+    } catch (const json::exception& error) {
+        fail(record_place(path, index) + ": " + printable(error.what()));
+    }
+}
+
+SplitResult read_records(const json& list, const std::string& path, TaskFormat format, const PromptRecipe& recipe,
+                       const std::vector<std::string>& labels, const std::string& labels_path,
+                         const TaskLoadOptions& options, size_t limit, size_t& index) {
     const char* answer_key = format == TaskFormat::olora ? "label" : "answer";
     SplitResult result;
-    for (size_t index = 0; index < list.size(); index++) {
+    for (index = 0; index < list.size(); index++) {
         const json& record = list[index];
         if (!record.is_object())
             fail(record_place(path, index) + ": is " + describe_json_type(record) + ", expected an object with " +
@@ -118,8 +137,8 @@ SplitResult read_split(const json& list, const std::string& path, TaskFormat for
             continue;
         }
         if (!unlabelled && !labels.empty() && std::find(labels.begin(), labels.end(), example.answer) == labels.end())
-            fail(record_place(path, index) + ": \"" + answer_key + "\" \"" + example.answer + "\" is not one of the " +
-                 "labels in " + labels_path + " (" + join(labels, ", ") + ")");
+            fail(record_place(path, index) + ": \"" + answer_key + "\" \"" + printable(example.answer) +
+                 "\" is not one of the labels in " + labels_path + " (" + printable(join(labels, ", ")) + ")");
         result.examples.push_back(std::move(example));
     }
     if (limit > 0 && result.examples.size() > limit) result.examples.resize(limit);
@@ -183,16 +202,21 @@ bool read_instruction(const std::string& config_path, const std::string& type, s
     fail(config_path + ": \"" + type + "\" has no \"zero-shot\" instruction");
 }
 
-}  // namespace
+// The names go into the metrics and predictions files as JSON strings, which must be UTF-8.
+void expect_utf8_name(const std::string& task_dir, const std::string& name, const char* what) {
+    if (!is_valid_utf8(name))
+        fail(printable(task_dir) + ": " + what + " name is not valid UTF-8 ('" + printable(name) + "')");
+}
 
-Task load_task(const std::string& task_dir, const TaskLoadOptions& options) {
-    if (!is_directory(task_dir)) fail(task_dir + ": no such task directory");
+Task load_task_files(const std::string& task_dir, const TaskLoadOptions& options) {
+    if (!is_directory(task_dir)) fail(printable(task_dir) + ": no such task directory");
     filesystem::path directory = normalized_directory(task_dir);
     std::string train_path = task_dir + "/train.json", test_path = task_dir + "/test.json";
     std::string labels_path = task_dir + "/labels.json";
 
     Task task;
     task.name = directory.filename().string();
+    expect_utf8_name(task_dir, task.name, "task directory");
     task.directory = task_dir;
     json train_records = parse_json_list(train_path, "records");
     task.format = detect_format(train_records, train_path);
@@ -201,6 +225,7 @@ Task load_task(const std::string& task_dir, const TaskLoadOptions& options) {
     PromptRecipe recipe;
     if (task.format == TaskFormat::olora) {
         task.type = directory.parent_path().filename().string();
+        expect_utf8_name(task_dir, task.type, "task type (parent directory)");
         if (!file_exists(labels_path)) fail(labels_path + ": missing file (O-LoRA format tasks need their labels)");
         task.labels = read_labels(labels_path);
         std::string config_path =
@@ -226,6 +251,19 @@ Task load_task(const std::string& task_dir, const TaskLoadOptions& options) {
     task.skipped_train = train.skipped;
     task.skipped_test = test.skipped;
     return task;
+}
+
+}  // namespace
+
+// Every failure is an Error naming the task, with the bytes of paths and file text that would not print escaped.
+Task load_task(const std::string& task_dir, const TaskLoadOptions& options) {
+    try {
+        return load_task_files(task_dir, options);
+    } catch (const json::exception& error) {  // any the readers did not place more precisely
+        fail(printable(task_dir) + ": " + printable(error.what()));
+    } catch (const Error& error) {
+        fail(printable(error.what(), std::string::npos));
+    }
 }
 
 std::string describe_task(const Task& task) {

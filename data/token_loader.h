@@ -17,8 +17,9 @@ struct TokenLoader {
     // the position, are those of the global batch, so every rank walks the data in step.
     int first_row = 0, rows = 0;
 
-    // Shards matching a glob pattern; every shard is checked when it is loaded (tokens < vocab_size,
-    // at least B*T+1 tokens).
+    // Shards matching a glob pattern. Every shard is read and checked here, before the first batch (checksum,
+    // tokens < vocab_size, at least B*T+1 tokens: "<path>: no tokens" for none), and again whenever it is loaded;
+    // the first stays loaded. (One extra pass over the data at the start.)
     TokenLoader(const std::string& pattern, int batch_size, int seq_len, int vocab_size);
     // One in-memory stream.
     TokenLoader(std::vector<uint16_t> stream, int batch_size, int seq_len, int vocab_size);

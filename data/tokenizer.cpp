@@ -14,6 +14,7 @@
 #include <utility>
 
 #include "data/file_io.h"
+#include "data/utf8.h"
 
 namespace {
 
@@ -51,51 +52,14 @@ void append_utf8(std::string& out, uint32_t code_point) {
     }
 }
 
-// The length of the well-formed UTF-8 character at p (Unicode's definition: no overlong forms, no
-// surrogates, nothing above U+10FFFF), or 0 if the bytes there do not start one. Decodes it into *code_point.
-size_t utf8_char_length(const unsigned char* p, size_t available, uint32_t* code_point = nullptr) {
-    const unsigned char b0 = p[0];
-    size_t length;
-    uint32_t value;
-    unsigned char low = 0x80, high = 0xBF;  // the allowed range of the second byte
-    if (b0 < 0x80) {
-        if (code_point) *code_point = b0;
-        return 1;
-    } else if (b0 >= 0xC2 && b0 <= 0xDF) {
-        length = 2, value = b0 & 0x1F;
-    } else if (b0 >= 0xE0 && b0 <= 0xEF) {
-        length = 3, value = b0 & 0x0F;
-        if (b0 == 0xE0) low = 0xA0;       // overlong
-        if (b0 == 0xED) high = 0x9F;      // surrogates
-    } else if (b0 >= 0xF0 && b0 <= 0xF4) {
-        length = 4, value = b0 & 0x07;
-        if (b0 == 0xF0) low = 0x90;       // overlong
-        if (b0 == 0xF4) high = 0x8F;      // above U+10FFFF
-    } else {
-        return 0;
-    }
-    if (available < length) return 0;
-    if (p[1] < low || p[1] > high) return 0;
-    value = (value << 6) | (p[1] & 0x3F);
-    for (size_t i = 2; i < length; i++) {
-        if ((p[i] & 0xC0) != 0x80) return 0;
-        value = (value << 6) | (p[i] & 0x3F);
-    }
-    if (code_point) *code_point = value;
-    return length;
-}
-
 std::string hex_code_point(uint32_t code_point) {
     char buffer[16];
     std::snprintf(buffer, sizeof(buffer), "U+%04X", unsigned(code_point));
     return buffer;
 }
 
-// A short, printable excerpt of a line for error messages.
-std::string excerpt(const std::string& text) {
-    std::string shown = text.size() > 60 ? text.substr(0, 60) + "..." : text;
-    return "'" + shown + "'";
-}
+// A short, printable excerpt of a line for error messages (control characters and invalid UTF-8 escaped).
+std::string excerpt(const std::string& text) { return "'" + printable(text, 60) + "'"; }
 
 uint64_t pair_key(int left, int right) { return (uint64_t(uint32_t(left)) << 32) | uint32_t(right); }
 
@@ -270,6 +234,14 @@ GPT2Tokenizer::GPT2Tokenizer(GPT2Tokenizer&&) noexcept = default;
 GPT2Tokenizer& GPT2Tokenizer::operator=(GPT2Tokenizer&&) noexcept = default;
 
 void GPT2Tokenizer::load(const std::string& encoder_json_path, const std::string& vocab_bpe_path) {
+    try {
+        load_files(encoder_json_path, vocab_bpe_path);
+    } catch (const Error& error) {  // paths and file text in the message: escape what would not print
+        fail(printable(error.what(), std::string::npos));
+    }
+}
+
+void GPT2Tokenizer::load_files(const std::string& encoder_json_path, const std::string& vocab_bpe_path) {
     auto loading = std::make_unique<Impl>();
 
     // encoder.json: {"token": id, ...}; tokens are strings over the byte-to-unicode alphabet.
@@ -297,7 +269,9 @@ void GPT2Tokenizer::load(const std::string& encoder_json_path, const std::string
         const std::string& token = item.key();
         const nlohmann::json& value = item.value();
         const std::string where = encoder_json_path + ": token " + nlohmann::json(token).dump();
-        if (!value.is_number_integer()) fail(where + ": the id is not an integer: " + value.dump());
+        if (!value.is_number_integer())
+            fail(where + ": the id is not an integer: " +
+                 (value.is_primitive() ? printable(value.dump(), 60) : "found " + std::string(value.type_name())));
         const int64_t id = value.get<int64_t>();
         if (id < 0 || id >= int64_t(vocab))
             fail(where + ": id " + std::to_string(id) + " is out of range; ids must be 0.." +
@@ -352,6 +326,7 @@ void GPT2Tokenizer::load(const std::string& encoder_json_path, const std::string
         fail(vocab_bpe_path + ": line 1: expected the header '#version: 0.2', found " + excerpt(lines[0]));
     loading->merges.reserve(lines.size() * 2);
     std::unordered_map<uint64_t, size_t> merge_line;
+    std::unordered_map<int, size_t> made_by_line;  // merged token id -> the line of the merge that makes it
     for (size_t index = 1; index < lines.size(); index++) {
         const std::string& line = lines[index];
         const std::string where = vocab_bpe_path + ": line " + std::to_string(index + 1);
@@ -364,16 +339,32 @@ void GPT2Tokenizer::load(const std::string& encoder_json_path, const std::string
         for (auto [found, name] : {std::make_pair(left_id, left), std::make_pair(right_id, right),
                                    std::make_pair(merged_id, left + right)})
             if (found == token_id.end())
-                fail(where + ": bad merges line " + excerpt(line) + ": token '" + name + "' is not in " +
+                fail(where + ": bad merges line " + excerpt(line) + ": token " + excerpt(name) + " is not in " +
                      encoder_json_path);
         const uint64_t key = pair_key(left_id->second, right_id->second);
         auto [previous, inserted] = merge_line.emplace(key, index + 1);
         if (!inserted)
             fail(where + ": bad merges line " + excerpt(line) + ": the same merge is on line " +
                  std::to_string(previous->second));
+        // each merge makes a token of its own (never <|endoftext|>, never one another merge makes)
+        if (merged_id->second == eot->second)
+            fail(where + ": bad merges line " + excerpt(line) + ": it makes the special token " + EOT_TEXT);
+        auto [maker, first_maker] = made_by_line.emplace(merged_id->second, index + 1);
+        if (!first_maker)
+            fail(where + ": bad merges line " + excerpt(line) + ": it makes token " + excerpt(left + right) +
+                 ", which line " + std::to_string(maker->second) + " already makes");
         const uint64_t rank = index - 1;
         loading->merges.emplace(key, (rank << 32) | uint32_t(merged_id->second));
     }
+    // A byte-level BPE vocabulary is the 256 single bytes, one token per merge and the special tokens (GPT-2:
+    // 50257 = 256 + 50000 merges + <|endoftext|>): a file cut short, even at a line boundary, has too few merges.
+    const size_t special_tokens = 1;  // <|endoftext|>, the only one this tokenizer knows
+    const size_t merge_count = lines.size() - 1, expected_merges = vocab - 256 - special_tokens;
+    if (merge_count != expected_merges)
+        fail(vocab_bpe_path + ": " + std::to_string(merge_count) + " merges, but " + encoder_json_path + " has " +
+             std::to_string(vocab) + " tokens, which need " + std::to_string(expected_merges) +
+             " (the 256 bytes, one token per merge and " + EOT_TEXT + ")" +
+             (merge_count < expected_merges ? ": is the file cut short?" : ""));
 
     loading->compile_regex();
     impl = std::move(loading);

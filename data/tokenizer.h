@@ -24,8 +24,10 @@ struct GPT2Tokenizer {
 
     // Reads and checks encoder.json (an object of token -> id: ids unique and 0..N-1, every token made of
     // byte-to-unicode characters, all 256 single bytes and "<|endoftext|>" present) and vocab.bpe
-    // ("#version: 0.2", then one merge "A B" per line, both sides and their concatenation in the encoder).
-    // Fails with "<path>: <problem>" (missing file, malformed JSON, bad merges line, wrong header...).
+    // ("#version: 0.2", then one merge "A B" per line, both sides and their concatenation in the encoder; each
+    // merge makes a different token, and there are N - 256 - 1 of them: one per token that is neither a byte nor
+    // <|endoftext|>). Fails with "<path>: <problem>" (missing file, malformed JSON, bad merges line, wrong
+    // header, too few or too many merges...), with bytes that would not print escaped.
     void load(const std::string& encoder_json_path, const std::string& vocab_bpe_path);
     // load(dir + "/encoder.json", dir + "/vocab.bpe").
     void load_dir(const std::string& dir);
@@ -49,6 +51,7 @@ struct GPT2Tokenizer {
     void clear_cache();
 
 private:
+    void load_files(const std::string& encoder_json_path, const std::string& vocab_bpe_path);
     struct Impl;
     std::unique_ptr<Impl> impl;
 };

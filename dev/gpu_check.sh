@@ -86,7 +86,7 @@ row "train verify --device cuda" "$status" "$(awk '$1=="logits"||$1=="wte"{print
 
 # throughput: GPT-2 124M shapes, random weights, synthetic tokens, 20 steps
 ./train pretrain --device cuda --model-config d12 --batch-size 8 --seq-len 1024 --steps 20 --val-every 0 \
-    --val-batches 1 --out "$logs/pretrain" >"$logs/pretrain.log" 2>&1
+    --val-batches 1 --overwrite --out "$logs/pretrain" >"$logs/pretrain.log" 2>&1
 status=$?
 tokens_per_second=$(grep -E '^step +[0-9]+/20 \| loss' "$logs/pretrain.log" | tail -10 |
     awk -F'|' '{gsub(/[^0-9.]/, "", $6); total += $6; n++} END {if (n) printf "%.0f", total / n}')
@@ -94,7 +94,7 @@ row "pretrain d12 B=8 T=1024 (tok/s)" "$([ $status -eq 0 ] && echo ok || echo FA
 
 # continual learning on the GPU: the synthetic run of every method, its AA per method and wall time
 start=$SECONDS
-./train cl --device cuda --method all --out "$logs/cl" --log-every 0 >"$logs/cl.log" 2>&1
+./train cl --device cuda --method all --overwrite --out "$logs/cl" --log-every 0 >"$logs/cl.log" 2>&1
 status=$?
 seconds=$((SECONDS - start))
 row "train cl --device cuda --method all (synthetic)" "$([ $status -eq 0 ] && echo ok || echo FAIL)" \
@@ -106,8 +106,8 @@ row "train cl --device cuda --method all (synthetic)" "$([ $status -eq 0 ] && ec
 if [ "$mpi_available" = yes ]; then
     mpi_root=$([ "$(id -u)" -eq 0 ] && echo --allow-run-as-root)
     nccl_flags="--device cuda --model-config d12 --batch-size 4 --seq-len 256 --steps 5 --val-every 0 --val-batches 1"
-    ./train pretrain $nccl_flags --out "$logs/plain_run" >"$logs/plain_run.log" 2>&1
-    mpirun $mpi_root -np 1 ./train pretrain $nccl_flags --out "$logs/nccl_run" >"$logs/nccl_run.log" 2>&1
+    ./train pretrain $nccl_flags --overwrite --out "$logs/plain_run" >"$logs/plain_run.log" 2>&1
+    mpirun $mpi_root -np 1 ./train pretrain $nccl_flags --overwrite --out "$logs/nccl_run" >"$logs/nccl_run.log" 2>&1
     status=$?
     if [ $status -eq 0 ] && cmp -s "$logs/plain_run/model_00000005.bin" "$logs/nccl_run/model_00000005.bin"; then
         status=ok; else status=FAIL; fi

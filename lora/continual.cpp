@@ -11,6 +11,7 @@
 #include <numeric>
 #include <sstream>
 
+#include "data/record_files.h"
 #include "data/synthetic_tasks.h"
 #include "data/task_data.h"
 #include "data/text_codec.h"
@@ -19,6 +20,7 @@
 #include "model/backend_cpu.h"
 #include "model/backend_cuda.h"
 #include "model/checkpoint.h"
+#include "model/cpu/threads.h"
 #include "model/data_parallel.h"
 #include "model/device.h"
 #include "model/generate.h"
@@ -91,6 +93,9 @@ void prepare(Setup& setup, const ContinualOptions& o) {
         setup.config = checkpoint.config;
         setup.base_parameters = std::move(checkpoint.parameters);
     }
+    if (setup.config.max_seq_len < 2)
+        fail("cl: the base model's context of " + std::to_string(setup.config.max_seq_len) +
+             " token holds no prompt before an answer (max_seq_len must be >= 2)");
     if (setup.config.vocab_size != setup.codec.vocab_size)
         fail("cl: the base model's vocabulary has " + std::to_string(setup.config.vocab_size) + " tokens, the " +
              setup.codec.name + " tokenizer " + std::to_string(setup.codec.vocab_size));
@@ -178,8 +183,8 @@ void print_matrix(const MethodResult& r) {
 template <class Backend>
 class MethodRun {
 public:
-    MethodRun(const std::string& method_name, const Setup& setup, const ContinualOptions& options)
-        : setup(setup), o(options), model(setup.config, setup.base_parameters.data()),
+    MethodRun(const std::string& method_name, const Setup& setup, const ContinualOptions& options, bool resuming)
+        : setup(setup), o(options), resuming(resuming), model(setup.config, setup.base_parameters.data()),
           adapters(setup.config, options.lora), method(make_method<Backend>(method_name, options)),
           context{model, adapters, setup.tasks, 0, options.seed, nullptr, 0, {}}, dir(options.out_dir + "/" + method_name) {
         model.frozen_base = true;
@@ -195,10 +200,16 @@ public:
 
     MethodResult run() {
         if (root) make_directories(dir);
-        int start = o.resume ? resume() : 0;
-        if (start == 0 && root) {  // a fresh run: fresh logs
-            std::ofstream(dir + "/metrics.jsonl", std::ios::trunc);
-            std::ofstream(dir + "/predictions.jsonl", std::ios::trunc);
+        const int start = resuming ? resume() : 0;
+        if (root) {  // the records of the tasks the adapters hold, and nothing after them (a kill may have left more)
+            keep_records(dir + "/metrics.jsonl", [&](const json& line) { return line.value("task", 0) <= start; });
+            keep_records(dir + "/predictions.jsonl",
+                         [&](const json& line) { return line.value("after_task", 0) <= start; });
+            // the finished tasks' times, from their records (the adapter files hold only what they compute)
+            for (const json& line : read_records(dir + "/metrics.jsonl")) {
+                const int task = line.value("task", 0);
+                if (task >= 1 && task <= start) result.seconds_per_task[size_t(task - 1)] = line.value("seconds", 0.0);
+            }
         }
         const int T = int(setup.tasks.size());
         const int end = o.stop_after > 0 ? std::min(T, o.stop_after) : T;
@@ -222,6 +233,7 @@ public:
 private:
     const Setup& setup;
     const ContinualOptions& o;
+    const bool resuming;  // the run in out_dir continues: each method from its latest task boundary
     GPT2<Backend> model;
     LoraAdapters<Backend> adapters;
     std::unique_ptr<ContinualMethod<Backend>> method;
@@ -270,6 +282,10 @@ private:
                 model.extra_dlnf = nullptr;
                 sum_over_ranks(context, adapters.gradients, adapters.num_parameters, "the adapters' gradients");
                 double loss = model.mean_loss + method->extra_loss(context);
+                if (!std::isfinite(loss))
+                    fail("cl: " + method->name() + " task " + setup.tasks[t].name + " step " + std::to_string(step + 1) +
+                         ": the loss is not finite; stopped (the latest adapters are those of task " +
+                         std::to_string(t) + ")");
                 double norm = std::sqrt(Backend::sum_of_squares(adapters.gradients, adapters.num_parameters) +
                                         method->extra_gradient_sum_of_squares(context));
                 if (!std::isfinite(norm)) fail("cl: task " + setup.tasks[t].name + " step " +
@@ -356,18 +372,21 @@ private:
         method->save_state(context, file);
         check_same_on_all_ranks(checksum(file.tensor("lora")), "the adapters at the task boundary");
         if (!root) return;
-        write_adapter_file(adapter_path(dir, t + 1), file);
 
+        // the task's records first, then its adapters: a resume from these adapters finds every line of the task,
+        // one from the previous task's drops them (MethodRun::run), so a kill between the two loses nothing
         json line = {{"task", t + 1},
                      {"name", setup.tasks[t].name},
                      {"accuracy", result.accuracy.back()},
                      {"seconds", result.seconds_per_task.back()}};
         for (const auto& [key, value] : diagnostics) line["diagnostics"][key] = value;
-        std::ofstream(dir + "/metrics.jsonl", std::ios::app) << line.dump() << "\n";
-        std::ofstream answers(dir + "/predictions.jsonl", std::ios::app);
-        for (const json& p : predictions)  // a decoded answer may end inside a multi-byte character: replaced
-            answers << p.dump(-1, ' ', false, json::error_handler_t::replace) << "\n";
+        // a decoded answer may end inside a multi-byte character, a task name be any bytes: replaced
+        append_records(dir + "/metrics.jsonl", line.dump(-1, ' ', false, json::error_handler_t::replace) + "\n");
+        std::string answers;
+        for (const json& p : predictions) answers += p.dump(-1, ' ', false, json::error_handler_t::replace) + "\n";
+        append_records(dir + "/predictions.jsonl", answers);
         predictions.clear();
+        write_adapter_file(adapter_path(dir, t + 1), file);
         if (!quiet) {
             std::printf("%s after task %d (%s):", method->name().c_str(), t + 1, setup.tasks[t].name.c_str());
             for (double a : result.accuracy.back()) std::printf(" %.1f", a);
@@ -396,7 +415,7 @@ private:
         for (int j = 0; j < completed; j++) {
             const std::vector<float>& row = file.tensor("accuracy/" + std::to_string(j));
             result.accuracy.emplace_back(row.begin(), row.end());
-            result.seconds_per_task.push_back(0);
+            result.seconds_per_task.push_back(0);  // MethodRun::run reads them from metrics.jsonl
         }
         context.task = completed;
         method->load_state(context, file);
@@ -421,8 +440,8 @@ private:
 };
 
 template <class Backend>
-MethodResult run_method(const std::string& name, const Setup& setup, const ContinualOptions& options) {
-    MethodRun<Backend> run(name, setup, options);
+MethodResult run_method(const std::string& name, const Setup& setup, const ContinualOptions& options, bool resuming) {
+    MethodRun<Backend> run(name, setup, options, resuming);
     return run.run();
 }
 
@@ -434,6 +453,75 @@ void print_comparison(const std::vector<MethodResult>& results) {
                     r.metrics.backward_transfer, r.metrics.forgetting, r.metrics.diagonal_mean,
                     total / std::max<size_t>(1, r.seconds_per_task.size()));
     }
+}
+
+// run.json's options: every flag of `train cl` that sets what the run computes, and those that may change when it
+// resumes: where and how fast it runs, which methods this session runs (each has its own folder) and how far.
+RunDescription describe_run(const ContinualOptions& o, Device device, MatmulPrecision precision) {
+    const MethodOptions& m = o.method;
+    std::string methods;
+    for (const std::string& name : o.methods) methods += (methods.empty() ? "" : ",") + name;
+    RunDescription run;
+    run.command = "cl";
+    run.options = {{"method", methods}, {"order", o.order}, {"benchmark", o.benchmark_root},
+                   {"tokenizer", o.tokenizer_dir}, {"max-train", o.max_train}, {"max-test", o.max_test},
+                   {"synthetic-tasks", o.synthetic_tasks}, {"synthetic-disjoint", o.synthetic_disjoint_inputs},
+                   {"base", o.base_checkpoint}, {"base-config", o.base_config}, {"device", device_name(device)},
+                   {"precision", precision_name(precision)}, {"threads", cpu::cpu_threads()},
+                   {"lora-modules", lora_modules_string(o.lora.modules)}, {"lora-rank", o.lora.rank},
+                   {"lora-alpha", shortest_decimal(o.lora.alpha)}, {"lora-dropout", shortest_decimal(o.lora.dropout)},
+                   {"epochs", o.epochs}, {"batch-size", o.batch_size}, {"max-seq-len", o.max_seq_len},
+                   {"lr", shortest_decimal(o.optimizer.learning_rate)},
+                   {"weight-decay", shortest_decimal(o.optimizer.weight_decay)},
+                   {"grad-clip", shortest_decimal(o.optimizer.grad_clip)}, {"replay-size", o.replay_size},
+                   {"olora-lambda1", shortest_decimal(m.olora_lambda1)},
+                   {"olora-lambda2", shortest_decimal(m.olora_lambda2)}, {"orth", m.olora_orth},
+                   {"nlora-lambda", shortest_decimal(m.nlora_lambda)}, {"nlora-form", m.nlora_form},
+                   {"ilora-ema", shortest_decimal(m.ilora_ema)}, {"ilora-gamma", shortest_decimal(m.ilora_gamma)},
+                   {"ilora-eval", m.ilora_eval}, {"gainlora-gate-hidden", m.gainlora_gate_hidden},
+                   {"gainlora-epsilon0", shortest_decimal(m.gainlora_epsilon0)},
+                   {"gainlora-max-batches", m.gainlora_max_batches},
+                   {"gainlora-restore-norm", m.gainlora_restore_norm},
+                   {"amlora-attention-dim", m.amlora_attention_dim},
+                   {"amlora-lambda", shortest_decimal(m.amlora_lambda)}, {"amlora-norm", m.amlora_norm},
+                   {"eval-all", o.eval_all}, {"max-new-tokens", o.max_new_tokens},
+                   {"eval-batch-size", o.eval_batch_size}, {"stop-after", o.stop_after}, {"seed", o.seed},
+                   {"log-every", o.log_every}};
+    run.may_change = {"method", "device", "precision", "threads", "stop-after", "log-every"};
+    run.outputs = {"comparison.json"};
+    for (const std::string& name : known_methods())
+        for (const char* file : {"/adapters_task*.bin", "/metrics.jsonl", "/predictions.jsonl", "/results.json"})
+            run.outputs.push_back(name + file);
+    run.device = device_name(device);
+    run.precision = precision_name(precision);
+    return run;
+}
+
+// Runs every method of the options in turn (each resumes from its own folder when the run resumes), prints each
+// accuracy matrix, then writes comparison.json and prints the comparison table.
+std::vector<MethodResult> run_methods(const Setup& setup, const ContinualOptions& options, bool cuda, bool resuming) {
+    const bool quiet = options.quiet || !is_root_rank();
+    std::vector<MethodResult> results;
+    for (const std::string& name : options.methods) {
+        results.push_back(cuda ? run_method<CudaBackend>(name, setup, options, resuming)
+                               : run_method<CpuBackend<float>>(name, setup, options, resuming));
+        if (!quiet) print_matrix(results.back());
+    }
+    json comparison = json::array();
+    for (const MethodResult& r : results)
+        comparison.push_back({{"method", r.method},
+                              {"average_accuracy", r.metrics.average_accuracy},
+                              {"backward_transfer", r.metrics.backward_transfer},
+                              {"forgetting", r.metrics.forgetting},
+                              {"diagonal_mean", r.metrics.diagonal_mean},
+                              {"seconds_per_task", r.seconds_per_task}});
+    if (!is_root_rank()) return results;
+    AtomicFileWriter writer(options.out_dir + "/comparison.json");
+    std::string text = comparison.dump(2) + "\n";
+    writer.write(text.data(), text.size());
+    writer.commit();
+    if (!quiet) print_comparison(results);
+    return results;
 }
 
 }  // namespace
@@ -459,6 +547,8 @@ std::vector<std::string> parse_methods(const std::string& list) {
             for (const std::string& k : known) names += " " + k;
             fail("unknown method '" + item + "' (known:" + names + ", all)");
         }
+        if (std::find(methods.begin(), methods.end(), item) != methods.end())
+            fail("--method: '" + item + "' is listed twice (each method writes <out>/" + item + ")");
         methods.push_back(item);
     }
     if (methods.empty()) fail("no method given");
@@ -489,26 +579,7 @@ std::vector<MethodResult> run_continual(const ContinualOptions& options) {
         for (const EncodedTask& t : setup.tasks)
             std::printf("  %-12s %5zu train %5zu test\n", t.name.c_str(), t.train.size(), t.test.size());
     }
-    std::vector<MethodResult> results;
-    for (const std::string& name : options.methods) {
-        results.push_back(cuda ? run_method<CudaBackend>(name, setup, options)
-                               : run_method<CpuBackend<float>>(name, setup, options));
-        if (!quiet) print_matrix(results.back());
-    }
-    json comparison = json::array();
-    for (const MethodResult& r : results)
-        comparison.push_back({{"method", r.method},
-                              {"average_accuracy", r.metrics.average_accuracy},
-                              {"backward_transfer", r.metrics.backward_transfer},
-                              {"forgetting", r.metrics.forgetting},
-                              {"diagonal_mean", r.metrics.diagonal_mean},
-                              {"seconds_per_task", r.seconds_per_task}});
-    if (!is_root_rank()) return results;
-    make_directories(options.out_dir);
-    AtomicFileWriter writer(options.out_dir + "/comparison.json");
-    std::string text = comparison.dump(2) + "\n";
-    writer.write(text.data(), text.size());
-    writer.commit();
-    if (!quiet) print_comparison(results);
-    return results;
+    RunDirectory run(options.out_dir, describe_run(options, device, precision), options.start, options.overwrite);
+    return run_recorded(run, [&] { return run_methods(setup, options, cuda, run.resuming()); });
 }
+

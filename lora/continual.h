@@ -11,6 +11,7 @@
 #include "lora/method_options.h"
 #include "lora/metrics.h"
 #include "model/gpt2.h"
+#include "model/run_directory.h"
 
 struct ContinualOptions {
     std::vector<std::string> methods = {"seqlora", "inclora", "replay", "mtl"};
@@ -40,7 +41,8 @@ struct ContinualOptions {
     int eval_batch_size = 32;
     // run
     std::string out_dir = "out/cl";
-    bool resume = false;
+    StartMode start = StartMode::fresh;  // resume: continue the run in out_dir, each method from its latest task
+    bool overwrite = false;              // a fresh start may replace the run in out_dir
     int stop_after = 0;  // end each method after this many tasks in all (a stage of a longer run); 0 = all
     uint64_t seed = 1337;
     int log_every = 50;  // steps between log lines; 0 = none
@@ -52,7 +54,7 @@ struct MethodResult {
     std::vector<std::string> task_names;
     std::vector<std::vector<double>> accuracy;  // a[j][i], score x100 on task i after task j
     ContinualMetrics metrics;
-    std::vector<double> seconds_per_task;  // training and evaluation of each task run (0 for resumed ones)
+    std::vector<double> seconds_per_task;  // training and evaluation of each task run (kept in the adapter files across a resume)
     std::vector<float> final_adapters;     // the adapters' parameters at the end (host fp32)
 };
 

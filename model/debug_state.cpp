@@ -1,6 +1,8 @@
 // Reading and writing llm.c debug states (the parity fixture: a batch, its logits, loss and gradients).
 #include "model/debug_state.h"
 
+#include <cmath>
+
 #include "data/file_io.h"
 #include "data/llmc_header.h"
 #include "model/parameters.h"
@@ -14,6 +16,14 @@ void expect_token_ids(const FileReader& reader, const std::vector<int>& ids, con
         if (ids[i] < 0 || ids[i] >= vocab_size)
             reader.fail_here(std::string(field) + "[" + std::to_string(i) + "] = " + std::to_string(ids[i]) +
                              " is out of range for vocabulary size " + std::to_string(vocab_size));
+}
+
+// Fails naming the field and the first NaN or Inf: a reference with one compares with nothing.
+void expect_finite(const FileReader& reader, const float* values, size_t count, const char* field) {
+    for (size_t i = 0; i < count; i++)
+        if (!std::isfinite(values[i]))
+            reader.fail_here(std::string(field) + "[" + std::to_string(i) + "] = " + std::to_string(values[i]) +
+                             " is not finite");
 }
 
 void expect_size(const std::string& path, const char* field, size_t actual, size_t expected) {
@@ -45,6 +55,9 @@ DebugState read_debug_state(const std::string& path, const GPT2Config& config) {
     reader.read(&state.loss, sizeof(state.loss), "loss");
     state.grads = read_payload<float>(reader, num_parameters(config), "gradients");
     reader.expect_end();
+    expect_finite(reader, state.logits.data(), state.logits.size(), "logits");
+    expect_finite(reader, &state.loss, 1, "loss");
+    expect_finite(reader, state.grads.data(), state.grads.size(), "gradients");
     return state;
 }
 

@@ -2,6 +2,7 @@
 //   header (256 int32): [0] = 20240327 (magic), [1] = 2 (version), [2] = B, [3] = T.
 //   Then inputs (B,T) int32, targets (B,T) int32, logits (B,T,V) fp32 (V = vocab_size, not padded),
 //   loss (1,) fp32, grads (num_parameters(config),) fp32 in checkpoint layout (the wte grad has Vp rows).
+//   Written by clora: [254] checksum tag, [255] CRC-32C of the file (data/llmc_header.h).
 #pragma once
 #include <cstdint>
 #include <string>
@@ -20,9 +21,9 @@ struct DebugState {
     std::vector<float> grads;          // (num_parameters(config),) checkpoint layout
 };
 
-// Reads the debug state of a model with this config. Fails with "<path>: ..." on a wrong magic or version,
-// B <= 0, T outside 1..max_seq_len, a token id outside [0, V) (naming the field, the index and the value),
-// truncated or trailing data.
+// Reads the debug state of a model with this config. Fails with "<path>: ..." on a wrong magic, a checksum
+// mismatch, a wrong version, B <= 0, T outside 1..max_seq_len, a token id outside [0, V) (naming the field, the
+// index and the value), a NaN or Inf in the logits, loss or gradients, truncated or trailing data.
 DebugState read_debug_state(const std::string& path, const GPT2Config& config);
 
 // Writes atomically; fails if the vectors' sizes do not match B, T and the config.

@@ -108,6 +108,9 @@ std::vector<std::vector<int>> greedy_generate(GPT2<Backend>& model, const std::v
                                               const GenerationSettings& settings, BeforeBatch before_batch) {
     const int max_T = model.config.max_seq_len;
     const int room = std::max(1, std::min(settings.max_new_tokens, max_T / 4));
+    if (max_T < 2)
+        fail("generate: a context of " + std::to_string(max_T) + " token holds no prompt token before the answer "
+             "(max_seq_len must be >= 2)");
     if (int(settings.stops.size()) != model.config.vocab_size)
         fail("generate: the stop-token table has " + std::to_string(settings.stops.size()) + " entries, expected " +
              std::to_string(model.config.vocab_size));

@@ -4,15 +4,18 @@
 
 #include <cerrno>
 #include <chrono>
+#include <cmath>
 #include <cstdio>
 #include <memory>
 
 #include "data/file_io.h"
+#include "data/record_files.h"
 #include "data/synthetic_tokens.h"
 #include "data/token_loader.h"
 #include "model/backend_cpu.h"
 #include "model/backend_cuda.h"
 #include "model/checkpoint.h"
+#include "model/cpu/threads.h"
 #include "model/data_parallel.h"
 #include "model/device.h"
 #include "model/initialisation.h"
@@ -73,7 +76,7 @@ float validation_loss(GPT2<Backend>& model, TokenLoader& val, int batches) {
 }
 
 template <class Backend>
-void save(GPT2<Backend>& model, const TokenLoader& train, const PretrainOptions& options, int step) {
+void save(GPT2<Backend>& model, const TokenLoader& train, const PretrainOptions& options, uint64_t run_id, int step) {
     using real = typename Backend::real;
     std::vector<float> parameters = model.parameters_to_host();
     TrainingState state;
@@ -81,30 +84,40 @@ void save(GPT2<Backend>& model, const TokenLoader& train, const PretrainOptions&
     state.shard_index = train.shard_index;
     state.shard_position = train.position;
     state.rng_state = options.seed;  // the seed that made the data and the initial weights
+    state.stamp = RunStamp{run_id, step};
     state.adam_m.resize(model.num_parameters);
     state.adam_v.resize(model.num_parameters);
     Backend::template download<float, real>(state.adam_m.data(), model.adam_m, model.num_parameters);
     Backend::template download<float, real>(state.adam_v.data(), model.adam_v, model.num_parameters);
     // the model first: a state file is only ever present beside its complete model file
-    write_checkpoint(checkpoint_path(options.out_dir, step), model.config, parameters.data());
+    write_checkpoint(checkpoint_path(options.out_dir, step), model.config, parameters.data(), RunStamp{run_id, step});
     write_training_state(training_state_path(options.out_dir, step), state);
 }
 
+// The run's latest checkpoint must be a pair of this run and step: a model and a state file of two runs (or
+// two steps) are never mixed.
+void expect_run_stamp(const std::string& path, const RunStamp& found, const RunStamp& expected) {
+    if (found != expected)
+        fail("--resume: " + path + " is not this run's checkpoint of step " + std::to_string(expected.step) +
+             (found.stamped() ? " (it has run " + std::to_string(found.run_id) + " step " + std::to_string(found.step)
+                              : std::string(" (it has no run stamp")) +
+             "; run.json has run " + std::to_string(expected.run_id) + ")");
+}
+
 template <class Backend>
-PretrainResult pretrain_on(const PretrainOptions& options) {
+PretrainResult pretrain_on(const PretrainOptions& options, const RunDirectory& run) {
     using real = typename Backend::real;
     const bool synthetic = options.train_pattern.empty();
     PretrainResult result;
 
-    // the model: resumed, loaded, or initialised
-    int resume_step = options.resume ? latest_checkpoint_step(options.out_dir) : 0;
-    if (options.resume && resume_step == 0)
-        fail("--resume: no checkpoint (state_*.bin with its model_*.bin) in " + options.out_dir);
+    // the model: resumed (a resumed run killed before its first checkpoint starts over), loaded, or initialised
+    const int resume_step = run.resuming() ? latest_checkpoint_step(options.out_dir) : 0;
     GPT2Config config;
     std::vector<float> parameters;
     if (resume_step > 0 || !options.init_checkpoint.empty()) {
-        Checkpoint checkpoint = read_checkpoint(resume_step > 0 ? checkpoint_path(options.out_dir, resume_step)
-                                                                : options.init_checkpoint);
+        const std::string path = resume_step > 0 ? checkpoint_path(options.out_dir, resume_step) : options.init_checkpoint;
+        Checkpoint checkpoint = read_checkpoint(path);
+        if (resume_step > 0) expect_run_stamp(path, checkpoint.stamp, RunStamp{run.run_id(), resume_step});
         config = checkpoint.config;
         parameters = std::move(checkpoint.parameters);
     } else {
@@ -115,9 +128,6 @@ PretrainResult pretrain_on(const PretrainOptions& options) {
     if (options.seq_len > config.max_seq_len)
         fail("--seq-len " + std::to_string(options.seq_len) + " exceeds the model's max_seq_len " +
              std::to_string(config.max_seq_len));
-    if (options.batch_size <= 0 || options.seq_len <= 0 || options.steps <= 0)
-        fail("--batch-size, --seq-len and --steps must be positive");
-    options.schedule.validate();
 
     GPT2<Backend> model(config, parameters.data());
     model.logits_chunk_rows = TRAINING_LOGITS_CHUNK_ROWS;  // the logits never exist whole (validation included)
@@ -127,8 +137,9 @@ PretrainResult pretrain_on(const PretrainOptions& options) {
     const bool root = is_root_rank();
     const bool quiet = options.quiet || !root;
     if (resume_step > 0) {
-        TrainingState state = read_training_state(training_state_path(options.out_dir, resume_step),
-                                                  model.num_parameters);
+        const std::string path = training_state_path(options.out_dir, resume_step);
+        TrainingState state = read_training_state(path, model.num_parameters);
+        expect_run_stamp(path, state.stamp, RunStamp{run.run_id(), resume_step});
         model.adam_m = Backend::template allocate<real>(model.num_parameters);
         model.adam_v = Backend::template allocate<real>(model.num_parameters);
         Backend::upload(model.adam_m, state.adam_m.data(), model.num_parameters);
@@ -142,7 +153,6 @@ PretrainResult pretrain_on(const PretrainOptions& options) {
     if (resume_step >= options.steps)
         fail("--resume: the checkpoint is at step " + std::to_string(resume_step) + ", --steps is " +
              std::to_string(options.steps));
-    if (root) make_directories(options.out_dir);
     if (!quiet)
         std::printf("pretrain: %s, %zu parameters, device %s (%s), batch %dx%d, %d steps, data %s%s\n",
                     describe_config(config).c_str(), model.num_parameters, Backend::name(),
@@ -153,10 +163,9 @@ PretrainResult pretrain_on(const PretrainOptions& options) {
                                               " rows each").c_str()
                                            : "");
 
-    std::string metrics_path = options.out_dir + "/metrics.jsonl";
-    FILE* metrics = root ? std::fopen(metrics_path.c_str(), resume_step > 0 ? "a" : "w") : nullptr;
-    if (root && !metrics) fail(metrics_path + ": cannot open for writing");
-    std::unique_ptr<FILE, int (*)(FILE*)> metrics_guard(metrics, [](FILE* file) { return file ? std::fclose(file) : 0; });
+    // the records of the steps the checkpoint holds, and nothing after them (a killed run may have written more)
+    const std::string metrics_path = options.out_dir + "/metrics.jsonl";
+    if (root) keep_records(metrics_path, [&](const nlohmann::json& line) { return line.value("step", 0) <= resume_step; });
 
     LearningRateSchedule schedule = options.schedule;
     schedule.total_steps = options.steps;
@@ -168,33 +177,43 @@ PretrainResult pretrain_on(const PretrainOptions& options) {
         gpt2_forward(model, data.train->inputs.data(), data.train->targets.data(), nullptr, data.train->rows,
                      options.seq_len);
         gpt2_global_loss(model);
+        if (!std::isfinite(model.mean_loss))  // stop before the update: the last checkpoint stays the good one
+            fail("pretrain: step " + std::to_string(step) + ": the loss is " + std::to_string(model.mean_loss) +
+                 " (not finite); stopped without a checkpoint (the latest is step " +
+                 std::to_string(latest_checkpoint_step(options.out_dir)) + ")");
         gpt2_zero_grad(model);
         gpt2_backward(model);
         gpt2_sum_gradients(model);
         AdamWSettings settings = options.optimizer;
         settings.learning_rate = schedule.at(step);
         double norm = gpt2_update(model, settings, step);
+        if (!std::isfinite(norm))
+            fail("pretrain: step " + std::to_string(step) + ": the gradient norm is not finite; stopped without a "
+                 "checkpoint (the latest is step " + std::to_string(latest_checkpoint_step(options.out_dir)) + ")");
         double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
         result.train_losses.push_back(model.mean_loss);
         if (!quiet)
             std::printf("step %5d/%d | loss %.6f | lr %.3e | norm %.4f | %.1f ms | %.0f tok/s\n", step, options.steps,
                         model.mean_loss, settings.learning_rate, norm, ms, tokens_per_step / (ms / 1000));
-        if (metrics)
-            std::fprintf(metrics, "{\"step\": %d, \"loss\": %.7g, \"lr\": %.7g, \"grad_norm\": %.7g, \"ms\": %.3f}\n", step,
-                     model.mean_loss, settings.learning_rate, norm, ms);
+        char line[256];
+        std::snprintf(line, sizeof(line), "{\"step\": %d, \"loss\": %.7g, \"lr\": %.7g, \"grad_norm\": %.7g, \"ms\": %.3f}\n",
+                      step, model.mean_loss, settings.learning_rate, norm, ms);
+        std::string lines = line;
 
         bool last = step == options.steps;
         if (data.val && (last || (options.val_every > 0 && step % options.val_every == 0))) {
             float val_loss = validation_loss(model, *data.val, options.val_batches);
             result.val_losses.push_back({step, val_loss});
             if (!quiet) std::printf("step %5d/%d | val loss %.6f\n", step, options.steps, val_loss);
-            if (metrics) std::fprintf(metrics, "{\"step\": %d, \"val_loss\": %.7g}\n", step, val_loss);
+            std::snprintf(line, sizeof(line), "{\"step\": %d, \"val_loss\": %.7g}\n", step, val_loss);
+            lines += line;
         }
+        // the step's records before its checkpoint: a checkpoint never holds a step whose lines are missing
+        if (root) append_records(metrics_path, lines);
         if (root && (last || (options.checkpoint_every > 0 && step % options.checkpoint_every == 0))) {
-            save(model, *data.train, options, step);
+            save(model, *data.train, options, run.run_id(), step);
             if (!quiet) std::printf("wrote %s\n", checkpoint_path(options.out_dir, step).c_str());
         }
-        if (metrics) std::fflush(metrics);
     }
     result.final_parameters = model.parameters_to_host();
     check_same_on_all_ranks(checksum(result.final_parameters), "the trained parameters");
@@ -223,9 +242,38 @@ int latest_checkpoint_step(const std::string& dir) {
     return latest;
 }
 
+// run.json's options: every flag of `train pretrain` that sets what the run computes, and those that may change
+// when it resumes (where and how fast it runs, how often it logs; --steps extends or shortens the run).
+RunDescription describe_run(const PretrainOptions& o, Device device, MatmulPrecision precision) {
+    RunDescription run;
+    run.command = "pretrain";
+    run.options = {{"train", o.train_pattern}, {"val", o.val_pattern}, {"init", o.init_checkpoint},
+                   {"model-config", o.model_config}, {"device", device_name(device)},
+                   {"precision", precision_name(precision)}, {"threads", cpu::cpu_threads()},
+                   {"batch-size", o.batch_size}, {"seq-len", o.seq_len}, {"steps", o.steps},
+                   {"lr", shortest_decimal(o.schedule.max_lr)}, {"lr-schedule", o.schedule.kind},
+                   {"warmup", o.schedule.warmup_steps},
+                   {"final-lr-fraction", shortest_decimal(o.schedule.final_fraction)},
+                   {"weight-decay", shortest_decimal(o.optimizer.weight_decay)},
+                   {"beta1", shortest_decimal(o.optimizer.beta1)}, {"beta2", shortest_decimal(o.optimizer.beta2)},
+                   {"eps", shortest_decimal(o.optimizer.eps)}, {"grad-clip", shortest_decimal(o.optimizer.grad_clip)},
+                   {"val-every", o.val_every}, {"val-batches", o.val_batches},
+                   {"checkpoint-every", o.checkpoint_every}, {"seed", o.seed}};
+    run.may_change = {"device", "precision", "threads", "steps", "val-every", "checkpoint-every"};
+    run.outputs = {"model_*.bin", "state_*.bin", "metrics.jsonl"};
+    run.device = device_name(device);
+    run.precision = precision_name(precision);
+    return run;
+}
+
 PretrainResult run_pretrain(const PretrainOptions& options) {
+    if (options.batch_size <= 0 || options.seq_len <= 0 || options.steps <= 0)
+        fail("--batch-size, --seq-len and --steps must be positive");
+    options.schedule.validate();
     const Device device = resolve_device(options.device);
-    apply_precision(options.precision, device);
-    if (device == Device::cuda) return pretrain_on<CudaBackend>(options);
-    return pretrain_on<CpuBackend<float>>(options);
+    const MatmulPrecision precision = apply_precision(options.precision, device);
+    RunDirectory run(options.out_dir, describe_run(options, device, precision), options.start, options.overwrite);
+    return run_recorded(run, [&] {
+        return device == Device::cuda ? pretrain_on<CudaBackend>(options, run) : pretrain_on<CpuBackend<float>>(options, run);
+    });
 }

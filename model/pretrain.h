@@ -1,6 +1,7 @@
 // `train pretrain`: train GPT-2 on token shards (or, with none given, on a built-in synthetic stream),
 // log every step, evaluate the validation loss, write checkpoints, and resume exactly from the latest.
 #pragma once
+
 #include <cstdint>
 #include <string>
 #include <utility>
@@ -8,6 +9,7 @@
 
 #include "model/gpt2.h"
 #include "model/lr_schedule.h"
+#include "model/run_directory.h"
 
 struct PretrainOptions {
     std::string train_pattern;  // glob of token shards; empty: the built-in synthetic stream
@@ -23,7 +25,8 @@ struct PretrainOptions {
     AdamWSettings optimizer;
     int val_every = 50, val_batches = 4;
     int checkpoint_every = 0;  // 0: only at the end
-    bool resume = false;       // continue from the latest checkpoint in out_dir
+    StartMode start = StartMode::fresh;  // resume: continue the run in out_dir from its latest checkpoint
+    bool overwrite = false;              // a fresh start may replace the run in out_dir
     uint64_t seed = 1337;
     bool quiet = false;        // no per-step lines (tests)
 };

@@ -5,6 +5,7 @@
 
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <string>
 
 #include "test/test_support.h"
@@ -27,4 +28,10 @@ inline Run run_command(const std::string& command) {
     run.status = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
     run.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     return run;
+}
+
+// The program the tests run: ./train, or CLORA_TRAIN (`make sanitize` points it at its AddressSanitizer build).
+inline std::string train_binary() {
+    const char* path = std::getenv("CLORA_TRAIN");
+    return path && *path ? path : "./train";
 }

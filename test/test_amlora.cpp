@@ -293,7 +293,7 @@ TEST_CASE("amlora: a run stopped after task 1 and resumed ends bit-identical to 
     staged.stop_after = 1;
     run_continual(staged);
     staged.stop_after = 0;
-    staged.resume = true;
+    staged.start = StartMode::resume;
     const MethodResult resumed = run_continual(staged)[0];
     CHECK(resumed.accuracy == full.accuracy);
     CHECK(bit_identical(resumed.final_adapters, full.final_adapters));

@@ -1,10 +1,11 @@
 // The `train` binary end to end: exit codes, messages and files, run as a user would.
 #include "data/file_io.h"
+#include "test/json_files.h"
 #include "test/run_command.h"
 #include "test/test_support.h"
 
 namespace {
-Run run_train(const std::string& arguments) { return run_command("./train " + arguments); }
+Run run_train(const std::string& arguments) { return run_command(train_binary() + " " + arguments); }
 }  // namespace
 
 TEST_CASE("cli: train verify passes on the PyTorch fixture and prints every tensor") {
@@ -61,6 +62,19 @@ TEST_CASE("cli: bad input gives one clear error line and a non-zero exit") {
         {"tokenize --out /tmp/clora_cli_never", "tokenize needs --input and --out"},
         {"tokenize --input /nonexistent/book.txt --out /tmp/clora_cli_never --tokenizer /nonexistent",
          "/nonexistent"},
+        // numbers: finite, in range, never wrapped into an int
+        {"pretrain --lr inf", "--lr inf: expected a finite number > 0"},
+        {"pretrain --lr -1", "--lr -1: expected a finite number > 0"},
+        {"pretrain --beta1 1", "--beta1 1: expected a finite number in [0, 1)"},
+        {"pretrain --weight-decay nan", "--weight-decay nan: expected a finite number >= 0"},
+        {"pretrain --final-lr-fraction nan", "--final-lr-fraction nan"},
+        {"pretrain --eps -1e-8", "--eps -1e-8"},
+        {"pretrain --grad-clip -1", "--grad-clip -1"},
+        {"pretrain --checkpoint-every -5", "--checkpoint-every -5: expected an integer >= 0"},
+        {"pretrain --val-every -1", "--val-every -1"},
+        {"pretrain --steps 4294967298", "--steps 4294967298: expected an integer >= 1"},
+        {"pretrain --seed 99999999999999999999", "--seed 99999999999999999999"},
+        {"pretrain --resume --overwrite", "give one of --resume, --resume-or-start and --overwrite"},
     };
     for (const Case& c : cases) {
         Run run = run_train(c.arguments);
@@ -107,7 +121,7 @@ TEST_CASE("cli: --help on every command") {
 }
 
 TEST_CASE("cli: --device cuda without a GPU is a clear error, auto falls back to the CPU") {
-    Run probe = run_train("pretrain --steps 1 --device cuda --out /tmp/clora_cli_cuda_probe");
+    Run probe = run_train("pretrain --steps 1 --device cuda --overwrite --out /tmp/clora_cli_cuda_probe");
     if (probe.status == 0) SKIP_TEST("a usable GPU is present");
     CHECK(probe.status == 1);
     CHECK_THAT(probe.output, Catch::Contains("--device cuda"));
@@ -148,6 +162,31 @@ TEST_CASE("cli: train cl runs the synthetic benchmark, prints the matrix and wri
         CHECK(file_exists(dir + file));
 }
 
+TEST_CASE("cli: a folder holds one run: refused, resumed, overwritten, each on request") {
+    const std::string dir = make_temp_dir("cli_run_folder") + "/out";
+    const std::string run = "pretrain --device cpu --threads 1 --steps 2 --val-every 0 --out " + dir;
+    Run resume_nothing = run_train(run + " --resume");
+    CHECK(resume_nothing.status == 1);
+    CHECK_THAT(resume_nothing.output, Catch::Contains("holds no run to resume"));
+    REQUIRE(run_train(run).status == 0);
+    const nlohmann::json record = read_json(dir + "/run.json");
+    CHECK(record["status"] == "finished");
+    CHECK(record["options"]["steps"] == 2);
+    CHECK(record["sessions"][0]["command_line"][1] == "pretrain");
+    Run again = run_train(run);
+    CHECK(again.status == 1);
+    CHECK_THAT(again.output, Catch::Contains("holds another run") && Catch::Contains("--overwrite"));
+    Run changed = run_train(run + " --resume --steps 4 --seed 7");
+    CHECK(changed.status == 1);
+    CHECK_THAT(changed.output, Catch::Contains("--seed 7 (the run has --seed 1337)"));
+    Run longer = run_train(run + " --resume --steps 4 --threads 2");  // steps and threads may change
+    INFO(longer.output);
+    CHECK(longer.status == 0);
+    CHECK_THAT(longer.output, Catch::Contains("resumed from step 2"));
+    CHECK(run_train(run + " --overwrite").status == 0);
+    CHECK_FALSE(file_exists(dir + "/model_00000004.bin"));
+}
+
 TEST_CASE("cli: train cl rejects bad flags with one line and exit 1") {
     const std::pair<const char*, const char*> cases[] = {
         {"cl --method magic", "unknown method 'magic'"},
@@ -156,6 +195,12 @@ TEST_CASE("cli: train cl rejects bad flags with one line and exit 1") {
         {"cl --epochs -1", "epochs"},
         {"cl --order 1", "need a base model"},
         {"cl --nlora-form square", "expected one of full, rr"},
+        {"cl --lr nan", "--lr nan: expected a finite number > 0"},
+        {"cl --method seqlora,seqlora", "'seqlora' is listed twice"},
+        {"cl --base-config 2:32:4:257:1", "max_seq_len must be >= 2"},
+        {"cl --max-seq-len 1", "--max-seq-len 1"},
+        {"cl --ilora-ema 1.5", "--ilora-ema 1.5: expected a finite number in [0, 1]"},
+        {"cl --replay-size 0", "--replay-size 0: expected an integer >= 1"},
     };
     for (const auto& [arguments, message] : cases) {
         Run run = run_train(arguments);

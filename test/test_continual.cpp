@@ -70,7 +70,7 @@ TEST_CASE("cl: a run stopped after task 1 and resumed ends bit-identical to an u
         MethodResult first = run_continual(staged)[0];
         CHECK(first.accuracy.size() == 1);
         staged.stop_after = 0;
-        staged.resume = true;
+        staged.start = StartMode::resume;
         MethodResult resumed = run_continual(staged)[0];
         CHECK(resumed.accuracy == uninterrupted.accuracy);
         CHECK(resumed.final_adapters == uninterrupted.final_adapters);

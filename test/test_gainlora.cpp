@@ -274,7 +274,7 @@ TEST_CASE("gainlora: a run stopped after task 1 and resumed ends bit-identical t
         staged.stop_after = 1;
         run_continual(staged);
         staged.stop_after = 0;
-        staged.resume = true;
+        staged.start = StartMode::resume;
         const MethodResult resumed = run_continual(staged)[0];
         CHECK(resumed.accuracy == uninterrupted.accuracy);
         CHECK(resumed.final_adapters == uninterrupted.final_adapters);

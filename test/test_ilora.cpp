@@ -311,7 +311,7 @@ TEST_CASE("ilora: a run stopped after task 1 and resumed ends bit-identical to a
     MethodResult first = run_continual(staged)[0];
     CHECK(first.accuracy.size() == 1);
     staged.stop_after = 0;
-    staged.resume = true;
+    staged.start = StartMode::resume;
     MethodResult resumed = run_continual(staged)[0];
     CHECK(resumed.accuracy == uninterrupted.accuracy);
     CHECK(bit_identical(resumed.final_adapters, uninterrupted.final_adapters));

@@ -5,6 +5,7 @@
 #include <cstdio>
 #include <cstring>
 
+#include "data/llmc_header.h"
 #include "lora/adapter_file.h"
 #include "model/backend_cpu.h"
 #include "model/generate.h"
@@ -380,7 +381,8 @@ TEST_CASE("adapter file: round trip, and corrupt files are rejected naming the p
     CHECK_FALSE(file_exists(dir + "/wrong.bin"));
 
     std::vector<uint8_t> bytes = read_file_bytes(path);
-    auto write_bytes = [&](const std::vector<uint8_t>& content) {
+    auto write_bytes = [&](std::vector<uint8_t> content) {  // re-sealed: the reader's own checks must reject it
+        if (content.size() >= 1024) seal_llmc_checksum(content);
         FILE* out = std::fopen((dir + "/bad.bin").c_str(), "wb");
         std::fwrite(content.data(), 1, content.size(), out);
         std::fclose(out);

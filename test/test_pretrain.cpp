@@ -63,7 +63,7 @@ TEST_CASE("pretrain: a resumed run continues bit-identically") {
     std::remove(checkpoint_path(o.out_dir, 12).c_str());
     std::remove(training_state_path(o.out_dir, 12).c_str());
     REQUIRE(latest_checkpoint_step(o.out_dir) == 6);
-    o.resume = true;
+    o.start = StartMode::resume;
     PretrainResult resumed = run_pretrain(o);
     REQUIRE(resumed.first_step == 7);
     REQUIRE(resumed.train_losses.size() == 6);
@@ -80,8 +80,8 @@ TEST_CASE("pretrain: bad input fails with a clear error") {
     o.steps = 2;
 
     PretrainOptions no_checkpoint = o;
-    no_checkpoint.resume = true;
-    CHECK_THROWS_WITH(run_pretrain(no_checkpoint), Catch::Contains("--resume: no checkpoint"));
+    no_checkpoint.start = StartMode::resume;
+    CHECK_THROWS_WITH(run_pretrain(no_checkpoint), Catch::Contains("holds no run to resume"));
 
     PretrainOptions too_long = o;
     too_long.seq_len = 33;

@@ -281,6 +281,11 @@ TEST_CASE("task data: malformed task files fail naming the file and the record")
          "record 1", "\"answer\" is a null"},
         {"neither_format", R"([{"text": "p"}])", good_test, "train.json", "record 0", "neither"},
         {"invalid_utf8", "[{\"prompt\": \"\xff\", \"answer\": \"a\"}]", good_test, "train.json", "malformed JSON", ""},
+        // a number beyond double's range: nlohmann::json throws out_of_range, not parse_error
+        {"number_out_of_range", R"([{"prompt": "p", "answer": 1e999999}])", good_test, "train.json", "malformed JSON",
+         "number overflow"},
+        {"negative_out_of_range", good_train, R"([{"prompt": "q", "answer": -1e999999}])", "test.json",
+         "malformed JSON", ""},
     };
     for (const Case& c : cases) {
         SECTION(c.name) {
@@ -293,6 +298,22 @@ TEST_CASE("task data: malformed task files fail naming the file and the record")
         }
     }
 
+    SECTION("a task directory name that is not UTF-8 (it goes into JSON files) fails at load, escaped") {
+        const std::string task_dir = dir + "/caf\xE9";
+        write_text(task_dir + "/train.json", good_train);
+        write_text(task_dir + "/test.json", good_test);
+        REQUIRE_THROWS_WITH(load_task(task_dir), Contains("task directory name is not valid UTF-8") &&
+                                                     Contains("caf\\xE9") && !Contains("caf\xE9"));
+    }
+    SECTION("file text in an error message is escaped") {
+        const std::string task_dir = dir + "/escaped";
+        write_text(task_dir + "/train.json", good_train);
+        write_text(task_dir + "/test.json", R"([{"prompt": "q", "answer": "\u001b[2J"}])");
+        write_text(task_dir + "/labels.json", R"(["a"])");
+        REQUIRE_THROWS_WITH(load_task(task_dir), Contains(task_dir + "/test.json: record 0") &&
+                                                     Contains("\"\\x1B[2J\" is not one of the labels") &&
+                                                     !Contains("\x1B"));
+    }
     SECTION("missing_directory") {
         REQUIRE_THROWS_WITH(load_task(dir + "/nowhere"),
                             Contains(dir + "/nowhere") && Contains("no such task directory"));

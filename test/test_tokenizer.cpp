@@ -12,7 +12,9 @@
 #include "data/token_shard.h"
 #include "data/tokenize_text.h"
 #include "data/tokenizer.h"
+#include "data/utf8.h"
 #include "test/test_support.h"
+#include "test/tiny_tokenizer.h"
 
 using Catch::Contains;
 
@@ -33,43 +35,6 @@ void put_text(const std::string& path, const std::string& text) {
 std::string read_text(const std::string& path) {
     std::vector<uint8_t> bytes = read_file_bytes(path);
     return std::string(bytes.begin(), bytes.end());
-}
-
-std::string utf8(int code_point) {
-    std::string out;
-    if (code_point < 0x80) {
-        out += char(code_point);
-    } else {
-        REQUIRE(code_point < 0x800);  // the byte alphabet stops at U+0143
-        out += char(0xC0 | (code_point >> 6));
-        out += char(0x80 | (code_point & 0x3F));
-    }
-    return out;
-}
-
-// The symbol of a byte in GPT-2's byte-to-unicode alphabet, as encoder.json writes it ("Ġ" for a space).
-std::string symbol(unsigned char byte) { return utf8(gpt2_bytes_to_unicode()[byte]); }
-
-// A tiny vocabulary: token b = byte b for all 256 bytes, then these merges (rank order) and <|endoftext|>.
-//   256 "aa" = a+a, 257 "aaaa" = aa+aa, 258 "Ġt" = Ġ+t, 259 "he" = h+e, 260 "Ġthe" = Ġt+he, 261 "ĠĠ" = Ġ+Ġ,
-//   262 <|endoftext|>
-const int TINY_EOT = 262;
-std::string write_tiny_tokenizer(const std::string& dir) {
-    nlohmann::json encoder = nlohmann::json::object();
-    for (int b = 0; b < 256; b++) encoder[symbol(b)] = b;
-    const std::string space = symbol(' ');
-    const std::vector<std::pair<std::string, std::string>> merges = {
-        {"a", "a"}, {"aa", "aa"}, {space, "t"}, {"h", "e"}, {space + "t", "he"}, {space, space}};
-    std::string bpe = "#version: 0.2\n";
-    int id = 256;
-    for (const auto& [left, right] : merges) {
-        encoder[left + right] = id++;
-        bpe += left + " " + right + "\n";
-    }
-    encoder["<|endoftext|>"] = id;
-    put_text(dir + "/encoder.json", encoder.dump());
-    put_text(dir + "/vocab.bpe", bpe);
-    return dir;
 }
 
 GPT2Tokenizer load_tokenizer(const std::string& dir) {
@@ -290,7 +255,46 @@ TEST_CASE("tokenizer: malformed encoder.json and vocab.bpe give errors naming th
     CHECK_THAT(load_error(good_encoder, "#version: 0.2\na a\nh e\na a\n"),
                Contains(bpe_path) && Contains("line 4") && Contains("same merge is on line 2"));
     // A good file with Windows line ends and no final newline still loads.
-    CHECK_THAT(load_error(good_encoder, "#version: 0.2\r\na a\r\naa aa"), Contains("(no error)"));
+    std::string crlf;
+    for (char c : good_bpe.substr(0, good_bpe.size() - 1)) crlf += c == '\n' ? std::string("\r\n") : std::string(1, c);
+    CHECK_THAT(load_error(good_encoder, crlf), Contains("(no error)"));
+    // Every token that is neither a byte nor <|endoftext|> is made by exactly one merge: a vocab.bpe cut at a line
+    // boundary, or holding only its header, has too few; a merge that makes a token made before, or the special
+    // token, is refused.
+    const std::string cut = good_bpe.substr(0, good_bpe.rfind('\n', good_bpe.size() - 2) + 1);
+    CHECK_THAT(load_error(good_encoder, cut), Contains(bpe_path) && Contains("5 merges, but") &&
+                                                  Contains("263 tokens, which need 6") && Contains("cut short"));
+    CHECK_THAT(load_error(good_encoder, "#version: 0.2\n"), Contains(bpe_path) && Contains("0 merges, but"));
+    CHECK_THAT(load_error(edited([](nlohmann::json& e) { e["aaa"] = 263; }), good_bpe + "a aa\na aaa\n"),
+               Contains(bpe_path) && Contains("line 9") && Contains("'aaaa'") &&
+                   Contains("which line 3 already makes"));
+    CHECK_THAT(load_error(edited([](nlohmann::json& e) {
+                   e.erase("<|endoftext|>");
+                   e["<|endoftext|>"] = 263;
+                   e["<|endoftext|"] = TINY_EOT;
+               }),
+                          good_bpe + "<|endoftext| >\n"),
+               Contains(bpe_path) && Contains("line 8") && Contains("makes the special token"));
+    // Bytes that would not print are escaped in every message, never echoed.
+    const std::string raw = load_error(good_encoder, "#version: 0.2\n\x1B[2J \xFF\n");
+    CHECK_THAT(raw, Contains(bpe_path) && Contains("\\x1B[2J") && Contains("\\xFF"));
+    CHECK(raw.find('\x1B') == std::string::npos);
+    CHECK(raw.find('\xFF') == std::string::npos);
+    CHECK_THAT(load_error(edited([](nlohmann::json& e) { e["aa"] = nlohmann::json::array({1, 2}); }), good_bpe),
+               Contains(encoder_path) && Contains("not an integer: found array"));
+}
+
+TEST_CASE("tokenizer: printable() escapes what would not print and keeps valid UTF-8") {
+    CHECK(printable("plain text, caf\xC3\xA9 \xE4\xB8\xAD \xF0\x9F\x91\x8D") ==
+          "plain text, caf\xC3\xA9 \xE4\xB8\xAD \xF0\x9F\x91\x8D");
+    CHECK(printable("a\nb\tc\rd") == "a\\nb\\tc\\rd");
+    CHECK(printable(std::string("nul\0esc\x1B[0m del\x7F", 16)) == "nul\\x00esc\\x1B[0m del\\x7F");
+    CHECK(printable("c1 \xC2\x85") == "c1 \\xC2\\x85");           // U+0085, a C1 control
+    CHECK(printable("bad \xFF\xC3 \xED\xA0\x80") == "bad \\xFF\\xC3 \\xED\\xA0\\x80");  // invalid, a surrogate
+    CHECK(printable(std::string(300, 'x')) == std::string(200, 'x') + "...");
+    CHECK(printable(printable("\x01\xFE")) == printable("\x01\xFE"));  // its output prints as itself
+    CHECK(is_valid_utf8("caf\xC3\xA9"));
+    CHECK_FALSE(is_valid_utf8("caf\xE9"));
 }
 
 TEST_CASE("tokenizer: Gutenberg boilerplate is cut at the START OF / END OF lines") {

@@ -9,10 +9,10 @@
 #   bash dev/experiments/run.sh --scale gpu     # a 6x384 base pretrained >= 5 minutes, everything on the GPU
 #
 # Every stage is resumable and the script is idempotent: a finished stage is skipped, an interrupted one
-# continues from its last checkpoint (pretrain: --resume from model_/state_ files; cl: --resume from the
+# continues from its last checkpoint (--resume-or-start; pretrain: from model_/state_ files; cl: from the
 # adapters_taskNN.bin of each method). At gpu scale each command runs at most STAGE_SECONDS (600 s): pretrain
 # is stopped by `timeout` and resumed from its latest checkpoint, cl runs one task of one method per call
-# (--method M --stop-after N --resume).
+# (--method M --stop-after N --resume-or-start).
 #
 # flags: --scale cpu|gpu (default cpu), --work DIR (runs; default out/experiments/<scale>),
 #        --results DIR (committed results; default dev/experiments/results/<scale>), --jobs N (orders run in
@@ -86,12 +86,10 @@ fi
 BASE_DIR="$WORK/base"
 BASE=$(printf '%s/model_%08d.bin' "$BASE_DIR" "$PRE_STEPS")
 pretrain() {
-    local resume=()
-    ls "$BASE_DIR"/state_*.bin >/dev/null 2>&1 && resume=(--resume)
     timeout "$STAGE_SECONDS" "$TRAIN" pretrain --device "$DEVICE" --model-config "$MODEL" \
         --train "$TOKENS/train_*.bin" --val "$TOKENS/val_*.bin" --out "$BASE_DIR" \
         --batch-size "$PRE_BATCH" --seq-len "$PRE_SEQ" --steps "$PRE_STEPS" --lr "$PRE_LR" --warmup "$PRE_WARMUP" \
-        --val-every "$PRE_VAL_EVERY" --val-batches 4 --checkpoint-every "$PRE_CKPT" "${resume[@]}" >>"$BASE_DIR/pretrain.log" 2>&1
+        --val-every "$PRE_VAL_EVERY" --val-batches 4 --checkpoint-every "$PRE_CKPT" --resume-or-start >>"$BASE_DIR/pretrain.log" 2>&1
 }
 mkdir -p "$BASE_DIR"
 while [ ! -f "$BASE" ]; do
@@ -106,7 +104,7 @@ cl_run() {  # cl_run DIR METHODS STOP_AFTER
     # shellcheck disable=SC2086
     "$TRAIN" cl --device "$DEVICE" --method "$2" --order "$order" --base "$BASE" \
         --benchmark "$DATA/cl_benchmark/LLM-CL-Benchmark_500" --tokenizer "$DATA/tokenizer/gpt2" \
-        $CL_FLAGS --out "$1" --resume --stop-after "$3" >>"$1/cl.log" 2>&1
+        $CL_FLAGS --out "$1" --resume-or-start --stop-after "$3" >>"$1/cl.log" 2>&1
 }
 cl_order() {
     local order=$1 dir="$WORK/cl/order$1"

@@ -108,6 +108,7 @@ struct AmLora : IncLora<Backend> {
 
     void save_state(Context&, AdapterFile& file) override { file.set("amlora/attention", mixture.to_host()); }
     void load_state(Context& context, const AdapterFile& file) override {
+        IncLora<Backend>::load_state(context, file);  // one branch per completed task
         mixture.from_host(context.adapters, context.adapters.branches, file.tensor("amlora/attention"));
         context.adapters.mixture = &mixture;
     }

@@ -229,18 +229,27 @@ struct GainLora : ContinualMethod<Backend> {
     }
 
     void load_state(Context& context, const AdapterFile& file) override {
+        expect_tasks_completed(file, context.task, context.tasks.size());
+        expect_branches(file, context.task, context.task > 0 ? context.task - 1 : 0);  // one branch per task
         ensure_state(context);
-        gates->from_host(file.tensor("gainlora/gates"));
-        if (gates->count != context.adapters.branches)
-            fail("gainlora: the adapter file holds " + std::to_string(gates->count) + " gates for " +
-                 std::to_string(context.adapters.branches) + " branches");
-        M1.from_floats(file.tensor("gainlora/M1"), "gainlora/M1");
-        M2.from_floats(file.tensor("gainlora/M2"), "gainlora/M2");
-        M3.from_floats(file.tensor("gainlora/M3"), "gainlora/M3");
-        for (size_t i = 0; i < module_bases.size(); i++) {
-            const std::string key = "gainlora/module_basis/" + std::to_string(i);
-            module_bases[i].from_floats(file.tensor(key), key);
-        }
+        const std::vector<float>& gate_values = file.tensor("gainlora/gates");
+        if (gate_values.size() != size_t(context.adapters.branches) * gates->P)
+            fail(file.path + ": tensor 'gainlora/gates' holds " + std::to_string(gate_values.size()) + " values, " +
+                 std::to_string(context.adapters.branches) + " gates of " + std::to_string(gates->P) + " expected");
+        gates->from_host(gate_values);
+        // a basis (dim, k) has at most dim orthonormal columns: k * dim <= dim * dim values
+        auto load_basis = [&](Basis<Backend>& basis, const std::string& key) {
+            const std::vector<float>& values = file.tensor(key);
+            if (values.size() > size_t(basis.dim) * size_t(basis.dim))
+                fail(file.path + ": tensor '" + key + "' holds " + std::to_string(values.size()) +
+                     " values, more than a basis of dimension " + std::to_string(basis.dim) + " can");
+            basis.from_floats(values, file.path + ": tensor '" + key + "'");
+        };
+        load_basis(M1, "gainlora/M1");
+        load_basis(M2, "gainlora/M2");
+        load_basis(M3, "gainlora/M3");
+        for (size_t i = 0; i < module_bases.size(); i++)
+            load_basis(module_bases[i], "gainlora/module_basis/" + std::to_string(i));
     }
 
     // The values of gate i on the test prompts of tasks 0 .. tasks-1: values[j][n] (diagnostics).

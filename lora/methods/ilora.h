@@ -252,6 +252,8 @@ struct ILora : ContinualMethod<Backend> {
     // The slow adapter from the file; the buffer rebuilt by offering the completed tasks again, in order, as
     // task_start did (its decisions depend only on its seed and the offers).
     void load_state(Context& context, const AdapterFile& file) override {
+        expect_tasks_completed(file, context.task, context.tasks.size());  // bounds the offers below
+        expect_branches(file, context.task > 0 ? 1 : 0, 0);                // the one fast branch, all trainable
         make_slow(context.adapters, file.branches, file.tensor("ilora/slow"));
         for (int t = 0; t < file.tasks_completed; t++)
             for (const EncodedExample& e : context.tasks[t].train) buffer.offer(e);

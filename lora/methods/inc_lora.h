@@ -14,4 +14,9 @@ struct IncLora : ContinualMethod<Backend> {
         lora_add_branch(context.adapters, context.seed + 1 + uint64_t(context.task), true);
     }
     Diagnostics diagnostics(Context& context) override { return branch_diagnostics(context.adapters); }
+    // Nothing beside the adapters; the file must hold one branch per completed task, the last one trainable.
+    void load_state(Context& context, const AdapterFile& file) override {
+        expect_tasks_completed(file, context.task, context.tasks.size());
+        expect_branches(file, context.task, context.task > 0 ? context.task - 1 : 0);
+    }
 };

@@ -24,6 +24,7 @@ struct Replay : SeqLora<Backend> {
     // The buffer is not saved: it is rebuilt by offering the completed tasks again, in order, which makes the
     // same reservoir decisions (the buffer's random stream depends only on its seed and the offers).
     void load_state(Context& context, const AdapterFile& file) override {
+        SeqLora<Backend>::load_state(context, file);  // tasks_completed == context.task <= the tasks of the order
         for (int t = 0; t < file.tasks_completed; t++)
             for (const EncodedExample& e : context.tasks[t].train) buffer.offer(e);
     }

@@ -10,4 +10,9 @@ struct SeqLora : ContinualMethod<Backend> {
     void task_start(Context& context) override {
         if (context.adapters.branches == 0) lora_add_branch(context.adapters, context.seed + 1, false);
     }
+    // Nothing beside the adapters; the file must hold the one trainable branch of context.task completed tasks.
+    void load_state(Context& context, const AdapterFile& file) override {
+        expect_tasks_completed(file, context.task, context.tasks.size());
+        expect_branches(file, context.task > 0 ? 1 : 0, 0);
+    }
 };
