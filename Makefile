@@ -69,9 +69,9 @@ SANITIZE_LINK := $(SANITIZE:%=-Xcompiler %)
 endif
 CXXFLAGS += -std=c++17 -Wall -Wextra -MMD -MP $(OPENMP_FLAG)
 # GCC 12's own AVX-512 headers trip its -Wmaybe-uninitialized thousands of times inside Eigen (GCC bug 105593,
-# fixed in GCC 13): off for GCC 12 only.
+# fixed in GCC 13): off for GCC 12 only; at the sanitize build's -O1 they come as -Wuninitialized.
 ifeq ($(shell $(CXX) -dumpversion 2>/dev/null | cut -d. -f1),12)
-CXXFLAGS += -Wno-maybe-uninitialized
+CXXFLAGS += -Wno-maybe-uninitialized $(if $(filter 1,$(SANITIZE_BUILD)),-Wno-uninitialized)
 endif
 NVCCFLAGS ?= -O2 -g
 NVCCFLAGS += -std=c++17 $(GENCODE) -MMD -MP $(OPENMP_FLAG:%=-Xcompiler %)

@@ -10,8 +10,9 @@
 #    carry one run id and every file is compared with cmp: the checkpoints, states and adapter files byte for byte,
 #    metrics.jsonl with its wall times ("ms", "seconds") masked, predictions.jsonl and results.json as they are
 #    (results.json's seconds masked). run.json is left out: it records each session.
-# 3. A full disk: pretrain into a 3 MiB tmpfs (in a mount namespace: `unshare -m`, skipped, saying so, where none
-#    can be made) stops with an error naming the file; copied to a large disk, --resume ends with the same files.
+# 3. A full disk: pretrain into a 3 MiB tmpfs, cl into a 300 KiB one (where a predictions.jsonl is cut mid-line),
+#    each in a mount namespace (`unshare -m`; skipped, saying so, where none can be made), stops with an error
+#    naming the file; its folder, copied to a large disk and resumed, ends with the uninterrupted run's files.
 # 4. Two runs started together into one --out: one runs, the other is refused naming the folder.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -105,36 +106,28 @@ part() {  # part NAME COMMAND...: runs one part, prints ok / FAILED
     if "${@:2}"; then echo "   ok"; else echo "   FAILED"; FAILED=$((FAILED + 1)); fi
 }
 
+# disk_full NAME SIZE ARGS...: the run in a tmpfs of SIZE until the disk is full, then its folder copied to a
+# large disk and resumed there; compared with the uninterrupted run NAME-ref.
 disk_full() {
-    if ! unshare -m true 2>/dev/null; then echo "skipped: no mount namespace here (unshare -m)"; return 0; fi
-    local ref="$WORK/pretrain-ref" big="$WORK/disk-full-resumed"
+    local name=$1 size=$2; shift 2
+    if ! unshare -m true 2>/dev/null; then echo "    skipped: no mount namespace here (unshare -m)"; return 0; fi
+    local ref="$WORK/$name-ref" big="$WORK/$name-disk-full"
     mkdir -p "$WORK/tmpfs"
     unshare -m bash -c '
-        set -u
-        mount -t tmpfs -o size=3m tmpfs "$1" || exit 3
-        ./train "${@:3}" --out "$1/out" >/dev/null 2>"$1/log"
-        echo "    into a 3 MiB tmpfs: exit $?: $(cat "$1/log")"
-        cp -a "$1/out" "$2"' _ "$WORK/tmpfs" "$big" "${PRETRAIN[@]}" 2>/dev/null || true
+        mount -t tmpfs -o size="$3" tmpfs "$1" || exit 3
+        mkdir "$1/out" && cp "$4/run.json" "$1/out/"
+        ./train "${@:5}" --out "$1/out" --resume-or-start >/dev/null 2>"$1/log"
+        echo "    into a $3 tmpfs: exit $?: $(cat "$1/log")"
+        for file in $(cd "$1/out" && find . -name "*.jsonl"); do
+            [ -s "$1/out/$file" ] && [ "$(tail -c1 "$1/out/$file" | od -An -c | tr -d " ")" != "\n" ] &&
+                echo "    left cut mid-line: ${file#./}"
+        done
+        cp -a "$1/out" "$2"' _ "$WORK/tmpfs" "$big" "$size" "$ref" "$@"
     [ -d "$big" ] || { echo "    no folder came back from the tmpfs"; return 1; }
-    echo "    the folder it left: $(ls "$big" | tr '\n' ' ')"
-    ./train "${PRETRAIN[@]}" --out "$big" --resume >"$WORK/disk-full.log" 2>&1 || {
-        echo "    --resume failed:"; tail -3 "$WORK/disk-full.log"; return 1; }
+    ./train "$@" --out "$big" --resume >"$WORK/$name-disk-full.log" 2>&1 || {
+        echo "    --resume failed:"; tail -3 "$WORK/$name-disk-full.log"; return 1; }
     echo "    --resume on a large disk: exit 0"
-    # the resumed run has its own run id: compare the records, and the checkpoints' parameters
-    for file in metrics.jsonl; do
-        cmp -s <(masked "$ref/$file") <(masked "$big/$file") || { echo "    differs: $file"; return 1; }
-    done
-    echo "    metrics.jsonl equal to the uninterrupted run's (wall times masked)"
-    python3 - "$ref" "$big" <<'EOF' || return 1
-import glob, os, sys
-ref, big = sys.argv[1:]
-for path in sorted(glob.glob(ref + "/model_*.bin")):
-    a, b = open(path, "rb").read(), open(os.path.join(big, os.path.basename(path)), "rb").read()
-    # the 1024-byte header's run stamp (slots 248..251) and checksum (254, 255) differ between two runs
-    if a[1024:] != b[1024:] or a[:992] != b[:992] or a[1008:1016] != b[1008:1016]:
-        sys.exit(f"    differs: {os.path.basename(path)}")
-print(f"    {len(glob.glob(ref + '/model_*.bin'))} checkpoints: parameters byte-identical to the uninterrupted run's")
-EOF
+    compare "$ref" "$big"
 }
 
 concurrent() {
@@ -152,7 +145,8 @@ concurrent() {
 
 part "pretrain, kill -9 at random moments" kill_loop pretrain 1000 "${PRETRAIN[@]}"
 part "cl --method seqlora,replay,ilora, kill -9 at random moments" kill_loop cl 1500 "${CL[@]}"
-part "pretrain into a full disk, then --resume" disk_full
+part "pretrain into a full disk, then --resume" disk_full pretrain 3m "${PRETRAIN[@]}"
+part "cl into a full disk, then --resume" disk_full cl 300k "${CL[@]}"
 part "two runs into one --out" concurrent
 echo "$FAILED part(s) failed"
 exit $FAILED

@@ -99,9 +99,9 @@ void save(GPT2<Backend>& model, const TokenLoader& train, const PretrainOptions&
 void expect_run_stamp(const std::string& path, const RunStamp& found, const RunStamp& expected) {
     if (found != expected)
         fail("--resume: " + path + " is not this run's checkpoint of step " + std::to_string(expected.step) +
-             (found.stamped() ? " (it has run " + std::to_string(found.run_id) + " step " + std::to_string(found.step)
+             (found.stamped() ? " (it has run " + run_id_text(found.run_id) + " step " + std::to_string(found.step)
                               : std::string(" (it has no run stamp")) +
-             "; run.json has run " + std::to_string(expected.run_id) + ")");
+             "; run.json has run " + run_id_text(expected.run_id) + ")");
 }
 
 template <class Backend>
@@ -147,7 +147,11 @@ PretrainResult pretrain_on(const PretrainOptions& options, const RunDirectory& r
         if (state.rng_state != options.seed)
             fail("--resume: the checkpoint was trained with --seed " + std::to_string(state.rng_state) +
                  ", not " + std::to_string(options.seed));
-        data.train->seek(state.shard_index, state.shard_position);
+        try {
+            data.train->seek(state.shard_index, state.shard_position);
+        } catch (const Error& error) {
+            fail(path + ": " + error.what());
+        }
         if (!quiet) std::printf("resumed from step %d in %s\n", resume_step, options.out_dir.c_str());
     }
     if (resume_step >= options.steps)

@@ -43,12 +43,6 @@ std::string utc_now() {
     return text;
 }
 
-std::string hex64(uint64_t value) {
-    char text[17];
-    std::snprintf(text, sizeof(text), "%016llx", static_cast<unsigned long long>(value));
-    return text;
-}
-
 uint64_t new_run_id() {
     std::random_device device;
     const uint64_t clock = uint64_t(std::chrono::system_clock::now().time_since_epoch().count());
@@ -69,6 +63,12 @@ std::string option_text(const std::string& name, const json& value) {
 }
 
 }  // namespace
+
+std::string run_id_text(uint64_t run_id) {
+    char text[17];
+    std::snprintf(text, sizeof(text), "%016llx", static_cast<unsigned long long>(run_id));
+    return text;
+}
 
 double shortest_decimal(float value) {
     char text[32];
@@ -172,7 +172,7 @@ void RunDirectory::open_as_root(StartMode mode, bool overwrite) {
         }
     } else {
         run_id_ = new_run_id();
-        record_ = {{"run_id", hex64(run_id_)}, {"command", description_.command}, {"started", utc_now()},
+        record_ = {{"run_id", run_id_text(run_id_)}, {"command", description_.command}, {"started", utc_now()},
                    {"sessions", json::array()}};
     }
     record_["version"] = clora_version();

@@ -60,6 +60,9 @@ private:
     int lock_fd_ = -1;
 };
 
+// A run id as run.json writes it: 16 hex digits.
+std::string run_id_text(uint64_t run_id);
+
 // The shortest decimal that reads back as value (0.001f -> 0.001, not 0.0010000000474974513): how run.json
 // records float options.
 double shortest_decimal(float value);
