@@ -116,8 +116,8 @@ disk_full() {
     unshare -m bash -c '
         mount -t tmpfs -o size="$3" tmpfs "$1" || exit 3
         mkdir "$1/out" && cp "$4/run.json" "$1/out/"
-        ./train "${@:5}" --out "$1/out" --resume-or-start >/dev/null 2>"$1/log"
-        echo "    into a $3 tmpfs: exit $?: $(cat "$1/log")"
+        ./train "${@:5}" --out "$1/out" --resume-or-start >/dev/null 2>"$2.err"  # the error, on the large disk
+        echo "    into a $3 tmpfs: exit $?: $(cat "$2.err")"
         for file in $(cd "$1/out" && find . -name "*.jsonl"); do
             [ -s "$1/out/$file" ] && [ "$(tail -c1 "$1/out/$file" | od -An -c | tr -d " ")" != "\n" ] &&
                 echo "    left cut mid-line: ${file#./}"
