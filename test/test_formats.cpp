@@ -42,7 +42,7 @@ std::vector<uint8_t> file_bytes(const std::string& path) { return read_file_byte
 void put_file_bytes(const std::string& path, const std::vector<uint8_t>& bytes) {
     FILE* file = std::fopen(path.c_str(), "wb");
     REQUIRE(file != nullptr);
-    REQUIRE(std::fwrite(bytes.data(), 1, bytes.size(), file) == bytes.size());
+    if (!bytes.empty()) REQUIRE(std::fwrite(bytes.data(), 1, bytes.size(), file) == bytes.size());
     std::fclose(file);
 }
 
