@@ -61,8 +61,9 @@ struct Mutation {
 inline int32_t probe_value(Random& random, int32_t original) {
     const std::vector<int64_t> values = {0,          -1,        1,         2,          3,          7,
                                          128,        255,       256,       65535,      65536,      65537,
-                                         1 << 20,    1 << 30,   INT32_MAX, INT32_MIN,  -2,         original + 1,
-                                         original - 1, original * 2, int64_t(original) << 8, 0x7FFF};
+                                         1 << 20,    1 << 30,   INT32_MAX, INT32_MIN,  -2,
+                                         int64_t(original) + 1, int64_t(original) - 1, int64_t(original) * 2,
+                                         int64_t(original) * 256, 0x7FFF};
     return int32_t(uint32_t(uint64_t(random.pick(values))));
 }
 
