@@ -19,23 +19,17 @@
 
 #include "data/file_io.h"
 #include "data/llmc_header.h"
+#include "model/random.h"
 #include "test/run_command.h"
 #include "test/test_support.h"
 
 namespace fuzz {
 
-// splitmix64: a small seeded generator, the same sequence on every machine.
-struct Random {
-    uint64_t state;
-    explicit Random(uint64_t seed) : state(seed) {}
-    uint64_t next() {
-        uint64_t z = (state += 0x9E3779B97F4A7C15ULL);
-        z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
-        z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
-        return z ^ (z >> 31);
-    }
+// The project's splitmix64 (model/random.h), with the draws the mutations need.
+struct Draws : ::Random {
+    using ::Random::Random;
     size_t below(size_t n) { return n == 0 ? 0 : size_t(next() % n); }
-    bool chance(double p) { return double(next() >> 11) * (1.0 / 9007199254740992.0) < p; }
+    bool chance(double p) { return uniform() < p; }
     template <typename T>
     const T& pick(const std::vector<T>& items) { return items[below(items.size())]; }
 };
@@ -58,7 +52,7 @@ struct Mutation {
 };
 
 // Header values that probe a reader's bounds: 0, -1, 1, 2, small and huge, the int32 extremes.
-inline int32_t probe_value(Random& random, int32_t original) {
+inline int32_t probe_value(Draws& random, int32_t original) {
     const std::vector<int64_t> values = {0,          -1,        1,         2,          3,          7,
                                          128,        255,       256,       65535,      65536,      65537,
                                          1 << 20,    1 << 30,   INT32_MAX, INT32_MIN,  -2,
@@ -70,7 +64,7 @@ inline int32_t probe_value(Random& random, int32_t original) {
 // A mutation of a file that starts with an llm.c header. header_slots: the slots its format reads (probed with
 // probe_value). sealed: the original carries clora's checksum; then about half the mutations are re-sealed, so that
 // the reader's own checks behind the checksum are exercised, and the others must be caught by the checksum.
-inline Mutation mutate_llmc_file(const std::vector<uint8_t>& original, Random& random,
+inline Mutation mutate_llmc_file(const std::vector<uint8_t>& original, Draws& random,
                                  const std::vector<int>& header_slots, bool sealed) {
     const size_t header_bytes = LLMC_HEADER_INTS * sizeof(int32_t);
     Mutation m;
@@ -138,7 +132,7 @@ inline Mutation mutate_llmc_file(const std::vector<uint8_t>& original, Random& r
 }
 
 // Text probes for JSON and tokenizer files: numbers out of every range, wrong types, deep nesting, bad bytes.
-inline std::string text_probe(Random& random) {
+inline std::string text_probe(Draws& random) {
     const std::vector<std::string> probes = {
         "1e999999", "-1e999999", "-1", "0", "18446744073709551616", "-9223372036854775809", "1.5", "null", "true",
         "[]", "{}", "\"\"", "\"\\u0000\"", "\"\\ud800\"", "\"\xFF\xFE\"", "\"\x1B[31m\"", "[[[[[[[[[[]]]]]]]]]]",
@@ -149,7 +143,7 @@ inline std::string text_probe(Random& random) {
 
 // A mutation of a text file: truncation (at a line boundary too), deletion or duplication of a range, a probe
 // inserted or replacing a token, byte flips, invalid UTF-8, control characters.
-inline Mutation mutate_text(const std::string& original, Random& random) {
+inline Mutation mutate_text(const std::string& original, Draws& random) {
     std::string text = original;
     std::string what;
     auto line_starts = [&]() {

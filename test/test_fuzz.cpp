@@ -72,7 +72,7 @@ struct FileFuzz {
     std::string format;
     std::string prepared;
     std::vector<std::string> targets;                                      // relative to the copy; one per case
-    std::function<Mutation(Random&, const std::string& target)> mutate;    // of the target's prepared bytes
+    std::function<Mutation(Draws&, const std::string& target)> mutate;    // of the target's prepared bytes
     std::function<std::string(const std::string& dir)> arguments;          // of `train`, for a copy at dir
     std::function<std::string(const Run&, const std::string& dir)> result;  // what must match the unmutated run
 };
@@ -86,7 +86,7 @@ Tally run_fuzz(const FileFuzz& f, int cases, uint64_t seed) {
     INFO(f.format << " unmutated: " << base.output);
     REQUIRE(base.status == 0);
     const std::string baseline = f.result(base, dir);
-    Random random(fuzz_seed(seed));
+    Draws random(fuzz_seed(seed));
     for (int i = 0; i < cases; i++) {
         copy_directory(f.prepared, dir);
         const std::string& target = random.pick(f.targets);
@@ -103,11 +103,11 @@ Tally run_fuzz(const FileFuzz& f, int cases, uint64_t seed) {
 
 // Mutations of an llm.c-header file: mostly of its sealed bytes, some of the same bytes unsealed (as llm.c writes
 // them: the reader's checks alone stand guard).
-std::function<Mutation(Random&, const std::string&)> llmc_mutations(const std::string& prepared,
+std::function<Mutation(Draws&, const std::string&)> llmc_mutations(const std::string& prepared,
                                                                       std::vector<int> header_slots) {
     for (int slot : {RUN_ID_SLOT, RUN_ID_SLOT + 1, RUN_STEP_SLOT, RUN_STEP_SLOT + 1, CHECKSUM_TAG_SLOT, CHECKSUM_SLOT})
         header_slots.push_back(slot);
-    return [prepared, header_slots](Random& random, const std::string& target) {
+    return [prepared, header_slots](Draws& random, const std::string& target) {
         std::vector<uint8_t> bytes = read_file_bytes(prepared + "/" + target);
         const bool keep_seal = random.chance(0.8);
         if (!keep_seal) {  // the unsealed file: slots 254 and 255 back to 0
@@ -117,8 +117,8 @@ std::function<Mutation(Random&, const std::string&)> llmc_mutations(const std::s
     };
 }
 
-std::function<Mutation(Random&, const std::string&)> text_mutations(const std::string& prepared) {
-    return [prepared](Random& random, const std::string& target) {
+std::function<Mutation(Draws&, const std::string&)> text_mutations(const std::string& prepared) {
+    return [prepared](Draws& random, const std::string& target) {
         return mutate_text(read_text(prepared + "/" + target), random);
     };
 }
