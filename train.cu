@@ -188,6 +188,8 @@ int command_pretrain(int argc, char** argv) {
     flags.add("precision", "auto", PRECISION_HELP);
     flags.add("batch-size", std::to_string(o.batch_size), "sequences per step (B)");
     flags.add("seq-len", std::to_string(o.seq_len), "tokens per sequence (T)");
+    flags.add("data-order", "random", "random: each row at a seeded random offset of all the shards (every step "
+                                      "mixes documents); sequential: llm.c's consecutive windows");
     flags.add("steps", std::to_string(o.steps), "optimizer steps in all (a resumed run continues to this count)");
     flags.add("lr", "1e-3", "peak learning rate");
     flags.add("lr-schedule", "cosine", "constant or cosine (linear warmup, then cosine decay)");
@@ -215,6 +217,7 @@ int command_pretrain(int argc, char** argv) {
     o.precision = flags.text("precision");
     o.batch_size = flags.count("batch-size", 1);
     o.seq_len = flags.count("seq-len", 1);
+    o.data_order = parse_data_order(flags.text("data-order"));
     o.steps = flags.count("steps", 1);
     o.schedule.max_lr = flags.real("lr", Range::positive());
     o.schedule.kind = flags.text("lr-schedule");

@@ -55,6 +55,14 @@ Data open_data(const PretrainOptions& options, const GPT2Config& config) {
     return data;
 }
 
+// The loaders' order: in random order the training rows follow the run's seed, and the validation rows a fixed
+// seed of their own, so that every evaluation (and every run with the same validation data) reads the same rows.
+void set_data_order(Data& data, const PretrainOptions& options) {
+    if (options.data_order != DataOrder::random) return;
+    data.train->use_random_order(options.seed);
+    if (data.val) data.val->use_random_order(0x76616C6964617465ULL);  // "validate"
+}
+
 // Data parallelism: every rank keeps its B / world_size rows of each global batch.
 void keep_rank_rows(Data& data) {
     const Distributed& d = distributed();
@@ -81,8 +89,10 @@ void save(GPT2<Backend>& model, const TokenLoader& train, const PretrainOptions&
     std::vector<float> parameters = model.parameters_to_host();
     TrainingState state;
     state.step = step;
-    state.shard_index = train.shard_index;
-    state.shard_position = train.position;
+    const bool random = train.order == DataOrder::random;
+    state.data_order = random ? 1 : 0;
+    state.shard_index = random ? 0 : train.shard_index;
+    state.shard_position = random ? train.batches_drawn : train.position;
     state.rng_state = options.seed;  // the seed that made the data and the initial weights
     state.stamp = RunStamp{run_id, step};
     state.adam_m.resize(model.num_parameters);
@@ -132,6 +142,7 @@ PretrainResult pretrain_on(const PretrainOptions& options, const RunDirectory& r
     GPT2<Backend> model(config, parameters.data());
     model.logits_chunk_rows = TRAINING_LOGITS_CHUNK_ROWS;  // the logits never exist whole (validation included)
     Data data = open_data(options, config);
+    set_data_order(data, options);
     keep_rank_rows(data);
     // data parallelism: every rank trains; rank 0 alone prints, logs and writes checkpoints
     const bool root = is_root_rank();
@@ -147,8 +158,12 @@ PretrainResult pretrain_on(const PretrainOptions& options, const RunDirectory& r
         if (state.rng_state != options.seed)
             fail("--resume: the checkpoint was trained with --seed " + std::to_string(state.rng_state) +
                  ", not " + std::to_string(options.seed));
+        if (state.data_order != (options.data_order == DataOrder::random ? 1 : 0))
+            fail(path + ": the run read its data in " + (state.data_order ? "random" : "sequential") +
+                 " order, not " + data_order_name(options.data_order));
         try {
-            data.train->seek(state.shard_index, state.shard_position);
+            if (options.data_order == DataOrder::random) data.train->seek_batch(state.shard_position);
+            else data.train->seek(state.shard_index, state.shard_position);
         } catch (const Error& error) {
             fail(path + ": " + error.what());
         }
@@ -196,9 +211,11 @@ PretrainResult pretrain_on(const PretrainOptions& options, const RunDirectory& r
                  "checkpoint (the latest is step " + std::to_string(latest_checkpoint_step(options.out_dir)) + ")");
         double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
         result.train_losses.push_back(model.mean_loss);
-        if (!quiet)
+        if (!quiet) {
             std::printf("step %5d/%d | loss %.6f | lr %.3e | norm %.4f | %.1f ms | %.0f tok/s\n", step, options.steps,
                         model.mean_loss, settings.learning_rate, norm, ms, tokens_per_step / (ms / 1000));
+            std::fflush(stdout);  // a log file shows every step as it ends
+        }
         char line[256];
         std::snprintf(line, sizeof(line), "{\"step\": %d, \"loss\": %.7g, \"lr\": %.7g, \"grad_norm\": %.7g, \"ms\": %.3f}\n",
                       step, model.mean_loss, settings.learning_rate, norm, ms);
@@ -254,7 +271,8 @@ RunDescription describe_run(const PretrainOptions& o, Device device, MatmulPreci
     run.options = {{"train", o.train_pattern}, {"val", o.val_pattern}, {"init", o.init_checkpoint},
                    {"model-config", o.model_config}, {"device", device_name(device)},
                    {"precision", precision_name(precision)}, {"threads", cpu::cpu_threads()},
-                   {"batch-size", o.batch_size}, {"seq-len", o.seq_len}, {"steps", o.steps},
+                   {"batch-size", o.batch_size}, {"seq-len", o.seq_len},
+                   {"data-order", data_order_name(o.data_order)}, {"steps", o.steps},
                    {"lr", shortest_decimal(o.schedule.max_lr)}, {"lr-schedule", o.schedule.kind},
                    {"warmup", o.schedule.warmup_steps},
                    {"final-lr-fraction", shortest_decimal(o.schedule.final_fraction)},

@@ -7,6 +7,7 @@
 #include <utility>
 #include <vector>
 
+#include "data/token_loader.h"
 #include "model/gpt2.h"
 #include "model/lr_schedule.h"
 #include "model/run_directory.h"
@@ -20,6 +21,9 @@ struct PretrainOptions {
     std::string device = "auto";
     std::string precision = "fp32";  // of the CUDA matrix products: fp32, bf16 or auto (model/precision.h)
     int batch_size = 4, seq_len = 64;
+    // the order of the training rows (data/token_loader.h): random (each row at a seeded random offset of the whole
+    // data) or sequential (llm.c's consecutive windows); validation reads the same fixed rows at every evaluation
+    DataOrder data_order = DataOrder::random;
     int steps = 500;
     LearningRateSchedule schedule;
     AdamWSettings optimizer;

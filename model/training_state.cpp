@@ -9,7 +9,7 @@
 namespace {
 const char* const TRAINING_STATE_KIND = "clora training state";
 enum HeaderSlot { NUM_PARAMETERS_SLOT = 2, STEP_SLOT = 4, SHARD_INDEX_SLOT = 6, SHARD_POSITION_SLOT = 8,
-                  RNG_STATE_SLOT = 10 };
+                  RNG_STATE_SLOT = 10, DATA_ORDER_SLOT = 12 };
 
 // AdamW's moments: finite, and the second moment (a mean of squares) not negative, whose square root the update
 // takes. Fails naming the moment and the first bad element.
@@ -34,6 +34,9 @@ TrainingState read_training_state(const std::string& path, size_t expected_num_p
     state.shard_index = get_header_int64(header, SHARD_INDEX_SLOT);
     state.shard_position = get_header_int64(header, SHARD_POSITION_SLOT);
     state.rng_state = uint64_t(get_header_int64(header, RNG_STATE_SLOT));
+    state.data_order = header[DATA_ORDER_SLOT];
+    if (state.data_order != 0 && state.data_order != 1)
+        reader.fail_here("data order " + std::to_string(state.data_order) + " is neither 0 (sequential) nor 1 (random)");
     if (state.step < 0 || state.shard_index < 0 || state.shard_position < 0)
         reader.fail_here("negative step or data position (step " + std::to_string(state.step) + ", shard " +
                          std::to_string(state.shard_index) + ", position " + std::to_string(state.shard_position) +
@@ -62,6 +65,7 @@ void write_training_state(const std::string& path, const TrainingState& state) {
     set_header_int64(header, SHARD_INDEX_SLOT, state.shard_index);
     set_header_int64(header, SHARD_POSITION_SLOT, state.shard_position);
     set_header_int64(header, RNG_STATE_SLOT, int64_t(state.rng_state));
+    header[DATA_ORDER_SLOT] = state.data_order;
     if (state.stamp.stamped() && state.stamp.step != state.step)
         fail(path + ": cannot write training state of step " + std::to_string(state.step) + " stamped with step " +
              std::to_string(state.stamp.step));

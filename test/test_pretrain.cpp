@@ -52,7 +52,9 @@ TEST_CASE("pretrain: the loss falls on a random-token shard") {
 }
 
 TEST_CASE("pretrain: a resumed run continues bit-identically") {
-    PretrainOptions o = tiny_run(make_temp_dir("pretrain_resume"));
+    const DataOrder order = GENERATE(DataOrder::random, DataOrder::sequential);
+    PretrainOptions o = tiny_run(make_temp_dir(std::string("pretrain_resume_") + data_order_name(order)));
+    o.data_order = order;
     o.steps = 12;
     o.checkpoint_every = 6;
     o.val_every = 0;
