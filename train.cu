@@ -286,7 +286,8 @@ int command_tokenize(int argc, char** argv) {
 int command_cl(int argc, char** argv) {
     ContinualOptions o;
     Flags flags("train cl [flags]\n\nContinual learning with LoRA on a frozen GPT-2: for each task of the order, train "
-                "the adapters, then\nevaluate every task seen so far (greedy decoding, exact match). Prints the "
+                "the adapters, then\nevaluate every task seen so far (greedy decoding and exact match; label ranking on closed-label "
+                "tasks). Prints the "
                 "accuracy matrix and\nAA / BWT / FT per method, then a comparison table. With no --order: the built-in "
                 "synthetic\nbenchmark on a small random base (the default run). Writes <out>/<method>/metrics.jsonl,\n"
                 "predictions.jsonl (every generated answer), results.json and adapters_taskNN.bin (resume with "
@@ -327,23 +328,33 @@ int command_cl(int argc, char** argv) {
     flags.add("olora-lambda1", std::to_string(m.olora_lambda1), "O-LoRA: weight of the orthogonality loss");
     flags.add("olora-lambda2", std::to_string(m.olora_lambda2), "O-LoRA: weight of the L2 loss");
     flags.add("orth", m.olora_orth, "O-LoRA orthogonality loss: abs (sum |A_old A_t^T|) or squared (the paper)");
-    flags.add("nlora-lambda", "", "N-LoRA: weight of the L1 loss on B_t A_t" +
-                                      preset_help("0.4", "4e-4"));
-    flags.add("nlora-form", m.nlora_form, "N-LoRA: full (d_out x d_in update) or rr (r x r A_t B_t, square modules)");
-    flags.add("ilora-ema", std::to_string(m.ilora_ema), "I-LoRA: slow = ema * slow + (1 - ema) * fast");
+    flags.add("nlora-lambda", "", "N-LoRA: weight of the L1 loss of the update (official: 0.4)" +
+                                      preset_help("0.4", "0.04"));
+    flags.add("nlora-form", m.nlora_form,
+              "N-LoRA: scaled (r^2 * mean |B_t A_t|, the official scale on any module), full (sum |B_t A_t| over the "
+              "d_out x d_in update, the paper's) or rr (sum |A_t B_t|, r x r, the official code's, square modules)");
+    flags.add("ilora-ema", std::to_string(m.ilora_ema),
+              "I-LoRA: slow = ema * slow + (1 - ema) * fast after every step (the paper's 0.99 is for thousands of "
+              "steps per task)");
     flags.add("ilora-gamma", std::to_string(m.ilora_gamma), "I-LoRA: weight of the consistency loss");
     flags.add("ilora-eval", m.ilora_eval, "I-LoRA: evaluate with the slow or the fast adapter");
     flags.add("gainlora-gate-hidden", std::to_string(m.gainlora_gate_hidden), "GainLoRA: gate hidden size m");
     flags.add("gainlora-epsilon0", std::to_string(m.gainlora_epsilon0), "GainLoRA: GPM threshold at task 1");
     flags.add("gainlora-max-batches", std::to_string(m.gainlora_max_batches),
               "GainLoRA: batches of covariance collection per task");
-    flags.add_switch("gainlora-restore-norm", "GainLoRA: restore each row's norm after the projection");
+    flags.add("gainlora-restore-norm", m.gainlora_restore_norm ? "on" : "off",
+              "GainLoRA: restore each row's norm after the projection, as the official code does: on or off");
     flags.add("amlora-attention-dim", std::to_string(m.amlora_attention_dim), "AM-LoRA: attention size d_a");
     flags.add("amlora-lambda", "", "AM-LoRA: weight of the sparsity penalty" + preset_help("0.01", "1e-4"));
     flags.add("amlora-norm", m.amlora_norm, "AM-LoRA: sigmoid (+ L1) or softmax (+ entropy)");
+    flags.add("eval", o.eval, "primary evaluation: rank (the highest-scored label of a closed-label task: at most " +
+                                  std::to_string(MAX_CLOSED_LABELS) + " distinct training answers), generate (greedy "
+                                  "answer, exact match), or auto (rank when every task is closed-label); both are "
+                                  "computed and saved");
     flags.add_switch("eval-all", "evaluate every task after each task, not only those seen so far");
     flags.add("max-new-tokens", std::to_string(o.max_new_tokens), "longest generated answer");
-    flags.add("eval-batch-size", std::to_string(o.eval_batch_size), "prompts decoded together");
+    flags.add("eval-batch-size", std::to_string(o.eval_batch_size),
+              "prompts decoded together; (prompt, label) rows per forward when ranking");
     flags.add("out", o.out_dir, "output directory");
     add_run_flags(flags, "continue the run in --out: each method from its latest task boundary");
     flags.add("stop-after", "0", "stop each method after this many tasks (a stage; continue with --resume)");
@@ -378,6 +389,7 @@ int command_cl(int argc, char** argv) {
     o.optimizer.weight_decay = flags.real("weight-decay", Range::non_negative());
     o.optimizer.grad_clip = flags.real("grad-clip", Range::non_negative());
     o.replay_size = flags.count("replay-size", 1);
+    o.eval = one_of(flags, "eval", {"auto", "rank", "generate"});
     o.eval_all = flags.on("eval-all");
     o.max_new_tokens = flags.count("max-new-tokens", 1);
     o.eval_batch_size = flags.count("eval-batch-size", 1);
@@ -391,14 +403,14 @@ int command_cl(int argc, char** argv) {
     mo.olora_lambda2 = flags.real("olora-lambda2", Range::non_negative());
     mo.olora_orth = one_of(flags, "orth", {"abs", "squared"});
     mo.nlora_lambda = given("nlora-lambda") ? flags.real("nlora-lambda", Range::non_negative()) : preset.nlora_lambda;
-    mo.nlora_form = one_of(flags, "nlora-form", {"full", "rr"});
+    mo.nlora_form = one_of(flags, "nlora-form", {"full", "rr", "scaled"});
     mo.ilora_ema = flags.real("ilora-ema", Range::unit());
     mo.ilora_gamma = flags.real("ilora-gamma", Range::non_negative());
     mo.ilora_eval = one_of(flags, "ilora-eval", {"slow", "fast"});
     mo.gainlora_gate_hidden = flags.count("gainlora-gate-hidden", 1);
     mo.gainlora_epsilon0 = flags.real("gainlora-epsilon0", Range::above_zero_to_one());
     mo.gainlora_max_batches = flags.count("gainlora-max-batches", 1);
-    mo.gainlora_restore_norm = flags.on("gainlora-restore-norm");
+    mo.gainlora_restore_norm = one_of(flags, "gainlora-restore-norm", {"on", "off"}) == "on";
     mo.amlora_attention_dim = flags.count("amlora-attention-dim", 1);
     mo.amlora_lambda = given("amlora-lambda") ? flags.real("amlora-lambda", Range::non_negative()) : preset.amlora_lambda;
     mo.amlora_norm = one_of(flags, "amlora-norm", {"sigmoid", "softmax"});

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <numeric>
+#include <set>
 #include <string>
 
 #include "data/file_io.h"
@@ -31,6 +32,25 @@ std::vector<EncodedExample> encode_examples(const std::vector<TaskExample>& exam
 
 int training_length(const EncodedExample& e) { return int(e.prompt.size() + e.answer.size()) - 1; }
 
+int prompt_tokens_kept(int prompt_tokens, int answer_tokens, int T) {
+    if (prompt_tokens < 1 || answer_tokens < 1 || T < 1)
+        fail("prompt_tokens_kept: a prompt of " + std::to_string(prompt_tokens) + " tokens, an answer of " +
+             std::to_string(answer_tokens) + " and T = " + std::to_string(T) + " (each must be >= 1)");
+    const int answer_kept = std::min(answer_tokens, T);
+    return std::min(prompt_tokens, T + 1 - answer_kept);
+}
+
+std::vector<std::vector<int>> closed_label_set(const std::vector<EncodedExample>& examples, size_t max_labels) {
+    std::vector<std::vector<int>> labels;
+    std::set<std::vector<int>> seen;
+    for (const EncodedExample& e : examples) {
+        if (!seen.insert(e.answer).second) continue;
+        if (labels.size() == max_labels) return {};  // one more than allowed: an open task
+        labels.push_back(e.answer);
+    }
+    return labels;
+}
+
 void fill_training_row(TrainingBatch& batch, int row, const EncodedExample& e) {
     const int B = batch.B, T = batch.T;
     if (T < 1) fail("training batch: T must be >= 1, got " + std::to_string(T));
@@ -45,8 +65,8 @@ void fill_training_row(TrainingBatch& batch, int row, const EncodedExample& e) {
     // The kept part of s = prompt + answer: at most T + 1 tokens, the prompt's last `prompt_kept` tokens (at least
     // one) followed by the answer's first `answer_kept` tokens (all of them unless the answer alone exceeds T).
     const int P = int(e.prompt.size()), A = int(e.answer.size());
+    const int prompt_kept = prompt_tokens_kept(P, A, T);
     const int answer_kept = std::min(A, T);
-    const int prompt_kept = std::min(P, T + 1 - answer_kept);
     auto s = [&](int k) { return k < prompt_kept ? e.prompt[P - prompt_kept + k] : e.answer[k - prompt_kept]; };
     const int length = prompt_kept + answer_kept;  // |kept s|, <= T + 1
 

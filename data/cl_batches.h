@@ -10,7 +10,9 @@
 //
 // Too long a sequence (|s| > T + 1) is cut at the start of the prompt: the end of the prompt (the "Answer:" cue)
 // and the whole answer are kept. If even the answer alone does not fit (|answer| > T), the row keeps the last
-// prompt token and the first T answer tokens: every target is an answer token, the eot is not trained.
+// prompt token and the first T answer tokens: every target is an answer token, the eot is not trained. The cut is
+// prompt_tokens_kept (below), shared with greedy decoding (model/generate.h), so that a prompt is cut alike for
+// training, label ranking and generation.
 #pragma once
 #include <cstddef>
 #include <cstdint>
@@ -43,6 +45,20 @@ struct TrainingBatch {
 // The number of input positions example e needs untruncated: |prompt| + |answer| - 1.
 int training_length(const EncodedExample& e);
 
+// How many of a prompt's last tokens a sequence of T inputs keeps in front of an answer of answer_tokens tokens
+// (its <|endoftext|> included): the answer keeps its first min(answer_tokens, T) tokens and the prompt its last
+// min(prompt_tokens, T + 1 - those), at least one (T inputs and their targets span T + 1 tokens).
+//
+//   T = 8, prompt p0 .. p9 (10 tokens), answer a0 a1 eot (3 tokens): prompt_tokens_kept(10, 3, 8) = 6
+//   kept s   = p4 p5 p6 p7 p8 p9 | a0 a1 eot        6 + 3 = T + 1 tokens
+//   inputs   = p4 p5 p6 p7 p8 p9   a0 a1            T = 8 positions
+//   targets  = p5 p6 p7 p8 p9 a0   a1 eot           the loss on a0 a1 eot
+//
+// fill_training_row calls it with the example's answer; greedy decoding (model/generate.h, generation_prompt)
+// with the room it keeps for a generated answer and its stop token, so that an answer of that length is generated
+// after the very prompt tokens it is trained after. Fails unless prompt_tokens >= 1, answer_tokens >= 1 and T >= 1.
+int prompt_tokens_kept(int prompt_tokens, int answer_tokens, int T);
+
 // Writes row `row` of batch (B, T and the arrays already sized) from e as described at the top; padding positions
 // hold e.answer.back() (the eot token) as input and target, weight 0. Fails on a row out of range, arrays of the
 // wrong size, T < 1, an empty prompt or an empty answer.
@@ -50,6 +66,16 @@ void fill_training_row(TrainingBatch& batch, int row, const EncodedExample& e);
 
 // A batch of rows.size() rows, T = min(max_T, the longest training_length of the rows). Fails on max_T < 1.
 TrainingBatch make_training_batch(const std::vector<const EncodedExample*>& rows, int max_T);
+
+// Label ranking (`train cl --eval rank`, lora/continual.h): a closed-label task is one whose training answers take
+// at most MAX_CLOSED_LABELS distinct values; its labels are those answers, each scored after a test prompt by the
+// log-probability of its tokens (model/generate.h, label_scores).
+constexpr size_t MAX_CLOSED_LABELS = 64;
+// The distinct answers of the examples (token ids exactly as encode_examples wrote them: the answer_text's tokens
+// followed by <|endoftext|>), in order of first appearance; empty when there are more than max_labels of them (an
+// open task) or no examples.
+std::vector<std::vector<int>> closed_label_set(const std::vector<EncodedExample>& examples,
+                                               size_t max_labels = MAX_CLOSED_LABELS);
 
 // The examples of one task in shuffled batches, epoch after epoch. Epoch e visits every example exactly once,
 // in an order that depends only on (seed, e), so a run resumed at an epoch boundary sees the same batches. The

@@ -9,6 +9,7 @@
 // continual-learning methods (lora/methods/), which add branches and set per-row branch weights, or take over the
 // adapted linears' path with a LoraMixture (AM-LoRA's attention over the branches).
 #pragma once
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <string>
@@ -67,6 +68,7 @@ struct LoraAdapters {
 
     // activations for the current number of rows N = B*T
     int rows = 0;
+    size_t hidden_capacity = 0, dropout_capacity = 0;  // elements allocated (ensure_rows)
     real* hidden_memory = nullptr;   // per slot: (N,R) = h~ A^T, kept for the backward
     real* dropout_memory = nullptr;  // per slot: (N,in) inverted-dropout mask, when training with dropout > 0
     const real* block_weights = nullptr;  // (N, branches) per-row branch weights set by a method; null = ones
@@ -131,12 +133,13 @@ struct LoraAdapters {
         Backend::release(dropout_memory);
         hidden_memory = dropout_memory = nullptr;
         rows = 0;
+        hidden_capacity = dropout_capacity = 0;
     }
 
-    // Activation buffers for N rows (reallocated when N or the branch count changes).
+    // Activation buffers for N rows, laid out for N and the branch count, in buffers that only grow (reallocated
+    // when the layout needs more than they hold: continual learning's batches change N at every step).
     void ensure_rows(int N) {
         if (N == rows && hidden_memory) return;
-        release_activations();
         size_t hidden = 0, dropout = 0;
         for (LoraSlot& s : slots) {
             s.hidden = hidden;
@@ -144,8 +147,14 @@ struct LoraAdapters {
             s.dropout = dropout;
             dropout += size_t(N) * s.shape.in;
         }
-        hidden_memory = Backend::template allocate<real>(hidden);
-        if (config.dropout > 0) dropout_memory = Backend::template allocate<real>(dropout);
+        if (!hidden_memory || hidden > hidden_capacity || (config.dropout > 0 && dropout > dropout_capacity)) {
+            const size_t grown_hidden = std::max(hidden, hidden_capacity);
+            const size_t grown_dropout = std::max(dropout, dropout_capacity);
+            release_activations();
+            hidden_memory = Backend::template allocate<real>(std::max<size_t>(grown_hidden, 1));
+            if (config.dropout > 0) dropout_memory = Backend::template allocate<real>(std::max<size_t>(grown_dropout, 1));
+            hidden_capacity = grown_hidden, dropout_capacity = grown_dropout;
+        }
         rows = N;
     }
 
@@ -203,6 +212,15 @@ void lora_add_branch(LoraAdapters<Backend>& adapters, uint64_t seed, bool freeze
     }
     a.resize(a.branches, values);
     a.first_trainable = freeze_old ? a.branches - 1 : 0;
+}
+
+// The adapters exactly as a run starts them: every branch dropped, then one fresh branch drawn from `seed` by
+// lora_add_branch (so the same seed gives the same values bit for bit, whatever the adapters held), all of it
+// trainable; fresh gradients, no optimizer state (the loop resets it at every task). MTL starts every stage so.
+template <class Backend>
+void lora_reinitialize(LoraAdapters<Backend>& adapters, uint64_t seed) {
+    adapters.branches = 0;  // lora_add_branch then keeps none of the old values and lays the adapters out afresh
+    lora_add_branch(adapters, seed, false);
 }
 
 // Sets every parameter gradient to 0.

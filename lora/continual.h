@@ -1,12 +1,23 @@
 // `train cl`: LoRA fine-tuning of a frozen GPT-2 over a sequence of tasks with one or more continual-learning
-// methods, evaluation after every task (greedy decoding, exact match), the accuracy matrix with AA / BWT / FT,
-// adapters saved at every task boundary and resumable from there. With no data given it runs the built-in
-// synthetic benchmark (data/synthetic_tasks.h) on a small random base, on the CPU in about a minute.
+// methods, evaluation after every task, the accuracy matrix with AA / BWT / FT, adapters saved at every task
+// boundary and resumable from there. With no data given it runs the built-in synthetic benchmark
+// (data/synthetic_tasks.h) on a small random base, on the CPU in about a minute.
+//
+// Evaluation, two modes, both computed at every evaluation:
+//   generate  every task: greedy decoding after the prompt (model/generate.h, greedy_generate), exact match
+//   rank      every closed-label task (its training answers take at most 64 distinct values, data/cl_batches.h
+//             closed_label_set; the labels in order of first appearance): each label scored after the test
+//             prompt by the summed log-probability of its answer tokens, <|endoftext|> included (model/generate.h,
+//             label_scores), the highest chosen (ties: the first), then exact match of that label
+// --eval picks the primary mode, whose matrix is printed, compared and kept in results.json's top-level keys:
+// rank when every task of the run is closed-label (auto, the default; rank fails on an open task), else generate.
 #pragma once
 #include <cstdint>
+#include <map>
 #include <string>
 #include <vector>
 
+#include "data/cl_batches.h"
 #include "lora/lora_config.h"
 #include "lora/method_options.h"
 #include "lora/metrics.h"
@@ -36,9 +47,10 @@ struct ContinualOptions {
     int replay_size = 500;
     MethodOptions method;  // each method's own options
     // evaluation
+    std::string eval = "auto";  // the primary mode: auto (rank if every task is closed-label), rank or generate
     bool eval_all = false;  // evaluate every task after each one (default: the tasks seen so far)
     int max_new_tokens = 50;
-    int eval_batch_size = 32;
+    int eval_batch_size = 32;  // prompts decoded together; (prompt, label) rows per forward when ranking
     // run
     std::string out_dir = "out/cl";
     StartMode start = StartMode::fresh;  // resume: continue the run in out_dir, each method from its latest task
@@ -49,11 +61,20 @@ struct ContinualOptions {
     bool quiet = false;  // no log lines at all (tests)
 };
 
+// One evaluation mode's accuracy matrix and its metrics.
+struct EvaluationResult {
+    std::vector<std::vector<double>> accuracy;  // a[j][i], score x100 on task i after task j
+    ContinualMetrics metrics;
+};
+
 struct MethodResult {
     std::string method;
     std::vector<std::string> task_names;
-    std::vector<std::vector<double>> accuracy;  // a[j][i], score x100 on task i after task j
-    ContinualMetrics metrics;
+    std::string eval;                           // the primary evaluation mode: "rank" or "generate"
+    std::vector<std::vector<double>> accuracy;  // the primary mode's a[j][i], score x100 on task i after task j
+    ContinualMetrics metrics;                   // and its metrics
+    // every mode: "generate" always, "rank" when every task is closed-label (the primary one is also above)
+    std::map<std::string, EvaluationResult> modes;
     std::vector<double> seconds_per_task;  // training and evaluation of each task run (kept in the adapter files across a resume)
     std::vector<float> final_adapters;     // the adapters' parameters at the end (host fp32)
 };
@@ -61,8 +82,8 @@ struct MethodResult {
 // The defaults that differ between the built-in synthetic benchmark and real tasks. Real tasks take
 // METHODS.md's LoRA defaults (qkv, r = 8) and its N-LoRA lambda (0.4). The synthetic benchmark's random base is no
 // language model, so its adapters need every linear and more steps to learn the tasks within seconds; and there
-// N-LoRA's lambda 0.4, the weight of an L1 norm summed over every entry of every d_out x d_in update, holds the new
-// branch at zero (the task is never learned: AA 0), while 4e-4 learns it and still collides far less than IncLoRA.
+// N-LoRA's lambda 0.4 on the scaled form (r^2 x the mean |B_t A_t|) weighs each entry of the 64-channel synthetic
+// update 16x more than on a 256-channel one and learns 5% of a task, while 0.04 learns 97%.
 // Likewise AM-LoRA's lambda_sp 0.01 there shuts the new branch's attention before the branch has learned anything
 // (the cross-entropy's gradient is weak: the random frozen output embedding keeps the loss near 4.3 nats), so task
 // 1 reaches 6% instead of 90%; 1e-4 learns (test/test_amlora.cpp runs the penalty at 0.01).
@@ -76,9 +97,9 @@ ContinualPreset continual_preset(bool synthetic);
 
 // Runs every method in options.methods on the same tasks and base; prints each accuracy matrix and a comparison
 // table; writes <out_dir>/<method>/{metrics.jsonl, predictions.jsonl, results.json, adapters_task<NN>.bin} and
-// <out_dir>/comparison.json (predictions.jsonl: every generated answer; a single process only, since under data
-// parallelism each rank decodes a share). Fails on an unknown method, missing data, a base that does not fit the
-// tokenizer.
+// <out_dir>/comparison.json (predictions.jsonl: every generated answer, and the ranked label of a closed-label
+// task; a single process only, since under data parallelism each rank decodes a share). Fails on an unknown
+// method, missing data, a base that does not fit the tokenizer, an unknown --eval or --eval rank with an open task.
 std::vector<MethodResult> run_continual(const ContinualOptions& options);
 
 // The names `--method` accepts, and "baselines" / "all" expand to.

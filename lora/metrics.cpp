@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <cmath>
 
 #include "data/file_io.h"
 
@@ -23,6 +24,14 @@ std::string normalize_answer(const std::string& text) {
 
 bool exact_match(const std::string& prediction, const std::string& reference) {
     return normalize_answer(prediction) == normalize_answer(reference);
+}
+
+size_t ranked_label(const std::vector<double>& scores) {
+    if (scores.empty()) fail("ranked label: no scores");
+    size_t best = 0;
+    for (size_t i = 1; i < scores.size(); i++)
+        if (scores[i] > scores[best] || (std::isnan(scores[best]) && !std::isnan(scores[i]))) best = i;
+    return best;
 }
 
 ContinualMetrics continual_metrics(const std::vector<std::vector<double>>& a) {

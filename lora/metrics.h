@@ -1,12 +1,17 @@
 // Scoring a continual-learning run (../shared/docs/METHODS.md sections 2 and 3): exact match after
 // normalisation, and the metrics of the accuracy matrix a[j][i] = score on task i after training task j.
 #pragma once
+#include <cstddef>
 #include <string>
 #include <vector>
 
 // Lower-case, delete ASCII punctuation, collapse runs of whitespace to one space, trim the ends.
 std::string normalize_answer(const std::string& text);
 bool exact_match(const std::string& prediction, const std::string& reference);
+
+// Label ranking's choice: the index of the highest score (the first of equal ones; a NaN score never wins unless
+// every score is NaN, then 0). Fails on no scores.
+size_t ranked_label(const std::vector<double>& scores);
 
 struct ContinualMetrics {
     double average_accuracy = 0;     // AA: (1/T) sum_i a[T][i]

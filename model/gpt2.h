@@ -43,9 +43,10 @@ struct GPT2 {
     real* adam_v = nullptr;             // (num_parameters) second moments
     ParameterTensors<real> params, grads;  // grads: carved once gradients_memory exists
 
-    // activations for the current (B, T) and the linear inputs kept (model/activations.h); reallocated when
-    // either changes
+    // activations for the current (B, T) and the linear inputs kept (model/activations.h), carved out of buffers
+    // that grow to the largest batch (ensure_activations)
     int batch_size = 0, seq_len = 0;
+    size_t activation_capacity = 0, activation_gradient_capacity = 0, position_capacity = 0;  // elements allocated
     ActivationKeep kept;
     real* activations_memory = nullptr;
     real* activation_gradients_memory = nullptr;
@@ -59,6 +60,10 @@ struct GPT2 {
     double weight_sum = 0;          // of the last forward's loss weights (data parallelism: of the global batch)
     double weighted_loss_sum = 0;   // sum of weight * loss of the last forward
     float mean_loss = -1;  // of the last forward with targets; -1 without
+    // The last forward's per-row losses -log p(target) on the host, as the classifier computed them (R rows): with
+    // sparse logits the gathered rows, in answer_rows' order; else every position of (B,T). Label ranking
+    // (model/generate.h, label_scores) sums them per sequence. Empty after a forward without targets.
+    std::vector<float> host_losses;
 
     // LoRA fine-tuning: adapters added to the adapted linears (null: none), and a frozen base, for which the
     // backward computes no parameter gradient at all (no weight products, no encoder backward).
@@ -202,6 +207,8 @@ struct GPT2 {
         activations_memory = activation_gradients_memory = nullptr;
         inputs = targets = nullptr;
         loss_weights = nullptr;
+        activation_capacity = activation_gradient_capacity = position_capacity = 0;
+        batch_size = seq_len = 0;
     }
 
     // What the backward will read: every linear input when the base trains, else only the adapted linears'; the
@@ -216,18 +223,30 @@ struct GPT2 {
         return keep;
     }
 
+    // The activations of a (B, T) batch, carved out of buffers that only grow: a batch no larger than the largest
+    // so far reuses them (continual learning's batches change T at every step; a fresh allocation is zeroed and,
+    // on the CPU, touched page by page). Every activation is written by the forward before it is read.
     void ensure_activations(int B, int T) {
         const ActivationKeep keep = activations_to_keep(B, T);
         if (B == batch_size && T == seq_len && keep == kept) return;
-        release_activations();
-        activations_memory = Backend::template allocate<real>(num_activations<Backend>(config, B, T, keep));
-        activation_gradients_memory = Backend::template allocate<real>(num_activation_gradients(config, B, T));
+        const size_t activations = num_activations<Backend>(config, B, T, keep);
+        const size_t activation_gradients = num_activation_gradients(config, B, T), positions = size_t(B) * T;
+        if (activations > activation_capacity || activation_gradients > activation_gradient_capacity ||
+            positions > position_capacity) {
+            const size_t grown[3] = {std::max(activations, activation_capacity),
+                                     std::max(activation_gradients, activation_gradient_capacity),
+                                     std::max(positions, position_capacity)};
+            release_activations();
+            activations_memory = Backend::template allocate<real>(grown[0]);
+            activation_gradients_memory = Backend::template allocate<real>(grown[1]);
+            inputs = Backend::template allocate<int>(grown[2]);
+            targets = Backend::template allocate<int>(grown[2]);
+            loss_weights = Backend::template allocate<float>(grown[2]);
+            activation_capacity = grown[0], activation_gradient_capacity = grown[1], position_capacity = grown[2];
+        }
         acts = carve_activations<Backend>(activations_memory, config, B, T, keep);
         grads_acts = carve_activation_gradients(activation_gradients_memory, config, B, T);
         kept = keep;
-        inputs = Backend::template allocate<int>(size_t(B) * T);
-        targets = Backend::template allocate<int>(size_t(B) * T);
-        loss_weights = Backend::template allocate<float>(size_t(B) * T);
         batch_size = B, seq_len = T;
     }
 
@@ -298,7 +317,8 @@ void gpt2_classifier_forward(GPT2<Backend>& model, const typename Backend::real*
             Backend::matmul_backward(dX + size_t(r) * C, dwte, nullptr, a.logits, x, wte, rows, C, Vp);
         }
     }
-    std::vector<float> losses(R);
+    std::vector<float>& losses = model.host_losses;
+    losses.resize(size_t(R));
     if (R > 0) Backend::download(losses.data(), a.losses, R);
     double weighted = 0;
     for (int i = 0; i < R; i++) weighted += weights[i] * losses[i];
@@ -375,6 +395,7 @@ void gpt2_forward(GPT2<Backend>& model, const int* inputs, const int* targets, c
     const auto* last = a.residual3 + size_t(L - 1) * N * C;
     Backend::layernorm_forward(a.lnf, a.lnf_mean, a.lnf_rstd, last, p.lnfw, p.lnfb, N, C);
     model.answer_rows.clear();
+    model.host_losses.clear();
     if (model.sparse_logits && model.frozen_base && targets) {
         // only the rows of nonzero weight: gather them (row copy = row + zeros), then the classifier on K rows
         for (int i = 0; i < N; i++)

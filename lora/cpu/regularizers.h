@@ -94,7 +94,8 @@ double l2_norm_loss(const T* A_t, const T* Bt_t, T* dA_t, T* dBt_t, int r, int i
 //     L = weight * sum |Q|
 //     dA_t (r,in) += weight * S (r,r) Bt_t (r,out)       (Q_pq = sum_c A_pc Bt_qc)
 //     dBt_t (r,out) += weight * S^T (r,r) A_t (r,in)
-// dA_t, dBt_t may be null. Fails for rr with in != out.
+// dA_t, dBt_t may be null. Fails for rr with in != out. N-LoRA's default scaled form (lora/methods/nlora.h) is the
+// full form with weight = lambda r^2 / (out in): lambda r^2 times the mean of |P| over its out x in entries.
 template <typename T>
 double l1_update_loss(const T* A_t, const T* Bt_t, T* dA_t, T* dBt_t, int r, int in, int out, T weight, bool rr) {
     ConstMatrixView<T> a(A_t, r, in), bt(Bt_t, r, out);
