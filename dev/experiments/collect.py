@@ -1,24 +1,29 @@
 #!/usr/bin/env python3
-"""Copies a run of dev/experiments/run.sh into the committed results folder and writes its tables.
+"""Copies a run of dev/experiments/run.sh into the committed results folder and writes its tables and summary.
 
-  collect.py --work out/experiments/cpu --results dev/experiments/results/cpu [--command ...] [--seconds N] ...
+  collect.py --work out/experiments/cpu --results dev/experiments/results/cpu --seeds "1 2 3" [--command ...] ...
 
-results/<scale>/
-  run.json                     the command, commit, machine, date, configuration, wall time
-  tables.md                    per order: AA / BWT / FT / diagonal per method, and each accuracy matrix;
-                               the table averaged over the orders
-  averaged.json                the averaged table
-  base/metrics.jsonl           pretraining: loss per step, val loss
-  base/pretrain_tail.log       the last lines of the pretraining log
-  samples.txt                  continuations by the base
-  order<N>/comparison.json     from train cl
-  order<N>/<method>/results.json, metrics.jsonl   from train cl
-  order<N>/cl.log              the train cl log (loss lines, the printed matrices and the comparison)
+Reads the cells that exist (a study still running, or stopped between sessions, gives partial tables that say so):
+  <work>/cl/seed<S>/order<O>/<method>/{results.json, metrics.jsonl}, cl_<method>.log   (train cl, one cell each)
+  <work>/single/seed<S>/<task>/seqlora/results.json                                    (the sanity gate)
+  <work>/base/metrics.jsonl, <work>/base_before/metrics.jsonl, *_samples.txt, <work>/times/<stage>
+and writes to <results>:
+  summary.json   {"runs": N, "single_task": {task: [mean, std]},
+                  "methods": {method: {"rank": {"AA": [mean, std], "BWT": ..., "FT": ..., "diagonal": ...},
+                                       "generate": {...}, "runs": n}}}
+                 accuracies in %, mean and sample standard deviation (n - 1) over the finished runs (orders x seeds)
+  tables.md      the averaged tables under both evaluation modes, the gate, the diagnostics, every accuracy matrix
+  run.json       the command, commit, machine, date, configuration, the stages' wall times
+  base/, base_before/   pretraining metrics; samples.txt, samples_before.txt
+  seed<S>/order<O>/<method>/{results.json, metrics.jsonl}, seed<S>/order<O>/cl_<method>.log
+  single/seed<S>/<task>/results.json
 Python 3 standard library only.
 """
 import argparse
 import datetime
+import glob
 import json
+import math
 import os
 import platform
 import re
@@ -27,6 +32,11 @@ import subprocess
 
 METHODS = ["seqlora", "inclora", "replay", "mtl", "ilora", "olora", "nlora", "gainlora-olora", "gainlora-inflora",
            "amlora"]
+TASKS = ["dbpedia", "amazon", "yahoo", "agnews"]
+CHANCE = {"dbpedia": 100 / 14, "amazon": 100 / 5, "yahoo": 100 / 10, "agnews": 100 / 4}
+MODES = ["rank", "generate"]
+METRICS = [("AA", "average_accuracy"), ("BWT", "backward_transfer"), ("FT", "forgetting"),
+           ("diagonal", "diagonal_mean")]
 
 
 def cpu_model():
@@ -46,77 +56,50 @@ def git(*args):
         return "unknown"
 
 
-def tail(path, lines):
-    try:
-        with open(path, errors="replace") as f:
-            return "".join(f.readlines()[-lines:])
-    except OSError:
-        return ""
+def mean_std(values):
+    if not values:
+        return [None, None]
+    m = sum(values) / len(values)
+    s = math.sqrt(sum((v - m) ** 2 for v in values) / (len(values) - 1)) if len(values) > 1 else 0.0
+    return [round(m, 2), round(s, 2)]
 
 
-def load_results(work, order):
-    out = {}
-    for method in METHODS:
-        path = os.path.join(work, "cl", f"order{order}", method, "results.json")
-        if os.path.exists(path):
-            out[method] = json.load(open(path))
-    return out
+def pm(pair):
+    return "" if pair[0] is None else f"{pair[0]:.1f} ± {pair[1]:.1f}"
+
+
+def mode_of(result, mode):
+    """The results.json block of one evaluation mode: {"accuracy", "average_accuracy", ...} or None."""
+    return result.get("modes", {}).get(mode)
 
 
 def complete(result):
     return len(result["accuracy"]) == len(result["tasks"])
 
 
-def fmt(x):
-    return f"{x:6.1f}"
+def copy(src, dst):
+    if os.path.exists(src):
+        os.makedirs(os.path.dirname(dst), exist_ok=True)
+        shutil.copy(src, dst)
 
 
 LOG_LINE = re.compile(r"^(\S+) task (\d+)/(\d+) \((\S+)\) epoch (\d+) step\s+(\d+) \| loss ([0-9.]+)")
 
 
-def task_end_losses(work, order):
-    """method -> {task: the last logged training loss of that task} from the train cl log."""
+def task_end_losses(log):
+    """{task index: the last logged training loss of that task} from a train cl log."""
     out = {}
-    path = os.path.join(work, "cl", f"order{order}", "cl.log")
-    if os.path.exists(path):
-        for line in open(path, errors="replace"):
+    if os.path.exists(log):
+        for line in open(log, errors="replace"):
             m = LOG_LINE.match(line)
             if m:
-                out.setdefault(m.group(1), {})[int(m.group(2))] = float(m.group(7))
+                out[int(m.group(2))] = float(m.group(7))
     return out
 
 
-def diagnostics_table(work, orders, per_order):
-    """Training loss at the end of each task and the diagonostics after the last task, mean over the orders."""
-    rows = []
-    keys = ["orthogonality_A", "update_cosine", "collision_1e-2", "collision_1e-1"]
-    losses = {o: task_end_losses(work, o) for o in orders}
-    lines = ["## Training loss and diagnostics, mean over the orders\n",
-             "Answer-token loss (nats) at the end of each task's training (the last logged value; tasks in the "
-             "order's sequence), and the diagnostics written after the last task (metrics.jsonl; blank: the "
-             "method has none).\n",
-             "| method | loss task 1 | task 2 | task 3 | task 4 | " + " | ".join(keys) + " |",
-             "|---|" + "---:|" * (4 + len(keys))]
-    for method in METHODS:
-        have = [o for o in orders if method in losses[o]]
-        if not have:
-            continue
-        cells = []
-        for t in range(1, 5):
-            v = [losses[o][method][t] for o in have if t in losses[o][method]]
-            cells.append(f"{sum(v) / len(v):.2f}" if v else "")
-        for k in keys:
-            v = []
-            for o in orders:
-                mpath = os.path.join(work, "cl", f"order{o}", method, "metrics.jsonl")
-                if os.path.exists(mpath):
-                    last = [json.loads(x) for x in open(mpath) if x.strip()]
-                    if last and k in last[-1].get("diagnostics", {}):
-                        v.append(last[-1]["diagnostics"][k])
-            cells.append(f"{sum(v) / len(v):.3g}" if v else "")
-        lines.append(f"| {method} | " + " | ".join(cells) + " |")
-    lines.append("")
-    return lines
+def last_diagnostics(path):
+    lines = [json.loads(x) for x in open(path) if x.strip()] if os.path.exists(path) else []
+    return lines[-1].get("diagnostics", {}) if lines else {}
 
 
 def main():
@@ -124,121 +107,155 @@ def main():
     ap.add_argument("--work", required=True)
     ap.add_argument("--results", required=True)
     ap.add_argument("--scale", default="cpu")
-    ap.add_argument("--orders", default="1,2,3")
+    ap.add_argument("--seeds", default="1 2 3")
+    ap.add_argument("--orders", default="1 2 3")
     ap.add_argument("--command", default="")
-    ap.add_argument("--seconds", type=float, default=0)
     ap.add_argument("--model", default="")
     ap.add_argument("--cl-flags", default="")
     ap.add_argument("--pretrain", default="")
     ap.add_argument("--commit", default="", help="the commit the run started from (default: HEAD now)")
     ap.add_argument("--binary", default="./train", help="the train binary the run used")
     a = ap.parse_args()
-    orders = [int(o) for o in a.orders.split(",")]
-    os.makedirs(a.results, exist_ok=True)
+    seeds = [int(s) for s in a.seeds.split()]
+    orders = [int(o) for o in a.orders.split()]
+    work, out = a.work, a.results
+    os.makedirs(out, exist_ok=True)
 
-    # the base: pretraining metrics, log tail, samples
-    base_out = os.path.join(a.results, "base")
-    os.makedirs(base_out, exist_ok=True)
-    for name in ["metrics.jsonl"]:
-        src = os.path.join(a.work, "base", name)
-        if os.path.exists(src):
-            shutil.copy(src, os.path.join(base_out, name))
-    with open(os.path.join(base_out, "pretrain_tail.log"), "w") as f:
-        f.write(tail(os.path.join(a.work, "base", "pretrain.log"), 40))
-    if os.path.exists(os.path.join(a.work, "samples.txt")):
-        shutil.copy(os.path.join(a.work, "samples.txt"), os.path.join(a.results, "samples.txt"))
+    # the bases
+    for name in ["base", "base_before"]:
+        copy(os.path.join(work, name, "metrics.jsonl"), os.path.join(out, name, "metrics.jsonl"))
+    copy(os.path.join(work, "base_samples.txt"), os.path.join(out, "samples.txt"))
+    copy(os.path.join(work, "base_before_samples.txt"), os.path.join(out, "samples_before.txt"))
 
-    # the cl runs
-    per_order = {}
-    for order in orders:
-        src = os.path.join(a.work, "cl", f"order{order}")
-        dst = os.path.join(a.results, f"order{order}")
-        os.makedirs(dst, exist_ok=True)
-        if os.path.exists(os.path.join(src, "comparison.json")):
-            shutil.copy(os.path.join(src, "comparison.json"), os.path.join(dst, "comparison.json"))
-        if os.path.exists(os.path.join(src, "cl.log")):
-            shutil.copy(os.path.join(src, "cl.log"), os.path.join(dst, "cl.log"))
-        per_order[order] = load_results(a.work, order)
-        for method in per_order[order]:
-            os.makedirs(os.path.join(dst, method), exist_ok=True)
-            for name in ["results.json", "metrics.jsonl", "predictions.jsonl"]:
-                if os.path.exists(os.path.join(src, method, name)):
-                    shutil.copy(os.path.join(src, method, name), os.path.join(dst, method, name))
+    # the gate: SeqLoRA on each task alone (label ranking when the task has it, else exact match)
+    single = {task: [] for task in TASKS}
+    for seed in seeds:
+        for task in TASKS:
+            src = os.path.join(work, "single", f"seed{seed}", task, "seqlora")
+            path = os.path.join(src, "results.json")
+            if not os.path.exists(path):
+                continue
+            copy(path, os.path.join(out, "single", f"seed{seed}", task, "results.json"))
+            result = json.load(open(path))
+            block = mode_of(result, "rank") or result
+            single[task].append(block["accuracy"][0][0])
 
-    lines = [f"# Results: {a.scale} scale\n"]
-    lines.append("Accuracy is exact match (%) of the greedy answer; AA, BWT, FT as METHODS.md section 3. "
-                 "Written by dev/experiments/collect.py.\n")
-    averaged = {}
-    lines.append("## Averaged over orders " + ", ".join(map(str, orders)) + "\n")
-    lines.append("| method | AA | BWT | FT | diagonal | orders |")
-    lines.append("|---|---:|---:|---:|---:|---:|")
+    # the cells
+    cells = {}  # (seed, order, method) -> results.json
+    for seed in seeds:
+        for order in orders:
+            src = os.path.join(work, "cl", f"seed{seed}", f"order{order}")
+            dst = os.path.join(out, f"seed{seed}", f"order{order}")
+            for method in METHODS:
+                path = os.path.join(src, method, "results.json")
+                if not os.path.exists(path):
+                    continue
+                cells[(seed, order, method)] = json.load(open(path))
+                for name in ["results.json", "metrics.jsonl"]:
+                    copy(os.path.join(src, method, name), os.path.join(dst, method, name))
+                copy(os.path.join(src, f"cl_{method}.log"), os.path.join(dst, f"cl_{method}.log"))
+
+    summary = {"runs": 0, "single_task": {t: mean_std(v) for t, v in single.items()}, "methods": {}}
     for method in METHODS:
-        runs = [per_order[o][method] for o in orders if method in per_order[o] and complete(per_order[o][method])]
+        runs = [r for (s, o, m), r in sorted(cells.items()) if m == method and complete(r)]
         if not runs:
             continue
-        mean = lambda key: sum(r[key] for r in runs) / len(runs)
-        averaged[method] = {k: mean(k) for k in ["average_accuracy", "backward_transfer", "forgetting",
-                                                 "diagonal_mean"]}
-        averaged[method]["orders"] = len(runs)
-        m = averaged[method]
-        lines.append(f"| {method} | {m['average_accuracy']:.1f} | {m['backward_transfer']:.1f} | "
-                     f"{m['forgetting']:.1f} | {m['diagonal_mean']:.1f} | {len(runs)} |")
-    lines.append("")
-    lines.extend(diagnostics_table(a.work, orders, per_order))
-    for order in orders:
-        res = per_order[order]
-        if not res:
-            continue
-        tasks = next(iter(res.values()))["tasks"]
-        lines.append(f"## Order {order}: " + " → ".join(tasks) + "\n")
-        lines.append("| method | AA | BWT | FT | diagonal | s/task |")
-        lines.append("|---|---:|---:|---:|---:|---:|")
-        for method in METHODS:
-            if method not in res:
+        entry = {"runs": len(runs)}
+        for mode in MODES:
+            blocks = [mode_of(r, mode) for r in runs]
+            if any(b is None for b in blocks):
                 continue
-            r = res[method]
-            secs = r["seconds_per_task"]
-            flag = "" if complete(r) else f" (partial: {len(r['accuracy'])} of {len(r['tasks'])} tasks)"
-            lines.append(f"| {method}{flag} | {r['average_accuracy']:.1f} | {r['backward_transfer']:.1f} | "
-                         f"{r['forgetting']:.1f} | {r['diagonal_mean']:.1f} | {sum(secs) / max(1, len(secs)):.0f} |")
-        lines.append("")
-        lines.append("Accuracy matrices (row: after training task j; column: task i):\n")
-        for method in METHODS:
-            if method not in res:
-                continue
-            r = res[method]
-            lines.append(f"**{method}**\n")
-            lines.append("| after \\ on | " + " | ".join(r["tasks"]) + " |")
-            lines.append("|---|" + "---:|" * len(r["tasks"]))
-            for j, row in enumerate(r["accuracy"]):
-                cells = [f"{x:.1f}" for x in row] + [""] * (len(r["tasks"]) - len(row))
-                lines.append(f"| {r['tasks'][j]} | " + " | ".join(cells) + " |")
-            lines.append("")
-    with open(os.path.join(a.results, "tables.md"), "w") as f:
-        f.write("\n".join(lines) + "\n")
-    with open(os.path.join(a.results, "averaged.json"), "w") as f:
-        json.dump(averaged, f, indent=2)
+            entry[mode] = {name: mean_std([b[key] for b in blocks]) for name, key in METRICS}
+        summary["methods"][method] = entry
+    counts = {e["runs"] for e in summary["methods"].values()}
+    summary["runs"] = max(counts) if counts else 0
+    with open(os.path.join(out, "summary.json"), "w") as f:
+        json.dump(summary, f, indent=2)
 
+    # tables.md
+    lines = [f"# Results: {a.scale} scale (written by dev/experiments/collect.py)\n",
+             "Accuracy in %: label ranking (`rank`: the label of highest summed log-probability after the prompt) "
+             "and exact match of the greedy answer (`generate`). AA, BWT, FT as METHODS.md section 3; mean ± "
+             "sample standard deviation over the finished runs (orders x seeds).\n",
+             "## Sanity gate: SeqLoRA trained on each task alone (label ranking)\n",
+             "| task | accuracy | chance | runs |", "|---|---:|---:|---:|"]
+    for task in TASKS:
+        lines.append(f"| {task} | {pm(summary['single_task'][task])} | {CHANCE[task]:.1f} | {len(single[task])} |")
+    lines.append("")
+    for mode in MODES:
+        lines += [f"## All methods, {mode}\n", "| method | AA | BWT | FT | diagonal | runs |",
+                  "|---|---:|---:|---:|---:|---:|"]
+        for method, entry in summary["methods"].items():
+            if mode in entry:
+                e = entry[mode]
+                lines.append(f"| {method} | {pm(e['AA'])} | {pm(e['BWT'])} | {pm(e['FT'])} | {pm(e['diagonal'])} | "
+                             f"{entry['runs']} |")
+        lines.append("")
+    # training loss at each task's end and the diagnostics after the last task, mean over the runs
+    keys = sorted({k for (s, o, m), r in cells.items() if complete(r)
+                   for k in last_diagnostics(os.path.join(work, "cl", f"seed{s}", f"order{o}", m, "metrics.jsonl"))})
+    lines += ["## Training loss and diagnostics (mean over the runs)\n",
+              "The logged training loss (cross-entropy + the method's regularizer) at the end of each task, in the "
+              "order's sequence, and the diagnostics after the last task (metrics.jsonl).\n",
+              "| method | loss 1 | 2 | 3 | 4 | " + " | ".join(keys) + " |", "|---|" + "---:|" * (4 + len(keys))]
+    for method in METHODS:
+        done = [(s, o) for (s, o, m), r in cells.items() if m == method and complete(r)]
+        if not done:
+            continue
+        row = []
+        for t in range(1, 5):
+            v = [task_end_losses(os.path.join(work, "cl", f"seed{s}", f"order{o}", f"cl_{method}.log")).get(t)
+                 for s, o in done]
+            v = [x for x in v if x is not None]
+            row.append(f"{sum(v) / len(v):.2f}" if v else "")
+        for k in keys:
+            v = [last_diagnostics(os.path.join(work, "cl", f"seed{s}", f"order{o}", method, "metrics.jsonl")).get(k)
+                 for s, o in done]
+            v = [x for x in v if x is not None]
+            row.append(f"{sum(v) / len(v):.3g}" if v else "")
+        lines.append(f"| {method} | " + " | ".join(row) + " |")
+    lines.append("")
+    lines.append("## Every accuracy matrix (row: after training task j; column: task i; rank / generate)\n")
+    for (seed, order, method), r in sorted(cells.items()):
+        flag = "" if complete(r) else f" (partial: {len(r['accuracy'])} of {len(r['tasks'])} tasks)"
+        lines += [f"**seed {seed}, order {order}, {method}**{flag}\n",
+                  "| after \\ on | " + " | ".join(r["tasks"]) + " |", "|---|" + "---:|" * len(r["tasks"])]
+        rank, gen = mode_of(r, "rank"), mode_of(r, "generate") or r
+        for j in range(len(r["accuracy"])):
+            cells_j = []
+            for i in range(len(r["tasks"])):
+                if i < len(gen["accuracy"][j]):
+                    g = gen["accuracy"][j][i]
+                    cells_j.append(f"{rank['accuracy'][j][i]:.0f} / {g:.0f}" if rank else f"{g:.0f}")
+                else:
+                    cells_j.append("")
+            lines.append(f"| {r['tasks'][j]} | " + " | ".join(cells_j) + " |")
+        lines.append("")
+    with open(os.path.join(out, "tables.md"), "w") as f:
+        f.write("\n".join(lines) + "\n")
+
+    times = {}
+    for path in glob.glob(os.path.join(work, "times", "*")):
+        times[os.path.basename(path)] = sum(int(x) for x in open(path).read().split())
     run = {
         "command": a.command,
         "commit": a.commit or git("rev-parse", "HEAD"),
         "binary": a.binary,
-        "branch": git("rev-parse", "--abbrev-ref", "HEAD"),
-        "uncommitted_changes_at_collect": bool(git("status", "--porcelain", "--untracked-files=no")),
         "date": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
-        "machine": {"nproc": os.cpu_count(), "cpu": cpu_model(), "system": platform.platform(),
-                    "load_average_at_collect": os.getloadavg()},
-        "wall_seconds": a.seconds,
+        "machine": {"nproc": os.cpu_count(), "cpu": cpu_model(), "system": platform.platform()},
+        "stage_seconds": times,
         "scale": a.scale,
         "model_config": a.model,
         "pretrain": a.pretrain,
         "cl_flags": " ".join(a.cl_flags.split()),
+        "seeds": seeds,
         "orders": orders,
-        "complete": all(m in per_order[o] and complete(per_order[o][m]) for o in orders for m in METHODS),
+        "cells_finished": sum(complete(r) for r in cells.values()),
+        "cells_planned": len(seeds) * len(orders) * len(METHODS),
     }
-    with open(os.path.join(a.results, "run.json"), "w") as f:
+    with open(os.path.join(out, "run.json"), "w") as f:
         json.dump(run, f, indent=2)
-    print(open(os.path.join(a.results, "tables.md")).read().split("## Order")[0])
+    print("\n".join(lines[:lines.index("## Training loss and diagnostics (mean over the runs)\n")]))
 
 
 if __name__ == "__main__":

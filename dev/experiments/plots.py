@@ -10,6 +10,7 @@ writes into <results>/plots/:
   cl_loss_order<N>.svg     each method's training loss over the task sequence (from the train cl log)
 """
 import argparse
+import glob
 import json
 import os
 import re
@@ -116,7 +117,7 @@ def plot_base(results, out):
     svg = Svg(720, 420)
     ys = [y for _, y in train + val]
     fx, fy = axes(svg, 70, 40, 600, 320, 0, max(s for s, _ in train), min(ys) * 0.95, max(ys) * 1.02, "step",
-                  "loss (nats per token)", "base model: pretraining loss on the Gutenberg + Shakespeare shards")
+                  "loss (nats per token)", "base model: pretraining loss (books + task prompts; validation: held-out books)")
     svg.polyline([(fx(s), fy(y)) for s, y in train], "#1f77b4", 1, 0.6)
     svg.polyline([(fx(s), fy(y)) for s, y in val], "#d62728", 2)
     for s, y in val:
@@ -125,15 +126,31 @@ def plot_base(results, out):
     svg.text(505, 64, "train (per step)", 11)
     svg.line(480, 78, 500, 78, "#d62728", 2)
     svg.text(505, 82, f"validation (last {val[-1][1]:.3f})" if val else "validation", 11)
+    before = sorted({r["step"]: r["val_loss"] for r in
+                     read_jsonl(os.path.join(results, "base_before", "metrics.jsonl")) if "val_loss" in r}.items())
+    if before:
+        svg.polyline([(fx(s), fy(max(min(y, max(ys) * 1.02), min(ys) * 0.95))) for s, y in before], "#7f7f7f", 2)
+        svg.line(480, 96, 500, 96, "#7f7f7f", 2)
+        svg.text(505, 100, f"previous recipe's base, validation (last {before[-1][1]:.3f})", 11)
     svg.save(os.path.join(out, "base_loss.svg"))
 
 
-def load_order(results, order):
+MODE = "rank"  # the evaluation mode the plots show where a run has it (else exact match of generation)
+SEED = 1       # the seed whose cells the per-order plots show
+
+
+def primary(result):
+    """The run's results in MODE when it has it: the same keys as results.json's top level."""
+    block = result.get("modes", {}).get(MODE)
+    return dict(result, **block) if block else result
+
+
+def load_order(results, order, seed=SEED):
     res = {}
     for m in METHODS:
-        p = os.path.join(results, f"order{order}", m, "results.json")
+        p = os.path.join(results, f"seed{seed}", f"order{order}", m, "results.json")
         if os.path.exists(p):
-            res[m] = json.load(open(p))
+            res[m] = primary(json.load(open(p)))
     return res
 
 
@@ -154,8 +171,8 @@ def plot_heatmaps(results, order, out):
     panel_w, panel_h = 4 * cell + 90, 4 * cell + 70
     svg = Svg(cols * panel_w + 20, rows_n * panel_h + 50)
     tasks = next(iter(res.values()))["tasks"]
-    svg.text(svg.w / 2, 22, f"Order {order} ({' → '.join(tasks)}): exact match (%) after task j (row) on task i "
-             "(column)", 14, "middle", weight="bold")
+    svg.text(svg.w / 2, 22, f"Order {order} ({' → '.join(tasks)}), seed {SEED}: accuracy (%, label ranking) after "
+             "task j (row) on task i (column)", 14, "middle", weight="bold")
     for k, m in enumerate(m for m in METHODS if m in res):
         r = res[m]
         T = len(r["tasks"])
@@ -178,36 +195,44 @@ def plot_heatmaps(results, order, out):
     svg.save(os.path.join(out, f"heatmaps_order{order}.svg"))
 
 
-def plot_aa_bwt(results, orders, out):
-    per = {o: load_order(results, o) for o in orders}
-    methods = [m for m in METHODS if any(m in per[o] and len(per[o][m]["accuracy"]) == len(per[o][m]["tasks"])
-                                         for o in orders)]
+def plot_aa_bwt(results, orders, seeds, out):
+    """AA and BWT per method: the mean over every finished run (bars), its standard deviation (whiskers) and
+    each run (dots), in the rank mode."""
+    runs = {m: [] for m in METHODS}
+    for seed in seeds:
+        for order in orders:
+            for m, r in load_order(results, order, seed).items():
+                if len(r["accuracy"]) == len(r["tasks"]):
+                    runs[m].append(r)
+    methods = [m for m in METHODS if runs[m]]
     if not methods:
         return
     svg = Svg(860, 640)
     for panel, (key, label) in enumerate([("average_accuracy", "AA (%)"), ("backward_transfer", "BWT (points)")]):
-        vals = {m: [per[o][m][key] for o in orders if m in per[o] and
-                    len(per[o][m]["accuracy"]) == len(per[o][m]["tasks"])] for m in methods}
+        vals = {m: [r[key] for r in runs[m]] for m in methods}
         allv = [v for vs in vals.values() for v in vs] + [0]
         lo, hi = min(allv), max(allv)
         lo, hi = (lo - 5, hi + 5) if key == "backward_transfer" else (0, max(hi + 5, 10))
         x0, y0, w, h = 80, 40 + panel * 300, 740, 220
         fx, fy = axes(svg, x0, y0, w, h, 0, len(methods), lo, hi, "", label,
-                      f"{label.split()[0]} per method, mean over orders {', '.join(map(str, orders))} "
-                      "(bars) and each order (dots)")
+                      f"{label.split()[0]} per method (label ranking): mean over the runs (bars), ± std, each run "
+                      "(dots)")
         svg.line(x0, fy(0), x0 + w, fy(0), "#000")
         bw = w / len(methods)
         for k, m in enumerate(methods):
             v = vals[m]
             mean = sum(v) / len(v)
+            std = (sum((x - mean) ** 2 for x in v) / (len(v) - 1)) ** 0.5 if len(v) > 1 else 0.0
             color = COLORS[METHODS.index(m)]
             top, bottom = (fy(mean), fy(0)) if mean >= 0 else (fy(0), fy(mean))
             svg.rect(x0 + k * bw + bw * 0.15, top, bw * 0.7, bottom - top, color)
+            cx = x0 + k * bw + bw / 2
+            svg.line(cx, fy(mean - std), cx, fy(mean + std), "#000", 1.5)
             for q, x in enumerate(v):
-                svg.circle(x0 + k * bw + bw * (0.35 + 0.15 * q), fy(x), 3, "#000")
-            svg.text(x0 + k * bw + bw / 2, (top - 4) if mean >= 0 else (bottom + 12), f"{mean:.1f}", 10, "middle")
+                svg.circle(x0 + k * bw + bw * (0.2 + 0.6 * q / max(1, len(v) - 1)), fy(x), 2.5, "#000")
+            svg.text(cx, (fy(mean + std) - 4) if mean >= 0 else (fy(mean - std) + 12), f"{mean:.1f}", 10, "middle")
             if panel == 1:
-                svg.text(x0 + k * bw + bw / 2, y0 + h + 14, m, 10, "end", rotate=-30)
+                svg.text(cx, y0 + h + 14, m, 10, "end", rotate=-30)
     svg.save(os.path.join(out, "aa_bwt.svg"))
 
 
@@ -215,15 +240,13 @@ LOG_LINE = re.compile(r"^(\S+) task (\d+)/(\d+) \((\S+)\) epoch (\d+) step\s+(\d
 
 
 def plot_cl_loss(results, order, out):
-    path = os.path.join(results, f"order{order}", "cl.log")
-    if not os.path.exists(path):
-        return
     curves = {}
-    for line in open(path, errors="replace"):
-        m = LOG_LINE.match(line)
-        if m:
-            method, task, step, loss = m.group(1), int(m.group(2)), int(m.group(6)), float(m.group(7))
-            curves.setdefault(method, []).append((task, step, loss))
+    for path in sorted(glob.glob(os.path.join(results, f"seed{SEED}", f"order{order}", "cl_*.log"))):
+        for line in open(path, errors="replace"):
+            m = LOG_LINE.match(line)
+            if m:
+                method, task, step, loss = m.group(1), int(m.group(2)), int(m.group(6)), float(m.group(7))
+                curves.setdefault(method, []).append((task, step, loss))
     if not curves:
         return
     # x: task index + fraction of the task's steps, so the tasks line up across methods
@@ -241,7 +264,7 @@ def plot_cl_loss(results, order, out):
     series = {m: [(x, min(y, top)) for x, y in s] for m, s in series.items()}
     svg = Svg(820, 460)
     fx, fy = axes(svg, 70, 40, 560, 340, 0, ntasks, 0, top, "task (training progress within each task)",
-                  "training loss (answer tokens)", f"Order {order}: train cl loss per method")
+                  "training loss (answer tokens)", f"Order {order}, seed {SEED}: train cl loss per method")
     if ys[-1] > top:
         svg.text(70, 450, f"logged loss = cross-entropy + the method's regularizer; values above {top:.1f} are "
                  "drawn at the top edge", 10)
@@ -258,13 +281,15 @@ def plot_cl_loss(results, order, out):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--results", required=True)
-    ap.add_argument("--orders", default="1,2,3")
+    ap.add_argument("--orders", default="1 2 3")
+    ap.add_argument("--seeds", default="1 2 3")
     a = ap.parse_args()
-    orders = [int(o) for o in a.orders.split(",")]
+    orders = [int(o) for o in a.orders.replace(",", " ").split()]
+    seeds = [int(o) for o in a.seeds.replace(",", " ").split()]
     out = os.path.join(a.results, "plots")
     os.makedirs(out, exist_ok=True)
     plot_base(a.results, out)
-    plot_aa_bwt(a.results, orders, out)
+    plot_aa_bwt(a.results, orders, seeds, out)
     for o in orders:
         plot_heatmaps(a.results, o, out)
         plot_cl_loss(a.results, o, out)

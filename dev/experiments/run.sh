@@ -1,28 +1,28 @@
 #!/usr/bin/env bash
-# The real experiment (issue 6), one command:
-#   (a) tokenize ../shared/data/text (Gutenberg books, headers/footers cut, + tinyshakespeare) into shards,
-#   (b) pretrain a GPT-2 base on them,
-#   (c) run every continual-learning method (--method all) over the Standard CL benchmark orders 1, 2, 3,
-#   (d) collect the results: tables, plots, greedy samples of the base.
+# The real-data study (issues 6 and 18), one command, resumable cell by cell:
+#   (a) the corpus: Gutenberg books + tinyshakespeare (../shared/data/text), and the prompts (never the answers,
+#       never a test split) of the Standard CL tasks' train splits (dev/experiments/domain_corpus.py), tokenized;
+#       25 train prompts per task are held out of it to measure the base on the tasks' text,
+#   (b) a GPT-2 base pretrained on that mixture, rows at seeded random offsets (`--data-order random`), in
+#       stages of at most STAGE_SECONDS, each resuming from the latest checkpoint; at cpu scale also the base of
+#       the previous study's recipe (books only, read in order), to compare; losses and samples of both,
+#   (c) the sanity gate: SeqLoRA trained on each task alone, its label-ranking accuracy on that task,
+#   (d) every method (ten) x Standard CL orders 1, 2, 3 x the seeds, each (method, order, seed) a cell of its
+#       own: a finished cell (its results.json) is never rerun, an interrupted one resumes from its last task,
+#   (e) the tables, summary.json and the plots (collect.py, plots.py).
 #
-#   bash dev/experiments/run.sh --scale cpu     # ~45 minutes on 2 CPU cores (measured: RESULTS.md)
-#   bash dev/experiments/run.sh --scale gpu     # a 6x384 base pretrained >= 5 minutes, everything on the GPU
-#
-# Every stage is resumable and the script is idempotent: a finished stage is skipped, an interrupted one
-# continues from its last checkpoint (--resume-or-start; pretrain: from model_/state_ files; cl: from the
-# adapters_taskNN.bin of each method). At gpu scale each command runs at most STAGE_SECONDS (600 s): pretrain
-# is stopped by `timeout` and resumed from its latest checkpoint, cl runs one task of one method per call
-# (--method M --stop-after N --resume-or-start).
+#   bash dev/experiments/run.sh --scale cpu     # hours on 2 cores, in as many sessions as it takes (RESULTS.md)
+#   bash dev/experiments/run.sh --scale gpu     # a larger base, everything on the GPU
 #
 # flags: --scale cpu|gpu (default cpu), --work DIR (runs; default out/experiments/<scale>),
-#        --results DIR (committed results; default dev/experiments/results/<scale>), --jobs N (orders run in
-#        parallel; default: cpu 3, gpu 1), --data DIR (default ../shared/data); TRAIN=path runs that binary
-#        instead of ./train (a copy, so that a rebuild during the run does not change it)
+#        --results DIR (committed results; default dev/experiments/results/<scale>), --jobs N (cells run at once;
+#        default: cpu 2, one thread each; gpu 1), --data DIR (default ../shared/data), --seeds "1 2 3",
+#        --until base|gate|cells (stop after that stage; default: everything); TRAIN=path runs that binary instead
+#        of ./train (a copy, so that a rebuild during the run does not change it)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-ROOT=$(pwd)
 
-SCALE=cpu WORK="" RESULTS="" JOBS="" DATA=../shared/data
+SCALE=cpu WORK="" RESULTS="" JOBS="" DATA=../shared/data SEEDS="1 2 3" UNTIL=all
 while [ $# -gt 0 ]; do
     case "$1" in
         --scale) SCALE=$2; shift 2 ;;
@@ -30,34 +30,41 @@ while [ $# -gt 0 ]; do
         --results) RESULTS=$2; shift 2 ;;
         --jobs) JOBS=$2; shift 2 ;;
         --data) DATA=$2; shift 2 ;;
-        -h|--help) sed -n '2,19p' "$0"; exit 0 ;;
+        --seeds) SEEDS=$2; shift 2 ;;
+        --until) UNTIL=$2; shift 2 ;;
+        -h|--help) sed -n '2,23p' "$0"; exit 0 ;;
         *) echo "error: unknown flag '$1' (see --help)" >&2; exit 1 ;;
     esac
 done
+case "$UNTIL" in base|gate|cells|all) ;; *) echo "error: --until must be base, gate or cells" >&2; exit 1 ;; esac
 WORK=${WORK:-out/experiments/$SCALE}
 RESULTS=${RESULTS:-dev/experiments/results/$SCALE}
 ORDERS="1 2 3"
-STAGE_SECONDS=600
+METHODS="seqlora inclora replay mtl ilora olora nlora gainlora-olora gainlora-inflora amlora"
+TASKS="dbpedia amazon yahoo agnews"
+STAGE_SECONDS=600  # gpu scale: a device session's limit; cpu scale sets its own
 
 case "$SCALE" in
     cpu)
-        # sized to finish in 45 minutes on 2 cores (RESULTS.md: how the cpu scale was sized); a checkpoint every
-        # 50 steps, so a stage stopped at STAGE_SECONDS redoes at most 50 (the run of record redid 162 of 500)
         DEVICE=cpu
-        MODEL=4:128:4:50257:128        # L:C:NH:V:maxT
-        PRE_BATCH=8 PRE_SEQ=128 PRE_STEPS=500 PRE_LR=3e-3 PRE_WARMUP=20 PRE_VAL_EVERY=25 PRE_CKPT=50
-        CL_FLAGS="--max-train 96 --max-test 24 --max-seq-len 64 --epochs 2 --batch-size 8 --lr 1e-2
-                  --lora-modules all --max-new-tokens 8 --eval-batch-size 24 --log-every 4"
-        CL_STAGED=0
-        JOBS=${JOBS:-3}
+        MODEL=6:256:8:50257:128        # L:C:NH:V:maxT
+        PRE_BATCH=8 PRE_SEQ=128 PRE_STEPS=3000 PRE_LR=2e-3 PRE_WARMUP=100 PRE_VAL_EVERY=250 PRE_CKPT=100
+        STAGE_SECONDS=14400  # no device session to fit: a stage ends when the session does (checkpoints: 100 steps)
+        # the previous study's base (RESULTS.md of issue 6), for the before/after comparison
+        BEFORE_MODEL=4:128:4:50257:128 BEFORE_STEPS=500 BEFORE_LR=3e-3 BEFORE_WARMUP=20
+        # 500 train / 100 test examples per task, 2 epochs of batch 8: 126 optimizer steps per task
+        CL_FLAGS="--max-train 500 --max-test 100 --max-seq-len 128 --epochs 2 --batch-size 8 --lr 2e-3
+                  --lora-modules all --max-new-tokens 8 --eval-batch-size 32 --log-every 21"
+        JOBS=${JOBS:-2}
+        export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1}   # JOBS single-threaded cells use the cores best
         ;;
     gpu)
         DEVICE=cuda
         MODEL=6:384:6:50257:256
         PRE_BATCH=32 PRE_SEQ=256 PRE_STEPS=6000 PRE_LR=1e-3 PRE_WARMUP=200 PRE_VAL_EVERY=250 PRE_CKPT=250
-        CL_FLAGS="--max-seq-len 256 --epochs 1 --batch-size 16 --lr 1e-3 --max-new-tokens 8 --eval-batch-size 100
-                  --log-every 5"
-        CL_STAGED=1
+        BEFORE_MODEL=""
+        CL_FLAGS="--max-seq-len 256 --epochs 2 --batch-size 16 --lr 1e-3 --lora-modules all --max-new-tokens 8
+                  --eval-batch-size 128 --log-every 10"
         JOBS=${JOBS:-1}
         ;;
     *) echo "error: --scale must be cpu or gpu, got '$SCALE'" >&2; exit 1 ;;
@@ -66,81 +73,121 @@ esac
 mkdir -p "$WORK" "$RESULTS"
 LOG="$WORK/run.log"
 say() { echo "[$(date '+%H:%M:%S')] $*" | tee -a "$LOG"; }
-STARTED=$(date +%s)
+# each stage's wall time, summed over the sessions that ran it (collect.py reports them)
+timed() {  # timed NAME COMMAND...: runs it, adds its seconds to $WORK/times/NAME
+    local name=$1 start rc=0
+    shift
+    mkdir -p "$WORK/times"
+    start=$(date +%s)
+    "$@" || rc=$?
+    echo $(( $(date +%s) - start )) >> "$WORK/times/$name"
+    return $rc
+}
 COMMIT=$(git rev-parse HEAD 2>/dev/null || echo unknown)  # what the run started from (collect.py records it)
 TRAIN=${TRAIN:-./train}
 [ -x "$TRAIN" ] || { echo "error: $TRAIN is missing: bash dev/setup.sh && make train" >&2; exit 1; }
+TOKENIZER="$DATA/tokenizer/gpt2"
 
-# (a) tokenize ---------------------------------------------------------------------------------------------
+# (a) the corpus -------------------------------------------------------------------------------------------
 TOKENS="$WORK/tokens"
-if [ -f "$TOKENS/done" ]; then
-    say "tokenize: done already ($TOKENS)"
-else
-    say "tokenize: $DATA/text -> $TOKENS"
+corpus() {
     "$TRAIN" tokenize --input "$DATA/text/gutenberg_rcdm_uga/books" --input "$DATA/text/tinyshakespeare/input.txt" \
-        --out "$TOKENS" --tokenizer "$DATA/tokenizer/gpt2" 2>&1 | tee -a "$LOG"
+        --out "$TOKENS/books" --tokenizer "$TOKENIZER"
+    python3 dev/experiments/domain_corpus.py --data "$DATA" --out "$WORK/domain"
+    "$TRAIN" tokenize --input "$WORK/domain/train" --out "$TOKENS/prompts" --val-fraction 0 --tokenizer "$TOKENIZER"
+    "$TRAIN" tokenize --input "$WORK/domain/held_out" --out "$WORK/held_out_prompts" --val-fraction 0 \
+        --tokenizer "$TOKENIZER"
+}
+if [ -f "$TOKENS/done" ]; then
+    say "corpus: done already ($TOKENS)"
+else
+    say "corpus: books and task prompts -> $TOKENS"
+    timed corpus corpus 2>&1 | tee -a "$LOG"
     touch "$TOKENS/done"
 fi
 
-# (b) pretrain ----------------------------------------------------------------------------------------------
+# (b) the base ----------------------------------------------------------------------------------------------
+pretrain_stages() {  # pretrain_stages DIR MODEL STEPS LR WARMUP ORDER TRAIN_GLOB
+    local dir=$1 final rc
+    final=$(printf '%s/model_%08d.bin' "$dir" "$3")
+    mkdir -p "$dir"
+    while [ ! -f "$final" ]; do
+        say "pretrain: $2, $3 steps of ${PRE_BATCH}x$PRE_SEQ tokens, $6 order -> $dir (a stage of <= ${STAGE_SECONDS}s)"
+        rc=0
+        timeout "$STAGE_SECONDS" "$TRAIN" pretrain --device "$DEVICE" --model-config "$2" --train "$7" \
+            --val "$TOKENS/books/val_*.bin" --out "$dir" --batch-size "$PRE_BATCH" --seq-len "$PRE_SEQ" \
+            --steps "$3" --lr "$4" --warmup "$5" --data-order "$6" --val-every "$PRE_VAL_EVERY" --val-batches 8 \
+            --checkpoint-every "$PRE_CKPT" --resume-or-start >>"$dir/pretrain.log" 2>&1 || rc=$?
+        if [ $rc -ne 0 ] && [ $rc -ne 124 ]; then say "pretrain failed ($rc): see $dir/pretrain.log"; exit 1; fi
+    done
+}
 BASE_DIR="$WORK/base"
 BASE=$(printf '%s/model_%08d.bin' "$BASE_DIR" "$PRE_STEPS")
-pretrain() {
-    timeout "$STAGE_SECONDS" "$TRAIN" pretrain --device "$DEVICE" --model-config "$MODEL" \
-        --train "$TOKENS/train_*.bin" --val "$TOKENS/val_*.bin" --out "$BASE_DIR" \
-        --batch-size "$PRE_BATCH" --seq-len "$PRE_SEQ" --steps "$PRE_STEPS" --lr "$PRE_LR" --warmup "$PRE_WARMUP" \
-        --val-every "$PRE_VAL_EVERY" --val-batches 4 --checkpoint-every "$PRE_CKPT" --resume-or-start >>"$BASE_DIR/pretrain.log" 2>&1
-}
-mkdir -p "$BASE_DIR"
-while [ ! -f "$BASE" ]; do
-    say "pretrain: $MODEL, $PRE_STEPS steps of ${PRE_BATCH}x$PRE_SEQ tokens -> $BASE_DIR (a stage of <= ${STAGE_SECONDS}s)"
-    rc=0; pretrain || rc=$?
-    if [ $rc -ne 0 ] && [ $rc -ne 124 ]; then say "pretrain failed ($rc): see $BASE_DIR/pretrain.log"; exit 1; fi
-done
+OMP_NUM_THREADS=$(nproc) timed pretrain pretrain_stages "$BASE_DIR" "$MODEL" "$PRE_STEPS" "$PRE_LR" "$PRE_WARMUP" random \
+    "$TOKENS/*/train_*.bin"
 say "pretrain: done ($BASE); $(grep val_loss "$BASE_DIR/metrics.jsonl" | tail -1)"
-
-# (c) continual learning ------------------------------------------------------------------------------------
-cl_run() {  # cl_run DIR METHODS STOP_AFTER
-    # shellcheck disable=SC2086
-    "$TRAIN" cl --device "$DEVICE" --method "$2" --order "$order" --base "$BASE" \
-        --benchmark "$DATA/cl_benchmark/LLM-CL-Benchmark_500" --tokenizer "$DATA/tokenizer/gpt2" \
-        $CL_FLAGS --out "$1" --resume-or-start --stop-after "$3" >>"$1/cl.log" 2>&1
-}
-cl_order() {
-    local order=$1 dir="$WORK/cl/order$1"
-    mkdir -p "$dir"
-    if [ -f "$dir/comparison.json" ]; then echo "order $order: done already"; return 0; fi
-    if [ "$CL_STAGED" = 1 ]; then
-        # a stage = one task of one method (well under STAGE_SECONDS), then one pass over every method that
-        # only resumes (nothing left to train) and writes comparison.json
-        for method in seqlora inclora replay mtl ilora olora nlora gainlora-olora gainlora-inflora amlora; do
-            for stop in 1 2 3 4; do cl_run "$dir" "$method" "$stop" || return 1; done
-        done
-    fi
-    cl_run "$dir" all 0
-}
-say "cl: orders $ORDERS, --method all, $JOBS at a time: $(echo $CL_FLAGS)"
-pids=() running=0
-for order in $ORDERS; do
-    ( cl_order "$order" && say "cl: order $order done" || say "cl: order $order FAILED: see $WORK/cl/order$order/cl.log" ) &
-    pids+=($!)
-    running=$((running + 1))
-    if [ $running -ge "$JOBS" ]; then wait -n || true; running=$((running - 1)); fi
-done
-wait
-for order in $ORDERS; do [ -f "$WORK/cl/order$order/comparison.json" ] || { say "cl: order $order has no results"; exit 1; }; done
-
-# (d) results -----------------------------------------------------------------------------------------------
-say "samples: greedy continuations of the base"
 bash dev/experiments/build_sample.sh
-./build/experiments/sample --model "$BASE" --tokenizer "$DATA/tokenizer/gpt2" --tokens 40 \
-    --prompt "The old man looked at the sea and" --prompt "ROMEO:" --prompt "It was a dark and stormy night," \
-    --prompt "Chapter I" --prompt "The king said to his son," > "$WORK/samples.txt"
-ELAPSED=$(( $(date +%s) - STARTED ))
-say "collect: $RESULTS (this run: ${ELAPSED}s)"
-python3 dev/experiments/collect.py --work "$WORK" --results "$RESULTS" --scale "$SCALE" \
-    --command "bash dev/experiments/run.sh --scale $SCALE" --seconds "$ELAPSED" \
-    --commit "$COMMIT" --binary "$TRAIN" --model "$MODEL" --cl-flags "$CL_FLAGS" \
-    --pretrain "batch ${PRE_BATCH}x$PRE_SEQ, $PRE_STEPS steps, lr $PRE_LR cosine, warmup $PRE_WARMUP"
+describe_base() {  # describe_base MODEL OUT: losses on held-out books and prompts, greedy and sampled text
+    OMP_NUM_THREADS=$(nproc) ./build/experiments/sample --model "$1" --tokenizer "$TOKENIZER" --tokens 40 \
+        --loss "held-out books=$TOKENS/books/val_*.bin" --loss "held-out task prompts=$WORK/held_out_prompts/train_*.bin" \
+        --loss-batches 16 \
+        --prompt "The old man looked at the sea and" --prompt "ROMEO:" --prompt "It was a dark and stormy night," \
+        --prompt "What is the topic of the following paragraph? Choose one from the option.
+Option: World, Sports, Business, Science or Technology 
+Title: Stocks rally as oil prices fall
+Text:" > "$2"
+}
+[ -s "$WORK/base_samples.txt" ] || describe_base "$BASE" "$WORK/base_samples.txt"
+if [ -n "$BEFORE_MODEL" ]; then
+    BEFORE_DIR="$WORK/base_before"
+    OMP_NUM_THREADS=$(nproc) timed pretrain_before pretrain_stages "$BEFORE_DIR" "$BEFORE_MODEL" "$BEFORE_STEPS" \
+        "$BEFORE_LR" "$BEFORE_WARMUP" sequential "$TOKENS/books/train_*.bin"
+    [ -s "$WORK/base_before_samples.txt" ] || \
+        describe_base "$(printf '%s/model_%08d.bin' "$BEFORE_DIR" "$BEFORE_STEPS")" "$WORK/base_before_samples.txt"
+fi
+[ "$UNTIL" = base ] && { say "stopped after the base (--until base)"; exit 0; }
+
+# (c), (d) the cells ----------------------------------------------------------------------------------------
+cell() {  # cell DIR METHOD ORDER SEED: one train cl run, resumed where it stopped; skipped once finished
+    local dir=$1
+    [ -f "$dir/$2/results.json" ] && return 0
+    mkdir -p "$dir"
+    # shellcheck disable=SC2086
+    if "$TRAIN" cl --device "$DEVICE" --method "$2" --order "$3" --seed "$4" --base "$BASE" \
+        --benchmark "$DATA/cl_benchmark/LLM-CL-Benchmark_500" --tokenizer "$TOKENIZER" $CL_FLAGS \
+        --out "$dir" --resume-or-start >>"$dir/cl_$2.log" 2>&1; then
+        say "cell $dir/$2: done"
+    else
+        say "cell $dir/$2: FAILED (see $dir/cl_$2.log)"
+        return 1
+    fi
+}
+run_cells() {  # runs the queued cells ("DIR METHOD ORDER SEED" lines on stdin), JOBS at a time
+    local running=0 failed=0 line
+    while read -r line; do
+        # shellcheck disable=SC2086
+        cell $line &
+        running=$((running + 1))
+        if [ $running -ge "$JOBS" ]; then wait -n || failed=1; running=$((running - 1)); fi
+    done
+    while [ $running -gt 0 ]; do wait -n || failed=1; running=$((running - 1)); done
+    return $failed
+}
+say "gate: SeqLoRA on each task alone, seeds $SEEDS"
+for seed in $SEEDS; do for task in $TASKS; do echo "$WORK/single/seed$seed/$task seqlora $task $seed"; done; done |
+    timed gate run_cells
+[ "$UNTIL" = gate ] && { say "stopped after the gate (--until gate)"; exit 0; }
+say "cells: $(echo $METHODS | wc -w) methods x orders $ORDERS x seeds $SEEDS, $JOBS at a time: $(echo $CL_FLAGS)"
+for seed in $SEEDS; do for order in $ORDERS; do for method in $METHODS; do
+    echo "$WORK/cl/seed$seed/order$order $method $order $seed"
+done; done; done | timed cells run_cells
+[ "$UNTIL" = cells ] && { say "stopped after the cells (--until cells)"; exit 0; }
+
+# (e) results -----------------------------------------------------------------------------------------------
+say "collect: $RESULTS"
+python3 dev/experiments/collect.py --work "$WORK" --results "$RESULTS" --scale "$SCALE" --seeds "$SEEDS" \
+    --command "bash dev/experiments/run.sh --scale $SCALE" --commit "$COMMIT" --binary "$TRAIN" --model "$MODEL" \
+    --cl-flags "$CL_FLAGS" \
+    --pretrain "batch ${PRE_BATCH}x$PRE_SEQ, $PRE_STEPS steps, lr $PRE_LR cosine, warmup $PRE_WARMUP, random order"
 python3 dev/experiments/plots.py --results "$RESULTS"
 say "done: $RESULTS"

@@ -1,16 +1,21 @@
 // Continuations of a few prompts by a pretrained base (llm.c checkpoint), on the CPU backend: greedy and
-// sampled (temperature, top-k), each token by a full forward pass over the context (the model is small).
+// sampled (temperature, top-k), each token by a full forward pass over the context (the model is small); and the
+// base's mean loss on token shards (--loss NAME=GLOB: --loss-batches batches of 8 rows of the model's context, at
+// the same seeded random offsets as `train pretrain`'s validation, so the numbers compare).
 // A development tool of the experiment (dev/experiments/run.sh), built by dev/experiments/build_sample.sh.
-//   sample --model M.bin [--tokenizer DIR] [--tokens N] [--temperature 0.8] [--top-k 40] [--seed 1] --prompt P ...
+//   sample --model M.bin [--tokenizer DIR] [--tokens N] [--temperature 0.8] [--top-k 40] [--seed 1]
+//          [--prompt P ...] [--loss NAME=GLOB ... [--loss-batches 16]]
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <cstring>
 #include <numeric>
 #include <random>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
+#include "data/token_loader.h"
 #include "data/tokenizer.h"
 #include "model/backend_cpu.h"
 #include "model/checkpoint.h"
@@ -18,8 +23,8 @@
 
 int main(int argc, char** argv) {
     std::string model_path, tokenizer_dir = "../shared/data/tokenizer/gpt2";
-    std::vector<std::string> prompts;
-    int tokens = 40, top_k = 40;
+    std::vector<std::string> prompts, losses;
+    int tokens = 40, top_k = 40, loss_batches = 16;
     float temperature = 0.8f;
     unsigned seed = 1;
     for (int i = 1; i + 1 < argc; i += 2) {
@@ -27,14 +32,16 @@ int main(int argc, char** argv) {
         if (flag == "--model") model_path = value;
         else if (flag == "--tokenizer") tokenizer_dir = value;
         else if (flag == "--prompt") prompts.push_back(value);
+        else if (flag == "--loss") losses.push_back(value);
+        else if (flag == "--loss-batches") loss_batches = std::stoi(value);
         else if (flag == "--tokens") tokens = std::stoi(value);
         else if (flag == "--temperature") temperature = std::stof(value);
         else if (flag == "--top-k") top_k = std::stoi(value);
         else if (flag == "--seed") seed = unsigned(std::stoul(value));
         else { std::fprintf(stderr, "error: unknown flag %s\n", flag.c_str()); return 1; }
     }
-    if (model_path.empty() || prompts.empty()) {
-        std::fprintf(stderr, "usage: sample --model M.bin --prompt TEXT [--prompt TEXT ...] [--tokens N]\n");
+    if (model_path.empty() || (prompts.empty() && losses.empty())) {
+        std::fprintf(stderr, "usage: sample --model M.bin [--prompt TEXT ...] [--tokens N] [--loss NAME=GLOB ...]\n");
         return 1;
     }
     try {
@@ -46,6 +53,21 @@ int main(int argc, char** argv) {
         std::mt19937 random(seed);
         std::printf("model %s: %d layers x %d channels, context %d\n\n", model_path.c_str(), c.num_layers,
                     c.channels, c.max_seq_len);
+        for (const std::string& item : losses) {
+            const size_t equals = item.find('=');
+            if (equals == std::string::npos) throw std::runtime_error("--loss " + item + ": expected NAME=GLOB");
+            TokenLoader loader(item.substr(equals + 1), 8, c.max_seq_len, c.vocab_size);
+            loader.use_random_order(0x76616C6964617465ULL);  // the seed of train pretrain's validation rows
+            double total = 0;
+            for (int b = 0; b < loss_batches; b++) {
+                loader.next_batch();
+                gpt2_forward(model, loader.inputs.data(), loader.targets.data(), nullptr, 8, c.max_seq_len);
+                total += model.mean_loss;
+            }
+            std::printf("loss %s %.4f (%d batches of 8x%d tokens)\n", item.substr(0, equals).c_str(),
+                        total / loss_batches, loss_batches, c.max_seq_len);
+        }
+        if (!losses.empty()) std::printf("\n");
         for (const std::string& prompt : prompts) {
             for (bool greedy : {true, false}) {
                 std::vector<int> ids = {50256};  // <|endoftext|>: the start of every pretraining document
