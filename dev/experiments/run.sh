@@ -8,7 +8,7 @@
 #       the previous study's recipe (books only, read in order), to compare; losses and samples of both,
 #   (c) the sanity gate: SeqLoRA trained on each task alone, its label-ranking accuracy on that task,
 #   (d) every method (ten) x Standard CL orders 1, 2, 3 x the seeds, each (method, order, seed) a cell of its
-#       own: a finished cell (its results.json) is never rerun, an interrupted one resumes from its last task,
+#       own: a finished cell is never retrained, an interrupted one resumes from its last finished task,
 #   (e) the tables, summary.json and the plots (collect.py, plots.py).
 #
 #   bash dev/experiments/run.sh --scale cpu     # hours on 2 cores, in as many sessions as it takes (RESULTS.md)
@@ -148,9 +148,9 @@ fi
 [ "$UNTIL" = base ] && { say "stopped after the base (--until base)"; exit 0; }
 
 # (c), (d) the cells ----------------------------------------------------------------------------------------
-cell() {  # cell DIR METHOD ORDER SEED: one train cl run, resumed where it stopped; skipped once finished
+cell() {  # cell DIR METHOD ORDER SEED: one train cl run, resumed where it stopped (a finished one only rewrites its
+    # results, in seconds; a cell whose flags changed since it ran is refused by train cl, naming the difference)
     local dir=$1
-    [ -f "$dir/$2/results.json" ] && return 0
     mkdir -p "$dir"
     # shellcheck disable=SC2086
     if "$TRAIN" cl --device "$DEVICE" --method "$2" --order "$3" --seed "$4" --base "$BASE" \
