@@ -154,7 +154,7 @@ $(BUILD)/%.o: %.cu
 comma := ,
 hash := $(shell printf '\043')
 SANITIZE_ENV := ASAN_OPTIONS=protect_shadow_gap=0:detect_leaks=0 UBSAN_OPTIONS=print_stacktrace=1 CLORA_FUZZ_MEMORY_KB=0
-SANITIZE_FILES := formats tokenizer task_data run_records cli metrics cl_data fuzz
+SANITIZE_FILES := formats tokenizer task_data run_records cli metrics cl_data hf fuzz
 SANITIZE_TESTS := $(subst $(eval) ,$(comma),$(SANITIZE_FILES:%=[$(hash)test_%]))
 sanitize:
 	$(MAKE) BUILD=build-sanitize TRAIN=build-sanitize/train SANITIZE_BUILD=1 build-sanitize/train \

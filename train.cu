@@ -15,8 +15,11 @@
 #include "data/task_data.h"
 #include "data/tokenize_text.h"
 #include "lora/continual.h"
+#include "lora/hf_adapters.h"
 #include "model/cpu/threads.h"
+#include "model/checkpoint.h"
 #include "model/distributed.h"
+#include "model/hf_gpt2.h"
 #include "model/pretrain.h"
 #include "model/run_directory.h"
 #include "model/verify.h"
@@ -418,15 +421,101 @@ int command_cl(int argc, char** argv) {
     return 0;
 }
 
+// --- Hugging Face in and out (model/hf_gpt2.h, lora/hf_adapters.h) ---
+
+const char* ILORA_ADAPTER_HELP = "I-LoRA adapters: export the slow adapter (what it evaluates with by default) or the "
+                                 "fast one";
+
+// --adapters as the fixed update its method evaluates with (--ilora-adapter picks I-LoRA's slow or fast one)
+FixedAdapters read_adapters_flag(Flags& flags) {
+    const bool ilora_fast = one_of(flags, "ilora-adapter", {"slow", "fast"}) == "fast";
+    return fixed_adapters(read_adapter_file(flags.text("adapters")), ilora_fast);
+}
+
+int command_import_hf(int argc, char** argv) {
+    Flags flags("train import-hf --hf DIR --out MODEL.bin\n\nA Hugging Face GPT-2 (transformers' GPT2LMHeadModel or "
+                "GPT2Model folder: config.json and\nmodel.safetensors, or a sharded model.safetensors.index.json; fp32, "
+                "fp16 or bf16) -> an llm.c\ncheckpoint (version 3, fp32) for --base / --init. Refuses, naming the field "
+                "or tensor, what clora\ncannot represent (another activation or attention scaling, an untied head, a "
+                "missing tensor ...).");
+    flags.add("hf", "", "Hugging Face model folder");
+    flags.add("out", "", "llm.c checkpoint to write");
+    if (!flags.parse(argc, argv, 2)) return 0;
+    if (flags.text("hf").empty() || flags.text("out").empty()) fail("import-hf needs --hf and --out");
+    const HfModel model = read_hf_gpt2(flags.text("hf"));
+    write_checkpoint(flags.text("out"), model.config, model.parameters.data());
+    std::printf("import-hf: %s -> %s (%s, %zu parameters)\n", flags.text("hf").c_str(), flags.text("out").c_str(),
+                describe_config(model.config).c_str(), model.parameters.size());
+    for (const std::string& note : model.notes) std::printf("  %s\n", note.c_str());
+    return 0;
+}
+
+int command_export_hf(int argc, char** argv) {
+    Flags flags("train export-hf --model MODEL.bin --out DIR [--adapters ADAPTERS.bin --merge]\n\nAn llm.c checkpoint "
+                "-> DIR/config.json and DIR/model.safetensors (fp32), which\ntransformers' "
+                "GPT2LMHeadModel.from_pretrained(DIR) loads. With --adapters and --merge, the adapters'\nupdate "
+                "(every branch, scale alpha / r) is merged into the weights first; methods whose update depends\non "
+                "the input (GainLoRA, AM-LoRA) are refused.");
+    flags.add("model", "", "llm.c checkpoint (version 3 fp32 or 5 bf16)");
+    flags.add("out", "", "folder to write (created when missing; its two files are replaced)");
+    flags.add("adapters", "", "a train cl adapter file (<out>/<method>/adapters_taskNN.bin), with --merge");
+    flags.add_switch("merge", "merge --adapters into the weights");
+    flags.add("ilora-adapter", "slow", ILORA_ADAPTER_HELP);
+    if (!flags.parse(argc, argv, 2)) return 0;
+    if (flags.text("model").empty() || flags.text("out").empty()) fail("export-hf needs --model and --out");
+    if (flags.text("adapters").empty() != !flags.on("merge"))
+        fail("export-hf: --adapters and --merge go together (export-peft writes adapters unmerged)");
+    Checkpoint checkpoint = read_checkpoint(flags.text("model"));
+    std::string merged;
+    if (flags.on("merge")) {
+        const FixedAdapters adapters = read_adapters_flag(flags);
+        merge_adapters(checkpoint.parameters, checkpoint.config, adapters);
+        merged = ", merged with " + flags.text("adapters") + " (" + std::to_string(adapters.branches) +
+                 " branches of " + adapters.source + ")";
+    }
+    write_hf_gpt2(flags.text("out"), checkpoint.config, checkpoint.parameters.data());
+    std::printf("export-hf: %s -> %s/config.json, model.safetensors (%s)%s\n", flags.text("model").c_str(),
+                flags.text("out").c_str(), describe_config(checkpoint.config).c_str(), merged.c_str());
+    return 0;
+}
+
+int command_export_peft(int argc, char** argv) {
+    Flags flags("train export-peft --adapters ADAPTERS.bin --out DIR\n\nA train cl adapter file -> Hugging Face PEFT "
+                "LoRA adapters for the base exported by export-hf:\nDIR/adapter_config.json and "
+                "adapter_model.safetensors hold every branch (summed, as the method\nevaluates), and with several "
+                "branches DIR/task<k>/ holds branch k alone. Methods whose update\ndepends on the input (GainLoRA, "
+                "AM-LoRA) are refused.");
+    flags.add("adapters", "", "a train cl adapter file (<out>/<method>/adapters_taskNN.bin)");
+    flags.add("out", "", "folder to write (created when missing)");
+    flags.add("ilora-adapter", "slow", ILORA_ADAPTER_HELP);
+    if (!flags.parse(argc, argv, 2)) return 0;
+    if (flags.text("adapters").empty() || flags.text("out").empty()) fail("export-peft needs --adapters and --out");
+    const FixedAdapters adapters = read_adapters_flag(flags);
+    const std::vector<std::string> folders = write_peft_adapters(flags.text("out"), adapters);
+    const int R = adapters.branches * adapters.config.rank;
+    std::printf("export-peft: %s (%s) -> %s: r %d, lora_alpha %g, modules %s\n", flags.text("adapters").c_str(),
+                adapters.source.c_str(), folders[0].c_str(), R, double(adapters.config.alpha) * adapters.branches,
+                lora_modules_string(adapters.config.modules).c_str());
+    if (folders.size() > 1)
+        std::printf("  the %d branches summed, as the method evaluates; each alone (rank %d) in %s/task1 .. task%d\n",
+                    adapters.branches, adapters.config.rank, folders[0].c_str(), adapters.branches);
+    std::printf("  load: PeftModel.from_pretrained(GPT2LMHeadModel.from_pretrained(BASE), \"%s\")\n",
+                folders[0].c_str());
+    return 0;
+}
+
 void print_usage() {
     std::printf(
         "clora: a from-scratch GPT-2 trainer for continual learning with LoRA adapters\n\n"
         "usage: train <command> [flags]     (train <command> --help for its flags)\n\n"
         "commands:\n"
-        "  tokenize   text files -> GPT-2 token shards (train and validation)\n"
-        "  pretrain   train GPT-2 on token shards (built-in synthetic data when none are given)\n"
-        "  cl         continual learning with LoRA over a task order (built-in synthetic tasks when none given)\n"
-        "  verify     check one forward/backward against an llm.c debug state (PyTorch parity)\n");
+        "  tokenize    text files -> GPT-2 token shards (train and validation)\n"
+        "  pretrain    train GPT-2 on token shards (built-in synthetic data when none are given)\n"
+        "  cl          continual learning with LoRA over a task order (built-in synthetic tasks when none given)\n"
+        "  verify      check one forward/backward against an llm.c debug state (PyTorch parity)\n"
+        "  import-hf   a Hugging Face GPT-2 folder (safetensors) -> an llm.c checkpoint\n"
+        "  export-hf   an llm.c checkpoint (with merged adapters) -> a Hugging Face GPT-2 folder\n"
+        "  export-peft a train cl adapter file -> Hugging Face PEFT LoRA adapters\n");
 }
 
 }  // namespace
@@ -439,7 +528,8 @@ int main(int argc, char** argv) {
     }
     const std::vector<std::pair<std::string, std::function<int(int, char**)>>> commands = {
         {"tokenize", command_tokenize}, {"pretrain", command_pretrain}, {"cl", command_cl},
-        {"verify", command_verify}};
+        {"verify", command_verify}, {"import-hf", command_import_hf}, {"export-hf", command_export_hf},
+        {"export-peft", command_export_peft}};
     std::string name = argv[1];
     try {
         distributed_init();  // under a launcher: MPI; alone: nothing

@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 
 #include "data/file_io.h"
+#include "data/json_file.h"
 #include "data/utf8.h"
 
 namespace filesystem = std::filesystem;
@@ -28,24 +29,6 @@ std::string join(const std::vector<std::string>& items, const std::string& separ
     std::string joined;
     for (size_t i = 0; i < items.size(); i++) joined += (i ? separator : "") + items[i];
     return joined;
-}
-
-// "a string", "a number", ...: how a JSON value is named in error messages.
-std::string describe_json_type(const json& value) {
-    std::string name = value.type_name();
-    return (name == "array" || name == "object" ? "an " : "a ") + name;
-}
-
-// Every JSON exception (a syntax error, invalid UTF-8, a number out of range such as 1e999999) becomes an Error
-// naming the file.
-json parse_json_file(const std::string& path) {
-    if (!file_exists(path)) fail(printable(path) + ": missing file");
-    std::vector<uint8_t> bytes = read_file_bytes(path);
-    try {
-        return json::parse(bytes.begin(), bytes.end());
-    } catch (const json::exception& error) {
-        fail(printable(path) + ": malformed JSON: " + printable(error.what()));
-    }
 }
 
 json parse_json_list(const std::string& path, const std::string& what) {

@@ -53,14 +53,15 @@ def read_batch(path, V):  # llm.c debug state version 2: 256 int32 (magic, versi
     return x, y, float(loss)
 
 
-def main():
-    torch.manual_seed(0)
+def tiny_model():
+    """transformers' GPT2LMHeadModel holding the parity fixture's weights, checked against the fixture's loss;
+    returns (model, inputs, targets, shape)."""
     shape, w = read_checkpoint(os.path.join(FIXTURES, "gpt2_tiny.bin"))
     V, L, C = shape["V"], shape["L"], shape["C"]
     x, y, fixture_loss = read_batch(os.path.join(FIXTURES, "gpt2_tiny_state.bin"), V)
     config = GPT2Config(vocab_size=V, n_positions=shape["maxT"], n_embd=C, n_layer=L, n_head=shape["NH"],
                         activation_function="gelu_new", resid_pdrop=0.0, embd_pdrop=0.0, attn_pdrop=0.0,
-                        layer_norm_epsilon=1e-5, tie_word_embeddings=True)
+                        layer_norm_epsilon=1e-5, tie_word_embeddings=True, bos_token_id=V - 1, eos_token_id=V - 1)
     model = GPT2LMHeadModel(config).float()
     # transformers' Conv1D holds weight (in, out): the transpose of llm.c's (out, in)
     with torch.no_grad():
@@ -76,6 +77,17 @@ def main():
             block.mlp.c_proj.weight.copy_(w["fcprojw"][l].T), block.mlp.c_proj.bias.copy_(w["fcprojb"][l])
         t.ln_f.weight.copy_(w["lnfw"]), t.ln_f.bias.copy_(w["lnfb"])
     model.eval()  # no dropout anywhere (the adapters' is 0 too)
+    with torch.no_grad():
+        base_loss = float(F.cross_entropy(model(input_ids=x).logits.reshape(-1, V), y.reshape(-1)))
+    # the weights went where they belong: transformers' GPT-2 gives the fixture's own loss
+    assert abs(base_loss - fixture_loss) < 1e-5 * fixture_loss, (base_loss, fixture_loss)
+    return model, x, y, shape
+
+
+def main():
+    torch.manual_seed(0)
+    model, x, y, shape = tiny_model()
+    V, L = shape["V"], shape["L"]
 
     def loss_of(m):
         logits = m(input_ids=x).logits  # (B, T, V)
@@ -83,8 +95,6 @@ def main():
 
     with torch.no_grad():
         base_loss = float(loss_of(model))
-    # the weights went where they belong: transformers' GPT-2 gives the fixture's own loss
-    assert abs(base_loss - fixture_loss) < 1e-5 * fixture_loss, (base_loss, fixture_loss)
 
     lora = LoraConfig(r=RANK, lora_alpha=ALPHA, lora_dropout=0.0, bias="none", fan_in_fan_out=True,
                       target_modules=["c_attn", "c_proj", "c_fc"])

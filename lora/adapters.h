@@ -30,6 +30,27 @@ struct LoraSlot {
     size_t dropout;     // offset of its dropout mask (N,in) in dropout_memory
 };
 
+// The slots of every adapted linear for `branches` branches, layer by layer, module by module, A then Bt (the
+// layout above; activation offsets 0). Returns the parameter count. Also the layout of an adapter file's "lora"
+// tensor (lora/adapter_file.h), which the exports read on the host (lora/hf_adapters.h).
+inline size_t lora_layout(const LoraConfig& config, const GPT2Config& model_config, int branches,
+                          std::vector<LoraSlot>& slots) {
+    slots.clear();
+    const size_t R = size_t(branches) * size_t(config.rank);
+    size_t offset = 0;
+    for (int l = 0; l < model_config.num_layers; l++)
+        for (int m = 0; m < NUM_LORA_MODULES; m++) {
+            if (!config.adapts(m)) continue;
+            LoraSlot s{l, m, lora_module_shape(m, model_config), 0, 0, 0, 0};
+            s.A = offset;
+            offset += R * s.shape.in;
+            s.Bt = offset;
+            offset += R * s.shape.out;
+            slots.push_back(s);
+        }
+    return offset;
+}
+
 template <class Backend>
 struct LoraAdapters;
 
@@ -104,21 +125,10 @@ struct LoraAdapters {
 
     // The offsets of every slot for the current number of branches; parameter memory is not touched.
     void layout() {
-        slots.clear();
+        num_parameters = lora_layout(config, model_config, branches, slots);
         slot_of.assign(size_t(model_config.num_layers) * NUM_LORA_MODULES, -1);
-        size_t offset = 0;
-        for (int l = 0; l < model_config.num_layers; l++)
-            for (int m = 0; m < NUM_LORA_MODULES; m++) {
-                if (!config.adapts(m)) continue;
-                LoraSlot s{l, m, lora_module_shape(m, model_config), 0, 0, 0, 0};
-                s.A = offset;
-                offset += size_t(R()) * s.shape.in;
-                s.Bt = offset;
-                offset += size_t(R()) * s.shape.out;
-                slot_of[size_t(l) * NUM_LORA_MODULES + m] = int(slots.size());
-                slots.push_back(s);
-            }
-        num_parameters = offset;
+        for (size_t i = 0; i < slots.size(); i++)
+            slot_of[size_t(slots[i].layer) * NUM_LORA_MODULES + slots[i].module] = int(i);
     }
 
     void release_parameters() {

@@ -778,6 +778,9 @@ std::vector<MethodResult> run_continual(const ContinualOptions& options) {
                     : setup.any_closed ? " (label ranking computed on the closed-label tasks too)" : "");
     }
     RunDirectory run(options.out_dir, describe_run(options, device, precision), options.start, options.overwrite);
+    // the synthetic benchmark's random base, so that its adapters can be exported (train export-hf, export-peft)
+    if (options.base_checkpoint.empty() && is_root_rank())
+        write_checkpoint(options.out_dir + "/base.bin", setup.config, setup.base_parameters.data());
     return run_recorded(run, [&] { return run_methods(setup, options, cuda, run.resuming()); });
 }
 

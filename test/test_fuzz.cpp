@@ -1,7 +1,7 @@
 // Every reader against seeded mutations of its files, run through the real `train` commands: model checkpoints and
 // debug states (`train verify`), training states and checkpoints (`train pretrain --resume`), token shards
 // (`train pretrain --train`), the adapter file of every method (`train cl --resume`), task JSON files (`train cl
-// --order`), tokenizer files (`train tokenize`). Each mutated input must end in a clean error (exit 1, one line
+// --order`), tokenizer files (`train tokenize`), Hugging Face model folders (`train import-hf`). Each mutated input must end in a clean error (exit 1, one line
 // "error: ...") or in a run that finishes (with the unmutated run's result, or another for an input that is still
 // valid); an unsealed change to a sealed file must be caught. No crash, abort or hang (each run under `timeout 60`,
 // its memory capped). One line of counts per format is printed.
@@ -262,6 +262,39 @@ TEST_CASE("fuzz: task files through train cl --order", "[fuzz]") {
     CHECK(named.status == 1);
     CHECK_THAT(named.output, Catch::Contains("error: ") && Catch::Contains("is not valid UTF-8") &&
                                  Catch::Contains("caf\\xE9"));
+}
+
+// ---- Hugging Face model folders: train import-hf ----
+
+// A safetensors file's mutations: its JSON header as text (the 8-byte length prefix rewritten to match), or the file
+// as any binary (the prefix probed as header slots 0 and 1).
+Mutation mutate_safetensors(const std::vector<uint8_t>& original, Draws& random) {
+    uint64_t length = 0;
+    std::memcpy(&length, original.data(), sizeof(length));
+    if (!random.chance(0.5) || length > original.size() - 8) return mutate_llmc_file(original, random, {0, 1}, false);
+    Mutation m = mutate_text(std::string(original.begin() + 8, original.begin() + 8 + length), random);
+    const uint64_t new_length = m.bytes.size();
+    std::vector<uint8_t> bytes(8);
+    std::memcpy(bytes.data(), &new_length, sizeof(new_length));
+    bytes.insert(bytes.end(), m.bytes.begin(), m.bytes.end());
+    bytes.insert(bytes.end(), original.begin() + 8 + length, original.end());
+    m.bytes = bytes;
+    m.description = "JSON header: " + m.description;
+    return m;
+}
+
+TEST_CASE("fuzz: Hugging Face model folders through train import-hf", "[fuzz]") {
+    const std::string prepared = make_temp_dir("fuzz_hf");
+    copy_directory("test/fixtures/hf/gpt2_tiny", prepared + "/model");
+    auto arguments = [](const std::string& dir) { return "import-hf --hf " + dir + "/model --out " + dir + "/out.bin"; };
+    auto result = [](const Run&, const std::string& dir) { return file_digest(dir + "/out.bin"); };
+    auto mutate = [prepared](Draws& random, const std::string& target) {
+        if (target == "model/config.json") return mutate_text(read_text(prepared + "/" + target), random);
+        return mutate_safetensors(read_file_bytes(prepared + "/" + target), random);
+    };
+    FileFuzz folder{"Hugging Face model", prepared, {"model/model.safetensors", "model/config.json"}, mutate, arguments,
+                    result};
+    report(run_fuzz(folder, case_count(40), 10));
 }
 
 // ---- tokenizer files: train tokenize ----

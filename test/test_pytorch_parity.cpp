@@ -1,39 +1,19 @@
 // Parity with PyTorch on the committed fixtures: logits, loss and gradients through `verify`, the losses of 10 AdamW
 // steps, and a masked loss (dev/pytorch_reference.py); and LoRA adapters on every linear of the frozen base against
 // Hugging Face PEFT's (dev/peft_reference.py).
-#include <fstream>
-#include <map>
-#include <sstream>
-
 #include "lora/adapters.h"
 #include "model/backend_cpu.h"
 #include "model/checkpoint.h"
 #include "model/debug_state.h"
 #include "model/gpt2.h"
 #include "model/verify.h"
+#include "test/peft_fixture.h"
 #include "test/test_support.h"
 
 namespace {
 const std::string MODEL = "test/fixtures/gpt2_tiny.bin";
 const std::string STATE = "test/fixtures/gpt2_tiny_state.bin";
 const std::string TRAINING = "test/fixtures/gpt2_tiny_training.txt";
-const std::string PEFT_LORA = "test/fixtures/peft_lora.txt";
-
-// "key v1 v2 ..." lines
-std::map<std::string, std::vector<double>> read_key_values(const std::string& path) {
-    std::ifstream file(path);
-    REQUIRE(file.good());
-    std::map<std::string, std::vector<double>> values;
-    std::string line;
-    while (std::getline(file, line)) {
-        std::istringstream in(line);
-        std::string key;
-        if (!(in >> key)) continue;
-        double value;
-        while (in >> value) values[key].push_back(value);
-    }
-    return values;
-}
 }  // namespace
 
 TEST_CASE("pytorch parity: verify matches logits, loss and all 16 gradients within 1e-4") {
@@ -88,28 +68,13 @@ TEST_CASE("pytorch parity: LoRA on every linear of a frozen base gives PEFT's lo
     Checkpoint checkpoint = read_checkpoint(MODEL);
     DebugState state = read_debug_state(STATE, checkpoint.config);
     auto values = read_key_values(PEFT_LORA);
-    LoraConfig lora;
-    lora.modules = parse_lora_modules("all");
-    lora.rank = int(values.at("rank")[0]);
-    lora.alpha = float(values.at("alpha")[0]);
-    lora.dropout = 0.0f;
+    const LoraConfig lora = peft_fixture_config(values);
     GPT2<CpuBackend<float>> model(checkpoint.config, checkpoint.parameters.data());
     LoraAdapters<CpuBackend<float>> adapters(checkpoint.config, lora);
     lora_add_branch(adapters, 1);
-    // PEFT's lora_A (r, in) is clora's A; its lora_B (out, r) is clora's Bt (r, out) transposed
     const int r = lora.rank;
-    auto tensor = [&](const std::string& kind, const LoraSlot& s) {
-        const std::vector<double>& v = values.at(kind + "." + std::to_string(s.layer) + "." + lora_module_name(s.module));
-        REQUIRE(v.size() == size_t(r) * (kind.back() == 'A' ? s.shape.in : s.shape.out));
-        return v;
-    };
-    std::vector<float> parameters(adapters.num_parameters);
-    for (const LoraSlot& s : adapters.slots) {
-        const std::vector<double> A = tensor("A", s), B = tensor("B", s);
-        for (size_t i = 0; i < A.size(); i++) parameters[s.A + i] = float(A[i]);
-        for (int o = 0; o < s.shape.out; o++)
-            for (int k = 0; k < r; k++) parameters[s.Bt + size_t(k) * s.shape.out + o] = float(B[size_t(o) * r + k]);
-    }
+    auto tensor = [&](const std::string& kind, const LoraSlot& s) { return peft_fixture_tensor(values, kind, s, r); };
+    const std::vector<float> parameters = peft_fixture_parameters(values, adapters.slots, adapters.num_parameters, r);
     adapters.parameters_from_host(parameters);
     model.lora = &adapters;
     model.frozen_base = true;
