@@ -52,9 +52,11 @@ case "$SCALE" in
         STAGE_SECONDS=14400  # no device session to fit: a stage ends when the session does (checkpoints: 100 steps)
         # the previous study's base (RESULTS.md of issue 6), for the before/after comparison
         BEFORE_MODEL=4:128:4:50257:128 BEFORE_STEPS=500 BEFORE_LR=3e-3 BEFORE_WARMUP=20
-        # 500 train / 100 test examples per task, 2 epochs of batch 8: 126 optimizer steps per task
-        CL_FLAGS="--max-train 500 --max-test 100 --max-seq-len 128 --epochs 2 --batch-size 8 --lr 2e-3
-                  --lora-modules all --max-new-tokens 8 --eval-batch-size 32 --log-every 21"
+        # 500 train / 100 test examples per task, 16 epochs of batch 8: 1008 optimizer steps per task, lr 1e-3, no
+        # LoRA dropout (the gate's probes, RESULTS.md: at 2 epochs, or with dropout 0.1 and lr 3e-3, the adapters
+        # learn only the labels' frequencies)
+        CL_FLAGS="--max-train 500 --max-test 100 --max-seq-len 128 --epochs 16 --batch-size 8 --lr 1e-3
+                  --lora-dropout 0 --lora-modules all --max-new-tokens 8 --eval-batch-size 32 --log-every 63"
         JOBS=${JOBS:-2}
         export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1}   # JOBS single-threaded cells use the cores best
         ;;
