@@ -3,8 +3,9 @@
 //   N bytes  a JSON object: {"<tensor name>": {"dtype": "F32", "shape": [d0, d1, ...], "data_offsets": [begin, end]},
 //            ..., "__metadata__": {"<key>": "<string>", ...}}, padded with spaces
 //   then     the tensors' bytes; each tensor's [begin, end) is relative to the end of the header
-// Reading widens F32, F16 and BF16 tensors to fp32 exactly; writing writes F32 only, in the order of the names
-// (as transformers does), the header padded to a multiple of 8 bytes.
+// Reading widens F32, F16 and BF16 tensors to fp32 exactly (tensors of the format's other dtypes, such as a BOOL
+// mask buffer, are checked but not read); writing writes F32 only, in the order of the names (as transformers
+// does), the header padded to a multiple of 8 bytes.
 #pragma once
 #include <cstdint>
 #include <map>
@@ -12,9 +13,11 @@
 #include <vector>
 
 struct SafeTensor {
-    std::string dtype;            // as stored: "F32", "F16" or "BF16" (always "F32" when written)
+    std::string dtype;            // as stored: "F32", "F16", "BF16", ... (always "F32" when written)
     std::vector<int64_t> shape;   // () for a scalar
-    std::vector<float> values;    // (product of shape,) fp32, row-major
+    std::vector<float> values;    // (product of shape,) fp32, row-major; empty for the dtypes that are not read
+
+    bool is_float() const { return dtype == "F32" || dtype == "F16" || dtype == "BF16"; }
 };
 
 struct SafeTensors {
@@ -23,8 +26,8 @@ struct SafeTensors {
 };
 
 // Fails with "<path>: ..." on a header length past the file's end, a header that is not a JSON object of tensor
-// entries, a dtype other than F32 / F16 / BF16 (naming the tensor and the dtype), a shape and byte range that
-// disagree, a range outside the data, or trailing bytes after the last tensor.
+// entries, an unknown dtype (naming the tensor), a shape and byte range that disagree, a range outside the data,
+// overlapping ranges or bytes no tensor holds (trailing bytes too).
 SafeTensors read_safetensors(const std::string& path);
 
 // The tensors of a Hugging Face model folder: model.safetensors, or every shard that

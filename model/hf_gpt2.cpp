@@ -1,8 +1,10 @@
 // Hugging Face GPT-2 folders <-> clora's parameters; see hf_gpt2.h.
 #include "model/hf_gpt2.h"
 
+#include <array>
 #include <cmath>
 #include <cstring>
+#include <map>
 #include <nlohmann/json.hpp>
 
 #include "data/file_io.h"
@@ -158,6 +160,9 @@ HfModel read_hf_gpt2(const std::string& dir) {
         auto found = stored.find(place.name);
         if (found == stored.end()) fail(printable(dir) + ": tensor " + place.name + " is missing");
         const SafeTensor& tensor = *found->second;
+        if (!tensor.is_float())
+            fail(printable(dir) + ": tensor " + place.name + " is " + printable(tensor.dtype) +
+                 ": clora reads F32, F16 and BF16 weights");
         if (tensor.shape != place.shape)
             fail(printable(dir) + ": tensor " + place.name + " has shape " + shape_text(tensor.shape) +
                  ", the config gives " + shape_text(place.shape));
@@ -180,7 +185,7 @@ HfModel read_hf_gpt2(const std::string& dir) {
     if (head != stored.end()) {
         const SafeTensor& tensor = *head->second;
         const float* wte = model.parameters.data();
-        if (tensor.shape != std::vector<int64_t>{c.vocab_size, c.channels} ||
+        if (!tensor.is_float() || tensor.shape != std::vector<int64_t>{c.vocab_size, c.channels} ||
             std::memcmp(tensor.values.data(), wte, tensor.values.size() * sizeof(float)) != 0)
             fail(printable(dir) + ": lm_head.weight differs from wte.weight: clora's output layer is tied to the "
                                   "token embedding, so an untied head cannot be represented");

@@ -245,6 +245,19 @@ TEST_CASE("hf: import-hf refuses what clora cannot represent, naming it, and wri
              edit_tensors(d, [](SafeTensors& f) { f.tensors["transformer.h.0.crossattention.q_attn.weight"] = SafeTensor{"F32", {1}, {0}}; });
          },
          "unexpected tensor h.0.crossattention.q_attn.weight"},
+        {"integer weights",
+         [](const std::string& d) {
+             std::vector<uint8_t> bytes = read_file_bytes(d + "/model.safetensors");
+             std::string text(bytes.begin(), bytes.end());
+             const std::string entry = "\"transformer.wpe.weight\":{\"dtype\":\"F32\"";
+             const size_t at = text.find(entry);
+             REQUIRE(at != std::string::npos);
+             bytes[at + entry.size() - 4] = 'I';  // F32 -> I32: the same bytes, read as integers
+             AtomicFileWriter writer(d + "/model.safetensors");
+             writer.write(bytes.data(), bytes.size());
+             writer.commit();
+         },
+         "tensor wpe.weight is I32: clora reads F32, F16 and BF16 weights"},
         {"shape against config", [](const std::string& d) { set_config_field(d, "n_positions", 32); },
          "tensor wpe.weight has shape (16, 36), the config gives (32, 36)"},
         {"truncated file", truncate, "fall outside the file's"},
