@@ -1,4 +1,4 @@
-// Continual-learning examples as training sequences (../shared/docs/METHODS.md section 2): a (prompt, answer) pair
+// Continual-learning examples as training sequences (lora/METHODS.md section 2): a (prompt, answer) pair
 // becomes the token sequence s = prompt ids + answer ids + <|endoftext|>, trained as next-token prediction with
 // the cross-entropy on the answer tokens and the final end token only (prompt targets weigh 0). Rows of a batch
 // are padded to the batch's length T with the eot token (the last answer id) as input and target; padding weighs 0.

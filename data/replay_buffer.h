@@ -1,4 +1,4 @@
-// The replay buffer of experience replay (../shared/docs/METHODS.md section 4): a reservoir over the whole stream
+// The replay buffer of experience replay (lora/METHODS.md section 4): a reservoir over the whole stream
 // of training examples (Vitter's algorithm R), so that after any number of examples every one of them is in the
 // buffer with the same probability, capacity / seen, whichever task it came from.
 //

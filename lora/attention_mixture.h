@@ -1,4 +1,4 @@
-// AM-LoRA's attention over the branches (../shared/docs/METHODS.md section 9) at every adapted linear, in backend
+// AM-LoRA's attention over the branches (lora/METHODS.md section 9) at every adapted linear, in backend
 // memory, used by lora/methods/amlora.h:
 //   MixtureKernels<Backend>    the kernels of one backend: lora/cpu/attention_mixture.h or
 //                              model/cuda/attention_mixture.cu (shapes and math there)

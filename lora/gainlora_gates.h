@@ -1,4 +1,4 @@
-// GainLoRA's gates and bases in backend memory (../shared/docs/METHODS.md section 7), used by
+// GainLoRA's gates and bases in backend memory (lora/METHODS.md section 7), used by
 // lora/methods/gainlora.h:
 //   GateKernels<Backend>  the gate kernels of one backend: lora/cpu/gate.h or model/cuda/gate.cu
 //   Basis<Backend>        an orthonormal basis M (dim, k): on the host in double (for GPM, lora/gpm.h) and in

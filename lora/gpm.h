@@ -1,5 +1,5 @@
 // Orthonormal bases of the inputs old tasks gave a layer, and their extension at a task's end by Gradient
-// Projection Memory (GPM; ../shared/docs/METHODS.md section 7, as GainLoRA's and InfLoRA's official code do it).
+// Projection Memory (GPM; lora/METHODS.md section 7, as GainLoRA's and InfLoRA's official code do it).
 // Host code in double precision (Eigen): the covariances are small (channels x channels at most) and computed
 // once per task. A basis is a (dim, k) matrix M with orthonormal columns, k = 0 for none yet.
 //

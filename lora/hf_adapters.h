@@ -2,7 +2,7 @@
 // PEFT LoRA adapters (`train export-peft`).
 //
 // Both need the adapters as a fixed update of the base, W' = W + (alpha / r) sum_b B_b A_b over the branches b
-// (../shared/docs/METHODS.md section 1, every branch at weight 1). That is what SeqLoRA, IncLoRA, Replay, MTL, O-LoRA and
+// (lora/METHODS.md section 1, every branch at weight 1). That is what SeqLoRA, IncLoRA, Replay, MTL, O-LoRA and
 // N-LoRA evaluate with, and I-LoRA with its slow (or fast) adapter. GainLoRA weighs each branch by a gate computed
 // from the prompt and AM-LoRA by an attention over the branches' outputs: their update depends on the input, so
 // they are refused.

@@ -1,5 +1,5 @@
 // Which linears of GPT-2 carry LoRA adapters, and the adapters' rank, alpha and dropout
-// (../shared/docs/METHODS.md section 1).
+// (lora/METHODS.md section 1).
 #pragma once
 #include <string>
 

@@ -1,4 +1,4 @@
-// The shape of one multi-branch LoRA linear (../shared/docs/METHODS.md section 1), shared by the CPU
+// The shape of one multi-branch LoRA linear (lora/METHODS.md section 1), shared by the CPU
 // reference (lora/cpu/lora_linear.h) and the CUDA version (model/cuda/lora_kernels.h).
 #pragma once
 

@@ -1,5 +1,5 @@
 // The interface every continual-learning method implements (one file each under lora/methods/). The task loop
-// (lora/continual_loop.h) owns the model, the adapters, the data and the optimizer steps, and calls the method
+// (lora/continual.cpp) owns the model, the adapters, the data and the optimizer steps, and calls the method
 // at the points where methods differ:
 //
 //   for each task t:   task_start           add a branch, reset state, collect statistics ...

@@ -1,4 +1,4 @@
-// Scoring a continual-learning run (../shared/docs/METHODS.md sections 2 and 3): exact match after
+// Scoring a continual-learning run (lora/METHODS.md sections 2 and 3): exact match after
 // normalisation, and the metrics of the accuracy matrix a[j][i] = score on task i after training task j.
 #pragma once
 #include <cstddef>

@@ -1,4 +1,4 @@
-// The shape of one adapted linear's attention over its branches (AM-LoRA, ../shared/docs/METHODS.md section 9),
+// The shape of one adapted linear's attention over its branches (AM-LoRA, lora/METHODS.md section 9),
 // shared by the CPU reference (lora/cpu/attention_mixture.h) and the CUDA version
 // (model/cuda/attention_mixture_kernels.h).
 #pragma once

@@ -1,4 +1,4 @@
-// Greedy decoding with a KV cache (../shared/docs/METHODS.md section 2), on either backend, with the model's
+// Greedy decoding with a KV cache (lora/METHODS.md section 2), on either backend, with the model's
 // adapters (no dropout). A batch of sequences advances in lockstep, one position per step: at step s every
 // sequence feeds its token at position s (a prompt token while s is inside its prompt, else the token it
 // generated last), each layer appends that token's key and value to its cache and attends over positions 0..s,

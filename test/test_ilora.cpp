@@ -1,4 +1,4 @@
-// I-LoRA (lora/methods/ilora.h, ../shared/docs/METHODS.md section 8): its kernels (the consistency loss and the EMA,
+// I-LoRA (lora/methods/ilora.h, lora/METHODS.md section 8): its kernels (the consistency loss and the EMA,
 // lora/cpu/consistency.h against model/cuda/consistency.cu), the slow adapter as the EMA of the fast one, the
 // consistency loss's gradient through the whole model against finite differences, and runs on the synthetic
 // benchmark: I-LoRA forgets less than SeqLoRA, and a resumed run ends bit-identical to an uninterrupted one.

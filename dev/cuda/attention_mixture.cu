@@ -1,4 +1,4 @@
-// Kernel lab: AM-LoRA's attention over the branches of one adapted linear (../shared/docs/METHODS.md section 9; the
+// Kernel lab: AM-LoRA's attention over the branches of one adapted linear (lora/METHODS.md section 9; the
 // math is in lora/cpu/attention_mixture.h): P_i = s Bt_i D_i^T, z_i = tanh(hidden_i P_i), w_i = sigmoid(z_i . v_i),
 // and the backward from dw to d_hidden, dv, dP, dBt, dD.
 // A standalone program: a CPU reference (plain loops, double), the shipped version (model/cuda/attention_mixture.cu,

@@ -1,4 +1,4 @@
-// Kernel lab: I-LoRA's consistency loss and EMA (../shared/docs/METHODS.md section 8).
+// Kernel lab: I-LoRA's consistency loss and EMA (lora/METHODS.md section 8).
 //   consistency:  d = h_fast - h_slow (N,C);  dh = 2 w[n] d;  row_losses[n] = w[n] sum_c d^2
 //   EMA:          slow = lambda slow + (1 - lambda) fast
 // A standalone program: the CPU reference (lora/cpu/consistency.h), the kernel versions tried, a correctness check

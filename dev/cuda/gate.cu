@@ -1,4 +1,4 @@
-// Kernel lab: GainLoRA's gate (../shared/docs/METHODS.md section 7; the math is in lora/cpu/gate.h):
+// Kernel lab: GainLoRA's gate (lora/METHODS.md section 7; the math is in lora/cpu/gate.h):
 //   g = |tanh(2 cos(SiLU(SiLU(p0 W1^T) W2^T), k))| for S prompts, its backward to W1, W2, k, and the projected
 //   update W <- W - (W - W_old) Mt^T Mt.
 // A standalone program: a CPU reference (plain loops, double), the shipped version (model/cuda/gate.cu, included

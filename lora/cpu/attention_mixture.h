@@ -1,4 +1,4 @@
-// AM-LoRA's attention over the branches of one adapted linear (../shared/docs/METHODS.md section 9), CPU reference.
+// AM-LoRA's attention over the branches of one adapted linear (lora/METHODS.md section 9), CPU reference.
 // Per token n and branch i = 1..t, with the branch's output o_i = s B_i A_i h~ = s hidden_i Bt_i (OC):
 //   e_i = v_i^T tanh(D_i o_i)        D_i (d_a,OC), v_i (d_a): one attention module per branch and linear
 //   w_i = sigmoid(e_i)               (softmax variant: w = softmax over i of e)

@@ -1,4 +1,4 @@
-// I-LoRA's elementwise kernels (../shared/docs/METHODS.md section 8), CPU reference: the consistency loss between
+// I-LoRA's elementwise kernels (lora/METHODS.md section 8), CPU reference: the consistency loss between
 // the fast and the slow model's final hidden states, and the EMA that moves the slow adapter towards the fast one.
 // T is float for training and double for the finite-difference checks (test/test_ilora.cpp);
 // model/cuda/consistency.cu is the GPU version, checked against this one.

@@ -1,4 +1,4 @@
-// GainLoRA's gate (../shared/docs/METHODS.md section 7), CPU reference: one scalar per sequence, computed from its
+// GainLoRA's gate (lora/METHODS.md section 7), CPU reference: one scalar per sequence, computed from its
 // prompt and applied to a branch's LoRA term at every adapted linear and every position of that sequence.
 // For S sequences, with C channels and a hidden size m:
 //   p0 (S,C) = mean of the token embeddings wte (Vp,C) over each prompt's tokens          gate_prompt_mean

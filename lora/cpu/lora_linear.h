@@ -1,4 +1,4 @@
-// The multi-branch LoRA linear's adapter path, CPU reference (../shared/docs/METHODS.md section 1). The base
+// The multi-branch LoRA linear's adapter path, CPU reference (lora/METHODS.md section 1). The base
 // product W0 h + b is matmul_forward (model/cpu/matmul.h); this adds the adapters' term to its output:
 //   y = W0 h + b + scale * B_cat (w .* (A_cat h~))       scale = alpha / r, .* = elementwise product
 // with the `branches` branches of rank r stacked: A_cat (R,C) and Bt = B_cat^T (R,OC), R = branches * r. B is

@@ -1,4 +1,4 @@
-// The adapter regularisers of O-LoRA and N-LoRA (../shared/docs/METHODS.md sections 5 and 6), CPU reference, for
+// The adapter regularisers of O-LoRA and N-LoRA (lora/METHODS.md sections 5 and 6), CPU reference, for
 // one adapted linear (one slot of lora/adapters.h). Each function returns the loss value and, when the gradient
 // pointers are not null, ACCUMULATES the loss's gradient into them (the adapters' gradient buffer, which already
 // holds the cross-entropy's). Matrices are row-major, stored as the adapters store them:

@@ -1,4 +1,4 @@
-// AM-LoRA (../shared/docs/METHODS.md section 9, a reconstructed design): IncLoRA's structure (a new branch per task,
+// AM-LoRA (lora/METHODS.md section 9, a reconstructed design): IncLoRA's structure (a new branch per task,
 // the old ones frozen) with an attention module per branch and adapted linear that weighs each branch's output per
 // token, and a penalty that makes the weights sparse:
 //   o_i = s B_i A_i h,  w_i = sigmoid(v_i^T tanh(D_i o_i)),  y = W0 h + sum_i w_i o_i

@@ -1,4 +1,4 @@
-// GainLoRA (../shared/docs/METHODS.md section 7): a new LoRA branch per task (the old ones frozen, as IncLoRA) and a
+// GainLoRA (lora/METHODS.md section 7): a new LoRA branch per task (the old ones frozen, as IncLoRA) and a
 // gate per task that scales its branch by one scalar per sequence, computed from the prompt (lora/cpu/gate.h):
 //   y = W0 h + sum_i g_i(prompt) s B_i A_i h,   g_i = |2 sigmoid(4 cos(p2_i, k_i)) - 1|,
 //   p0 = mean wte over the prompt (C), p1 = SiLU(W1_i p0) (m), p2 = SiLU(W2_i p1) (C)

@@ -1,4 +1,4 @@
-// I-LoRA (../shared/docs/METHODS.md section 8): interpolation between a fast and a slow adapter, with replay.
+// I-LoRA (lora/METHODS.md section 8): interpolation between a fast and a slow adapter, with replay.
 //
 // One fast adapter theta_w (the run's adapters: a single branch created at task 1, every row trainable, kept across
 // tasks as SeqLoRA) and a slow adapter theta_l of the same shape, owned here and never trained by gradient:

@@ -1,4 +1,4 @@
-// IncLoRA (../shared/docs/METHODS.md section 4): a new branch per task, the old ones frozen, all summed with
+// IncLoRA (lora/METHODS.md section 4): a new branch per task, the old ones frozen, all summed with
 // weight one (O-LoRA with lambda1 = 0). Old branches never change, but the new one can still overwrite what they
 // did to the shared activations. At every task boundary it reports the branch diagnostics of lora/diagnostics.h
 // (collision rates, orthogonality of the A's, cosine of the updates); O-LoRA and N-LoRA inherit both.

@@ -1,4 +1,4 @@
-// MTL (../shared/docs/METHODS.md section 4): one LoRA trained jointly on the union of the tasks. Not continual:
+// MTL (lora/METHODS.md section 4): one LoRA trained jointly on the union of the tasks. Not continual:
 // the upper bound. So that it fills an accuracy matrix like the others, stage t trains on the union of tasks 1..t
 // from the base adapters: at every task start the LoRA is re-initialised exactly as at the run's start (the same
 // seed as SeqLoRA's first branch, lora_reinitialize), and the loop gives it a fresh optimizer. So row t of its

@@ -1,4 +1,4 @@
-// N-LoRA (../shared/docs/METHODS.md section 6): IncLoRA's structure (a new branch per task, the old ones frozen,
+// N-LoRA (lora/METHODS.md section 6): IncLoRA's structure (a new branch per task, the old ones frozen,
 // all summed) and an L1 penalty that makes the new task's update sparse, so that it collides less with the old
 // ones' nonzero entries. With A_t (r,in), B_t = Bt_t^T (out,r) the new branch, summed over the adapted linears (not
 // averaged, as the official code sums over its modules):

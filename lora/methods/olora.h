@@ -1,4 +1,4 @@
-// O-LoRA (../shared/docs/METHODS.md section 5): IncLoRA's structure (a new branch per task, the old ones frozen,
+// O-LoRA (lora/METHODS.md section 5): IncLoRA's structure (a new branch per task, the old ones frozen,
 // all summed) and a regulariser that keeps the new branch's input subspace orthogonal to the old ones':
 //   L = CE + lambda1 * L_orth + lambda2 * L_L2
 //   L_orth = sum over adapted linears of sum_{p,q} |(A_old A_t^T)_pq|    (--orth squared: of (.)^2, the paper's)

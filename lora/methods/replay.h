@@ -1,4 +1,4 @@
-// Replay / ER (../shared/docs/METHODS.md section 4): SeqLoRA plus a reservoir buffer (Vitter's algorithm R over
+// Replay / ER (lora/METHODS.md section 4): SeqLoRA plus a reservoir buffer (Vitter's algorithm R over
 // the whole stream of training examples, default 500). Each step trains on the current batch plus an equal-size
 // batch drawn from the buffer; the loss is the mean of the two batches' losses. A task's examples enter the buffer
 // when the task ends, so replay during task t draws from tasks 1..t-1 (task 1 trains alone).

@@ -1,4 +1,4 @@
-// SeqLoRA (../shared/docs/METHODS.md section 4): one LoRA, trained on task after task with a fresh optimizer at
+// SeqLoRA (lora/METHODS.md section 4): one LoRA, trained on task after task with a fresh optimizer at
 // each task (the loop resets it). Nothing protects old tasks: the lower bound.
 #pragma once
 #include "lora/method.h"

@@ -1,5 +1,5 @@
 // AM-LoRA's attention over the branches of one adapted linear on the GPU, the CUDA version of
-// lora/cpu/attention_mixture.h (the math is written out there and in ../shared/docs/METHODS.md section 9).
+// lora/cpu/attention_mixture.h (the math is written out there and in lora/METHODS.md section 9).
 //   project:  P_i = scale Bt_i D_i^T, one strided-batched cuBLAS product over the branches
 //   forward:  u_i = hidden_i P_i (strided-batched cuBLAS, into z); z = tanh(u), e_i = z_i . v_i and the sigmoid
 //             (one thread per row and branch); the softmax variant: one thread per row over its branches

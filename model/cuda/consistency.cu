@@ -1,4 +1,4 @@
-// I-LoRA's elementwise kernels on the GPU (../shared/docs/METHODS.md section 8): the consistency loss between the
+// I-LoRA's elementwise kernels on the GPU (lora/METHODS.md section 8): the consistency loss between the
 // fast and slow models' final hidden states, and the EMA of the slow adapter. Math as lora/cpu/consistency.h.
 // Lab: dev/cuda/consistency.cu.
 #include "model/cuda/consistency_kernels.h"

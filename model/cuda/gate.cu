@@ -1,5 +1,5 @@
 // GainLoRA's gate on the GPU, the CUDA version of lora/cpu/gate.h (the math is written out there and in
-// ../shared/docs/METHODS.md section 7). S is a batch of sequences (tens), C the channels, m the gate's hidden size:
+// lora/METHODS.md section 7). S is a batch of sequences (tens), C the channels, m the gate's hidden size:
 // the products go through cuBLAS (model/cuda/matmul.cu), everything else is one small kernel each.
 //   forward:  p0 = prompt means (one block per sequence); z1 = p0 W1^T; p1 = SiLU(z1); z2 = p1 W2^T; p2 = SiLU(z2);
 //             g = |tanh(2 cos(p2, k))| (one block per sequence, tree reductions of p2.k, |p2|^2, |k|^2)

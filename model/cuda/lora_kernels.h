@@ -1,7 +1,7 @@
 // The multi-branch LoRA linear's adapter path on the GPU (model/cuda/lora_linear.cu), declared in plain C++
 // (no CUDA types) like kernels.h; LoraShape (lora/lora_shape.h) is shared with the CPU reference
 // lora/cpu/lora_linear.h.
-// Every pointer is device memory; the math (../shared/docs/METHODS.md section 1) is written out line by line in
+// Every pointer is device memory; the math (lora/METHODS.md section 1) is written out line by line in
 // the CPU reference, which each kernel is tested against (test/test_lora_linear.cpp).
 #pragma once
 #include "lora/lora_shape.h"

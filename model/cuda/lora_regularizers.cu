@@ -1,5 +1,5 @@
 // The adapter regularisers of O-LoRA and N-LoRA on the GPU, the CUDA version of lora/cpu/regularizers.h (the math,
-// line by line, is there and in ../shared/docs/METHODS.md sections 5 and 6). For one adapted linear:
+// line by line, is there and in lora/METHODS.md sections 5 and 6). For one adapted linear:
 //   orthogonality: M = A_old A_t^T (cuBLAS, scratch); G = sign(M) or 2 M and the partial sums of |M| or M^2 (one
 //                  kernel); the partials summed in a fixed order (one block); dA_t += weight * G^T A_old (cuBLAS)
 //   L2 norms:      ||A_t||, ||Bt_t|| by cuda::sum_of_squares (model/cuda/optimizer.cu); dX += weight / ||X|| * X
