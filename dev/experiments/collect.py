@@ -14,9 +14,10 @@ and writes to <results>:
                  accuracies in %, mean and sample standard deviation (n - 1) over the finished runs (orders x seeds)
   tables.md      the averaged tables under both evaluation modes, the gate, the diagnostics, every accuracy matrix
   run.json       the command, commit, machine, date, configuration, the stages' wall times
-  base/, base_before/   pretraining metrics; samples.txt, samples_before.txt
-  seed<S>/order<O>/<method>/{results.json, metrics.jsonl}, seed<S>/order<O>/cl_<method>.log
-  single/seed<S>/<task>/results.json
+  samples.txt, samples_before.txt   the bases' greedy samples and held-out losses
+  seed<S>/order<O>/<method>/results.json, single/seed<S>/<task>/results.json   (accuracy matrices, AA, BWT, FT)
+Only what a reader reads is copied: per-step metrics, logs and predictions stay in the work folder (plots.py --work
+draws the loss curves from there).
 Python 3 standard library only.
 """
 import argparse
@@ -121,9 +122,7 @@ def main():
     work, out = a.work, a.results
     os.makedirs(out, exist_ok=True)
 
-    # the bases
-    for name in ["base", "base_before"]:
-        copy(os.path.join(work, name, "metrics.jsonl"), os.path.join(out, name, "metrics.jsonl"))
+    # the bases (their per-step metrics stay in the work folder: plots.py --work reads them)
     copy(os.path.join(work, "base_samples.txt"), os.path.join(out, "samples.txt"))
     copy(os.path.join(work, "base_before_samples.txt"), os.path.join(out, "samples_before.txt"))
 
@@ -151,9 +150,7 @@ def main():
                 if not os.path.exists(path):
                     continue
                 cells[(seed, order, method)] = json.load(open(path))
-                for name in ["results.json", "metrics.jsonl"]:
-                    copy(os.path.join(src, method, name), os.path.join(dst, method, name))
-                copy(os.path.join(src, f"cl_{method}.log"), os.path.join(dst, f"cl_{method}.log"))
+                copy(path, os.path.join(dst, method, "results.json"))  # its metrics and log stay in the work folder
 
     summary = {"runs": 0, "single_task": {t: mean_std(v) for t, v in single.items()}, "methods": {}}
     for method in METHODS:

@@ -1,7 +1,10 @@
 #!/usr/bin/env python3
 """SVG plots of a results folder written by dev/experiments/collect.py (Python 3 standard library only).
 
-  plots.py --results dev/experiments/results/cpu
+  plots.py --results dev/experiments/results/cpu [--work out/experiments/cpu]
+
+The per-step sources (pretraining's metrics.jsonl, train cl's logs) stay in the run's work folder, outside the
+source tree; without --work (or where it lacks them) those two plots are left as they are.
 
 writes into <results>/plots/:
   base_loss.svg            pretraining: train loss per step and validation loss
@@ -107,8 +110,8 @@ def read_jsonl(path):
     return out
 
 
-def plot_base(results, out):
-    rows = read_jsonl(os.path.join(results, "base", "metrics.jsonl"))
+def plot_base(work, out):
+    rows = read_jsonl(os.path.join(work, "base", "metrics.jsonl"))
     # a resumed stage appends the steps after its checkpoint again: the last value of a step is the run's
     train = sorted({r["step"]: r["loss"] for r in rows if "loss" in r}.items())
     val = sorted({r["step"]: r["val_loss"] for r in rows if "val_loss" in r}.items())
@@ -127,7 +130,7 @@ def plot_base(results, out):
     svg.line(480, 78, 500, 78, "#d62728", 2)
     svg.text(505, 82, f"validation (last {val[-1][1]:.3f})" if val else "validation", 11)
     before = sorted({r["step"]: r["val_loss"] for r in
-                     read_jsonl(os.path.join(results, "base_before", "metrics.jsonl")) if "val_loss" in r}.items())
+                     read_jsonl(os.path.join(work, "base_before", "metrics.jsonl")) if "val_loss" in r}.items())
     if before:
         svg.polyline([(fx(s), fy(max(min(y, max(ys) * 1.02), min(ys) * 0.95))) for s, y in before], "#7f7f7f", 2)
         svg.line(480, 96, 500, 96, "#7f7f7f", 2)
@@ -239,9 +242,9 @@ def plot_aa_bwt(results, orders, seeds, out):
 LOG_LINE = re.compile(r"^(\S+) task (\d+)/(\d+) \((\S+)\) epoch (\d+) step\s+(\d+) \| loss ([0-9.]+)")
 
 
-def plot_cl_loss(results, order, out):
+def plot_cl_loss(work, order, out):
     curves = {}
-    for path in sorted(glob.glob(os.path.join(results, f"seed{SEED}", f"order{order}", "cl_*.log"))):
+    for path in sorted(glob.glob(os.path.join(work, "cl", f"seed{SEED}", f"order{order}", "cl_*.log"))):
         for line in open(path, errors="replace"):
             m = LOG_LINE.match(line)
             if m:
@@ -281,6 +284,7 @@ def plot_cl_loss(results, order, out):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--results", required=True)
+    ap.add_argument("--work", default=None, help="the run's work folder (per-step sources)")
     ap.add_argument("--orders", default="1 2 3")
     ap.add_argument("--seeds", default="1 2 3")
     a = ap.parse_args()
@@ -288,11 +292,13 @@ def main():
     seeds = [int(o) for o in a.seeds.replace(",", " ").split()]
     out = os.path.join(a.results, "plots")
     os.makedirs(out, exist_ok=True)
-    plot_base(a.results, out)
+    if a.work:
+        plot_base(a.work, out)
     plot_aa_bwt(a.results, orders, seeds, out)
     for o in orders:
         plot_heatmaps(a.results, o, out)
-        plot_cl_loss(a.results, o, out)
+        if a.work:
+            plot_cl_loss(a.work, o, out)
     print("plots:", ", ".join(sorted(os.listdir(out))))
 
 

@@ -200,5 +200,5 @@ python3 dev/experiments/collect.py --work "$WORK" --results "$RESULTS" --scale "
     --command "bash dev/experiments/run.sh --scale $SCALE" --commit "$COMMIT" --binary "$TRAIN" --model "$MODEL" \
     --cl-flags "$CL_FLAGS $METHOD_FLAGS" \
     --pretrain "batch ${PRE_BATCH}x$PRE_SEQ, $PRE_STEPS steps, lr $PRE_LR cosine, warmup $PRE_WARMUP, random order"
-python3 dev/experiments/plots.py --results "$RESULTS"
+python3 dev/experiments/plots.py --results "$RESULTS" --work "$WORK"
 say "done: $RESULTS"
