@@ -90,6 +90,7 @@ LIB_OBJECTS := $(LIB_SOURCES:%.cpp=$(BUILD)/%.o) $(CUDA_SOURCES:%.cu=$(BUILD)/%.
 TEST_OBJECTS := $(TEST_SOURCES:%.cpp=$(BUILD)/%.o)
 LAB_SOURCES := $(wildcard dev/cuda/*.cu)
 LAB_BINARIES := $(LAB_SOURCES:dev/cuda/%.cu=$(BUILD)/lab/%)
+WALKTHROUGH := $(patsubst lora/walkthrough/%.cpp,$(BUILD)/walkthrough/%,$(wildcard lora/walkthrough/*.cpp))
 
 # The version and commit every run records in its run.json (model/run_directory.h), in a header rewritten only when
 # they change, so that a commit rebuilds one object.
@@ -102,7 +103,7 @@ $(BUILD)/version.h: FORCE
 $(BUILD)/model/run_directory.o: $(BUILD)/version.h
 $(BUILD)/model/run_directory.o: CPPFLAGS += -I$(BUILD)
 
-.PHONY: all test lab clean sanitize FORCE
+.PHONY: all test lab clean sanitize walkthrough FORCE
 all: $(TRAIN)
 
 $(TRAIN): $(BUILD)/train.o $(LIB_OBJECTS)
@@ -113,8 +114,17 @@ $(BUILD)/test_runner: $(TEST_OBJECTS) $(LIB_OBJECTS)
 
 # The test runner prints one closing line: "N passed, N failed" (", N skipped" when some skipped).
 # Tests that run the CLI use ./train, so it is built first, and the benchmark test build/bench/train_step.
-test: $(TRAIN) $(BUILD)/test_runner $(BUILD)/bench/train_step
+test: $(TRAIN) $(BUILD)/test_runner $(BUILD)/bench/train_step $(WALKTHROUGH)
+	@for program in $(WALKTHROUGH); do ./$$program > /dev/null || { ./$$program; exit 1; }; done
 	@./$(BUILD)/test_runner
+
+# The walkthrough's programs (lora/walkthrough/README.md): each checks what the text says of clora's CPU kernels
+# and exits 1 if a check fails; `make test` runs them quietly, `make walkthrough` shows their output.
+$(BUILD)/walkthrough/%: lora/walkthrough/%.cpp $(BUILD)/data/file_io.o
+	@mkdir -p $(dir $@)
+	$(CXX) $(CPPFLAGS) $(CXXFLAGS) $< $(BUILD)/data/file_io.o -o $@
+walkthrough: $(WALKTHROUGH)
+	@for program in $(WALKTHROUGH); do ./$$program || exit 1; done
 
 # The kernel lab: one standalone program per kernel family (reference, versions, check, timing). Each includes its
 # family's model/cuda/*.cu (the version that ships) and links what those use: fail(), the cuBLAS handle and the
