@@ -2,12 +2,14 @@
 // missing or malformed values are errors), runs, and returns its exit status; every Error is printed
 // as one line on stderr with exit status 1. Under mpirun or srun every rank runs the command, data-parallel
 // (model/distributed.h); an Error on any rank is printed with its rank and ends the whole job.
+#include <algorithm>
 #include <cerrno>
 #include <climits>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <functional>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -25,6 +27,29 @@
 #include "model/verify.h"
 
 namespace {
+
+// Levenshtein distance: the fewest insertions, deletions and substitutions that turn a into b.
+size_t edit_distance(const std::string& a, const std::string& b) {
+    std::vector<size_t> row(b.size() + 1);
+    for (size_t j = 0; j <= b.size(); j++) row[j] = j;
+    for (size_t i = 1; i <= a.size(); i++) {
+        size_t diagonal = row[0];
+        row[0] = i;
+        for (size_t j = 1; j <= b.size(); j++) {
+            const size_t above = row[j];
+            row[j] = std::min({row[j] + 1, row[j - 1] + 1, diagonal + (a[i - 1] == b[j - 1] ? 0 : 1)});
+            diagonal = above;
+        }
+    }
+    return row[b.size()];
+}
+
+// A number as a user would type it in a flag's default: 0.5, not 0.500000.
+std::string number_text(double value) {
+    char text[32];
+    std::snprintf(text, sizeof(text), "%g", value);
+    return text;
+}
 
 // The flags of one command: declared with defaults and help, then parsed from argv.
 struct Flags {
@@ -52,11 +77,38 @@ struct Flags {
         return nullptr;
     }
     void print_help() const {
-        std::printf("%s\n\nflags:\n", usage.c_str());
+        std::printf("%s\n\nflags (--name VALUE or --name=VALUE):\n", usage.c_str());
         for (const Flag& flag : flags)
-            std::printf("  --%-20s %s%s\n", (flag.name + (flag.is_switch ? "" : " X")).c_str(), flag.help.c_str(),
+            std::printf("  --%-24s %s%s\n", (flag.name + (flag.is_switch ? "" : " " + metavar(flag))).c_str(),
+                        flag.help.c_str(),
                         flag.is_switch || flag.value.empty() ? "" : (" (default " + flag.value + ")").c_str());
-        std::printf("  --%-20s %s\n", "help", "show this help");
+        std::printf("  --%-24s %s\n", "help", "show this help");
+    }
+    // What a flag's value is, for --help: PATH, LIST, SPEC (L:C:NH:V:maxT), CHOICE (the help names them), N or
+    // FLOAT (from the default, for the numeric flags).
+    static std::string metavar(const Flag& flag) {
+        static const std::map<std::string, std::string> named = {
+            {"train", "PATH"}, {"val", "PATH"}, {"init", "PATH"}, {"out", "PATH"}, {"model", "PATH"},
+            {"state", "PATH"}, {"benchmark", "PATH"}, {"base", "PATH"}, {"tokenizer", "PATH"}, {"hf", "PATH"},
+            {"adapters", "PATH"}, {"input", "PATH"}, {"method", "LIST"}, {"lora-modules", "LIST"},
+            {"order", "LIST"}, {"model-config", "SPEC"}, {"base-config", "SPEC"}, {"threads", "N|auto"},
+            {"lora-rank", "N"}, {"epochs", "N"}, {"lr", "FLOAT"}, {"nlora-lambda", "FLOAT"},
+            {"amlora-lambda", "FLOAT"}};
+        const auto found = named.find(flag.name);
+        if (found != named.end()) return found->second;
+        const std::string& value = flag.value;
+        if (value.empty() || value.find_first_not_of("0123456789.e-+") != std::string::npos) return "CHOICE";
+        return value.find_first_not_of("0123456789") == std::string::npos ? "N" : "FLOAT";
+    }
+    // The closest flag name within two edits of `name`, or "" (for "did you mean").
+    std::string closest(const std::string& name) const {
+        std::string best;
+        size_t best_distance = 3;
+        for (const Flag& flag : flags) {
+            const size_t distance = edit_distance(name, flag.name);
+            if (distance < best_distance) best = flag.name, best_distance = distance;
+        }
+        return best;
     }
     // Returns false when --help was asked for (help printed).
     bool parse(int argc, char** argv, int first) {
@@ -67,14 +119,26 @@ struct Flags {
                 return false;
             }
             if (argument.rfind("--", 0) != 0) fail("unexpected argument '" + argument + "' (flags start with --)");
-            Flag* flag = find(argument.substr(2));
-            if (!flag) fail("unknown flag '" + argument + "' (see --help)");
+            // --name=value or --name value
+            const size_t equals = argument.find('=');
+            const std::string name = argument.substr(2, equals == std::string::npos ? std::string::npos : equals - 2);
+            Flag* flag = find(name);
+            if (!flag) {
+                const std::string guess = closest(name);
+                fail("unknown flag '--" + name + "'" + (guess.empty() ? "" : " (did you mean --" + guess + "?)") +
+                     " (see --help)");
+            }
             if (flag->is_switch) {
+                if (equals != std::string::npos) fail("flag '--" + name + "' takes no value");
                 flag->value = "1";
                 continue;
             }
-            if (i + 1 >= argc) fail("flag '" + argument + "' needs a value");
-            flag->value = argv[++i];
+            if (equals != std::string::npos) {
+                flag->value = argument.substr(equals + 1);
+            } else {
+                if (i + 1 >= argc) fail("flag '" + argument + "' needs a value");
+                flag->value = argv[++i];
+            }
             flag->values.push_back(flag->value);
         }
         return true;
@@ -328,21 +392,21 @@ int command_cl(int argc, char** argv) {
     flags.add("grad-clip", "1.0", "clip the global gradient norm to this (0: off)");
     flags.add("replay-size", std::to_string(o.replay_size), "replay buffer capacity (reservoir)");
     const MethodOptions m;
-    flags.add("olora-lambda1", std::to_string(m.olora_lambda1), "O-LoRA: weight of the orthogonality loss");
-    flags.add("olora-lambda2", std::to_string(m.olora_lambda2), "O-LoRA: weight of the L2 loss");
+    flags.add("olora-lambda1", number_text(m.olora_lambda1), "O-LoRA: weight of the orthogonality loss");
+    flags.add("olora-lambda2", number_text(m.olora_lambda2), "O-LoRA: weight of the L2 loss");
     flags.add("orth", m.olora_orth, "O-LoRA orthogonality loss: abs (sum |A_old A_t^T|) or squared (the paper)");
     flags.add("nlora-lambda", "", "N-LoRA: weight of the L1 loss of the update (official: 0.4)" +
                                       preset_help("0.4", "0.04"));
     flags.add("nlora-form", m.nlora_form,
               "N-LoRA: scaled (r^2 * mean |B_t A_t|, the official scale on any module), full (sum |B_t A_t| over the "
               "d_out x d_in update, the paper's) or rr (sum |A_t B_t|, r x r, the official code's, square modules)");
-    flags.add("ilora-ema", std::to_string(m.ilora_ema),
+    flags.add("ilora-ema", number_text(m.ilora_ema),
               "I-LoRA: slow = ema * slow + (1 - ema) * fast after every step (the paper's 0.99 is for thousands of "
               "steps per task)");
-    flags.add("ilora-gamma", std::to_string(m.ilora_gamma), "I-LoRA: weight of the consistency loss");
+    flags.add("ilora-gamma", number_text(m.ilora_gamma), "I-LoRA: weight of the consistency loss");
     flags.add("ilora-eval", m.ilora_eval, "I-LoRA: evaluate with the slow or the fast adapter");
     flags.add("gainlora-gate-hidden", std::to_string(m.gainlora_gate_hidden), "GainLoRA: gate hidden size m");
-    flags.add("gainlora-epsilon0", std::to_string(m.gainlora_epsilon0), "GainLoRA: GPM threshold at task 1");
+    flags.add("gainlora-epsilon0", number_text(m.gainlora_epsilon0), "GainLoRA: GPM threshold at task 1");
     flags.add("gainlora-max-batches", std::to_string(m.gainlora_max_batches),
               "GainLoRA: batches of covariance collection per task");
     flags.add("gainlora-restore-norm", m.gainlora_restore_norm ? "on" : "off",
@@ -507,7 +571,7 @@ int command_export_peft(int argc, char** argv) {
 void print_usage() {
     std::printf(
         "clora: a from-scratch GPT-2 trainer for continual learning with LoRA adapters\n\n"
-        "usage: train <command> [flags]     (train <command> --help for its flags)\n\n"
+        "usage: train <command> [flags]     (train <command> --help for its flags; train --version)\n\n"
         "commands:\n"
         "  tokenize    text files -> GPT-2 token shards (train and validation)\n"
         "  pretrain    train GPT-2 on token shards (built-in synthetic data when none are given)\n"
@@ -526,6 +590,10 @@ int main(int argc, char** argv) {
         print_usage();
         return argc < 2 ? 1 : 0;
     }
+    if (std::string(argv[1]) == "--version" || std::string(argv[1]) == "version") {
+        std::printf("clora %s (commit %s)\n", clora_version(), clora_commit());
+        return 0;
+    }
     const std::vector<std::pair<std::string, std::function<int(int, char**)>>> commands = {
         {"tokenize", command_tokenize}, {"pretrain", command_pretrain}, {"cl", command_cl},
         {"verify", command_verify}, {"import-hf", command_import_hf}, {"export-hf", command_export_hf},
@@ -540,7 +608,11 @@ int main(int argc, char** argv) {
                 distributed_finalize();
                 return status;
             }
-        fail("unknown command '" + name + "' (see train --help)");
+        std::string guess;
+        for (const auto& command : commands)
+            if (edit_distance(name, command.first) <= 2) guess = command.first;
+        fail("unknown command '" + name + "'" + (guess.empty() ? "" : " (did you mean " + guess + "?)") +
+             " (see train --help)");
     } catch (const Error& error) {
         return distributed_fail(error.what());
     } catch (const std::bad_alloc&) {

@@ -129,6 +129,43 @@ TEST_CASE("cli: --device cuda without a GPU is a clear error, auto falls back to
     Run run = run_train("pretrain --steps 1 --device auto --out " + dir);
     CHECK(run.status == 0);
     CHECK_THAT(run.output, Catch::Contains("device: auto -> cpu"));
+    CHECK_THAT(run.output, !Catch::Contains("driver version"));  // plain words, not the CUDA runtime's
+}
+
+TEST_CASE("cli: --flag=value is --flag value; a misspelt flag or command gets a suggestion; --version; metavars") {
+    const std::string dir = make_temp_dir("cli_conventions");
+    const std::string run_flags = " --method seqlora --synthetic-tasks 1 --epochs 1 --device cpu --log-every 0";
+    Run equals = run_train("cl --lr=2e-3 --out=" + dir + "/equals" + run_flags);
+    Run spaced = run_train("cl --lr 2e-3 --out " + dir + "/spaced" + run_flags);
+    INFO(equals.output << spaced.output);
+    REQUIRE(equals.status == 0);
+    REQUIRE(spaced.status == 0);
+    CHECK_THAT(equals.output, Catch::Contains("lr 0.002"));
+    // the same run: every recorded option and the same accuracies (results.json also holds wall times)
+    CHECK(read_json(dir + "/equals/run.json").at("options") == read_json(dir + "/spaced/run.json").at("options"));
+    CHECK(read_json(dir + "/equals/seqlora/results.json").at("accuracy") ==
+          read_json(dir + "/spaced/seqlora/results.json").at("accuracy"));
+
+    Run misspelt = run_train("cl --lrr 1e-3");
+    CHECK(misspelt.status == 1);
+    CHECK_THAT(misspelt.output, Catch::Contains("unknown flag '--lrr' (did you mean --lr?)"));
+    Run command = run_train("prtrain");
+    CHECK(command.status == 1);
+    CHECK_THAT(command.output, Catch::Contains("unknown command 'prtrain' (did you mean pretrain?)"));
+    Run valued_switch = run_train("export-hf --merge=1");
+    CHECK(valued_switch.status == 1);
+    CHECK_THAT(valued_switch.output, Catch::Contains("flag '--merge' takes no value"));
+
+    Run version = run_train("--version");
+    CHECK(version.status == 0);
+    CHECK_THAT(version.output, Catch::StartsWith("clora ") && Catch::Contains("(commit "));
+
+    Run help = run_train("cl --help");
+    CHECK(help.status == 0);
+    for (const char* shown : {"--lr FLOAT", "--out PATH", "--method LIST", "--epochs N", "--base-config SPEC",
+                              "--eval CHOICE", "(default 0.5)", "(default 0.95)"})
+        CHECK_THAT(help.output, Catch::Contains(shown));
+    CHECK_THAT(help.output, !Catch::Contains("0.500000"));
 }
 
 TEST_CASE("cli: --precision bf16 on the CPU is a clear error before any work; a run prints its precision") {

@@ -16,6 +16,8 @@ std::string cuda_unavailable_reason() {
     int count = 0;
     cudaError_t status = cudaGetDeviceCount(&count);
     cudaGetLastError();
+    if (status == cudaErrorNoDevice || (status == cudaSuccess && count == 0)) return "no GPU found";
+    if (status == cudaErrorInsufficientDriver) return "no NVIDIA driver that runs this build";
     if (status != cudaSuccess) return std::string("CUDA: ") + cudaGetErrorString(status);
-    return count == 0 ? "CUDA: no device" : "CUDA device present";
+    return "CUDA device present";
 }
