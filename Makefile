@@ -9,8 +9,18 @@ endif
 
 NVCC ?= nvcc
 CXX ?= g++
+# CPU_ONLY=1: a CPU-only ./train and test runner, built by g++ alone: no nvcc, CUDA, cuBLAS or NCCL (the CUDA
+# backend is left out, model/backend.h; the GPU tests report themselves skipped). The default when nvcc is not
+# found. Its objects go to build-cpu/, the GPU build's to build/.
+CPU_ONLY ?= $(if $(shell command -v $(NVCC) 2>/dev/null),0,1)
+ifneq ($(CPU_ONLY),1)
+override CPU_ONLY := 0
+endif
+# GPU_ARCHS: machine code for each; the last one listed is also embedded as PTX, which the driver compiles for
+# GPUs newer than any listed.
 GPU_ARCHS ?= 90
-GENCODE := $(foreach arch,$(GPU_ARCHS),-gencode arch=compute_$(arch),code=sm_$(arch))
+GENCODE := $(foreach arch,$(GPU_ARCHS),-gencode arch=compute_$(arch),code=sm_$(arch)) \
+    -gencode arch=compute_$(lastword $(GPU_ARCHS)),code=compute_$(lastword $(GPU_ARCHS))
 CUDA_HOME ?= $(patsubst %/bin/nvcc,%,$(shell command -v $(NVCC)))
 
 # The CPU backend is built for this machine's instructions and vector width (CPU_ARCH=native, as llm.c: AVX-512
@@ -75,16 +85,32 @@ CXXFLAGS += -Wno-maybe-uninitialized $(if $(filter 1,$(SANITIZE_BUILD)),-Wno-uni
 endif
 NVCCFLAGS ?= -O2 -g
 NVCCFLAGS += -std=c++17 $(GENCODE) -MMD -MP $(OPENMP_FLAG:%=-Xcompiler %)
+ifeq ($(CPU_ONLY),1)
+# g++ links everything
+CPPFLAGS += -DCLORA_CPU_ONLY
+LINK := $(CXX) $(filter-out -MMD -MP,$(CXXFLAGS))
+runtime_dirs := $(DEPS_LIBDIR)
+LDFLAGS := $(foreach dir,$(runtime_dirs),-L$(dir) -Wl,-rpath=$(dir)) $(foreach dir,$(MPI_LIBDIRS),-L$(dir))
+LDLIBS := $(MPI_LIB) -lpcre2-8
+CUDA_SOURCE_LEFT_OUT :=
+CUDA_SOURCES :=
+BUILD := build-cpu
+else
+LINK := $(NVCC) $(GENCODE)
 runtime_dirs := $(CUDA_HOME)/lib64 $(DEPS_LIBDIR) $(foreach home,$(EXTRA_HOMES),$(home)/lib)
 LDFLAGS := $(foreach dir,$(runtime_dirs),-L$(dir) -Xlinker -rpath=$(dir)) $(foreach dir,$(MPI_LIBDIRS),-L$(dir)) \
     $(OPENMP_FLAG:%=-Xcompiler %)
 LDLIBS := $(SANITIZE_LINK) $(CUBLAS_LIB) -lcudart $(call library_flag,nccl,$(NCCL_HOME)) $(MPI_LIB) -lpcre2-8
-
+# model/cuda_absent.cpp stands in for the CUDA runtime's few host-side answers in a CPU-only build only
+CUDA_SOURCE_LEFT_OUT := model/cuda_absent.cpp
+CUDA_SOURCES := $(wildcard model/cuda/*.cu)
 BUILD := build
+endif
+
 # the program (`make sanitize` builds its own in its build folder)
 TRAIN := train
-LIB_SOURCES := $(filter-out $(MPI_SOURCE_LEFT_OUT),$(wildcard data/*.cpp model/*.cpp model/cpu/*.cpp lora/*.cpp))
-CUDA_SOURCES := $(wildcard model/cuda/*.cu)
+LIB_SOURCES := $(filter-out $(MPI_SOURCE_LEFT_OUT) $(CUDA_SOURCE_LEFT_OUT),\
+    $(wildcard data/*.cpp model/*.cpp model/cpu/*.cpp lora/*.cpp))
 TEST_SOURCES := $(wildcard test/*.cpp)
 LIB_OBJECTS := $(LIB_SOURCES:%.cpp=$(BUILD)/%.o) $(CUDA_SOURCES:%.cu=$(BUILD)/%.o)
 TEST_OBJECTS := $(TEST_SOURCES:%.cpp=$(BUILD)/%.o)
@@ -106,11 +132,20 @@ $(BUILD)/model/run_directory.o: CPPFLAGS += -I$(BUILD)
 .PHONY: all test lab clean sanitize walkthrough FORCE
 all: $(TRAIN)
 
+# ./train is relinked when it was last linked from the other build's objects (CPU_ONLY=1 or not): $(TRAIN_FROM)
+# names the build folder that made it.
+TRAIN_FROM := $(dir $(TRAIN)).$(notdir $(TRAIN)).build
+ifneq ($(shell cat $(TRAIN_FROM) 2>/dev/null),$(BUILD))
+$(TRAIN): FORCE
+endif
 $(TRAIN): $(BUILD)/train.o $(LIB_OBJECTS)
-	$(NVCC) $(GENCODE) -o $@ $^ $(LDFLAGS) $(LDLIBS)
+	$(LINK) -o $@ $(filter-out FORCE,$^) $(LDFLAGS) $(LDLIBS)
+	@echo $(BUILD) > $(TRAIN_FROM)
 
+# the tests find the programs of their own build (build/bench/train_step, ...) through CLORA_BUILD_DIR
+$(TEST_OBJECTS): CPPFLAGS += -DCLORA_BUILD_DIR='"$(BUILD)"'
 $(BUILD)/test_runner: $(TEST_OBJECTS) $(LIB_OBJECTS)
-	$(NVCC) $(GENCODE) -o $@ $^ $(LDFLAGS) $(LDLIBS)
+	$(LINK) -o $@ $^ $(LDFLAGS) $(LDLIBS)
 
 # The test runner prints one closing line: "N passed, N failed" (", N skipped" when some skipped).
 # Tests that run the CLI use ./train, so it is built first, and the benchmark test build/bench/train_step.
@@ -136,10 +171,10 @@ lab: $(LAB_BINARIES) $(BENCH_BINARIES)
 
 # Peer and scaling benchmarks (dev/bench): whole programs over the library, built with the lab, run on a GPU.
 # (dev/bench/*.cu by nvcc, dev/bench/*.cpp by g++; their objects are kept, not removed as intermediates.)
-.PRECIOUS: $(BUILD)/dev/bench/%.o
+.SECONDARY: $(patsubst dev/bench/%,$(BUILD)/dev/bench/%.o,$(basename $(wildcard dev/bench/*.cpp dev/bench/*.cu)))
 $(BUILD)/bench/%: $(BUILD)/dev/bench/%.o $(LIB_OBJECTS)
 	@mkdir -p $(dir $@)
-	$(NVCC) $(GENCODE) -o $@ $^ $(LDFLAGS) $(LDLIBS)
+	$(LINK) -o $@ $^ $(LDFLAGS) $(LDLIBS)
 
 $(BUILD)/lab/%: dev/cuda/%.cu $(LAB_OBJECTS)
 	@mkdir -p $(dir $@) $(BUILD)/dev/cuda
@@ -153,6 +188,12 @@ $(BUILD)/%.o: %.cpp
 $(BUILD)/%.o: %.cu
 	@mkdir -p $(dir $@)
 	$(NVCC) $(CPPFLAGS) $(NVCCFLAGS) -c $< -o $@
+
+# train.cu holds no device code (the kernels are all in model/cuda/): g++ compiles it as the C++ it is, in both
+# builds (faster than nvcc's host pass)
+$(BUILD)/train.o: train.cu
+	@mkdir -p $(dir $@)
+	$(CXX) -x c++ $(CPPFLAGS) $(CXXFLAGS) -c $< -o $@
 
 # AddressSanitizer + UBSan: the host code (every reader, the CPU backend, the run logic) built in build-sanitize/,
 # then the tests of everything that reads input or writes a run (formats, tokenizer, task files, the run folder and
@@ -175,6 +216,6 @@ sanitize:
 	$(SANITIZE_ENV) build-sanitize/train cl --out build-sanitize/runs/cl
 
 clean:
-	rm -rf $(BUILD) build-sanitize train
+	rm -rf build build-cpu build-sanitize train .train.build
 
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

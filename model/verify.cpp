@@ -3,8 +3,7 @@
 #include <cmath>
 #include <cstdio>
 
-#include "model/backend_cpu.h"
-#include "model/backend_cuda.h"
+#include "model/backend.h"
 #include "model/checkpoint.h"
 #include "model/debug_state.h"
 #include "model/device.h"
@@ -55,8 +54,9 @@ VerifyReport run_verify(const std::string& model_path, const std::string& state_
     Checkpoint checkpoint = read_checkpoint(model_path);
     DebugState state = read_debug_state(state_path, checkpoint.config);
     cuda::set_matmul_precision(MatmulPrecision::fp32);  // compared with fp32 PyTorch at an fp32 tolerance
-    if (resolve_device(device) == Device::cuda) return verify_on<CudaBackend>(checkpoint, state, tolerance);
-    return verify_on<CpuBackend<float>>(checkpoint, state, tolerance);
+    return with_backend(resolve_device(device), [&](auto backend) {
+        return verify_on<typename decltype(backend)::type>(checkpoint, state, tolerance);
+    });
 }
 
 void print_verify_report(const VerifyReport& report, double tolerance) {

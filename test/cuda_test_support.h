@@ -14,6 +14,27 @@
         if (cuda_device_count() == 0) SKIP_TEST("no GPU: " + cuda_unavailable_reason());   \
     } while (0)
 
+// A test of the CUDA backend: GPU_TEST_CASE("cuda kernels: ...") { body }. Skipped, and reported as skipped,
+// when no GPU is usable. Its body is a function template, instantiated only in the GPU build: a CPU-only build
+// (make CPU_ONLY=1) still compiles it, so it cannot rot there, but never links it against CUDA.
+#define GPU_TEST_CASE(...) GPU_TEST_CASE_WITH_BODY(CLORA_CONCAT(gpu_test_body_, __LINE__), __VA_ARGS__)
+#define CLORA_CONCAT(a, b) CLORA_CONCAT_EXPANDED(a, b)
+#define CLORA_CONCAT_EXPANDED(a, b) a##b
+#ifdef CLORA_CPU_ONLY
+#define GPU_TEST_CASE_RUNS(body)
+#else
+#define GPU_TEST_CASE_RUNS(body) body<0>();
+#endif
+#define GPU_TEST_CASE_WITH_BODY(body, ...) \
+    template <int>                         \
+    static void body();                    \
+    TEST_CASE(__VA_ARGS__) {               \
+        REQUIRE_GPU_OR_SKIP();             \
+        GPU_TEST_CASE_RUNS(body)           \
+    }                                      \
+    template <int>                         \
+    static void body()
+
 // A device array of T that frees itself.
 template <typename T>
 struct DeviceBuffer {

@@ -303,8 +303,7 @@ TEST_CASE("amlora: a run stopped after task 1 and resumed ends bit-identical to 
     CHECK(bit_identical(a.tensor("amlora/attention"), b.tensor("amlora/attention")));
 }
 
-TEST_CASE("cuda kernels: attention mixture forward, penalty and backward match the CPU reference") {
-    REQUIRE_GPU_OR_SKIP();
+GPU_TEST_CASE("cuda kernels: attention mixture forward, penalty and backward match the CPU reference") {
     // odd sizes, and GPT-2-like ones (qkv 768 -> 2304, r 8, d_a 64, 15 branches)
     const LoraShape shapes[] = {{37, 5, 11, 3, 2, 2}, {300, 16, 48, 4, 8, 0}, {512, 768, 2304, 15, 8, 14}};
     const int dims[] = {3, 16, 64};
@@ -374,8 +373,8 @@ TEST_CASE("cuda kernels: attention mixture forward, penalty and backward match t
         }
 }
 
-TEST_CASE("cuda model: AM-LoRA on the GPU matches the CPU run on the synthetic benchmark, and repeats bit for bit") {
-    REQUIRE_GPU_OR_SKIP();
+GPU_TEST_CASE("cuda model: AM-LoRA on the GPU matches the CPU run on the synthetic benchmark, and repeats bit for"
+              " bit") {
     for (const char* norm : {"sigmoid", "softmax"}) {
         INFO(norm);
         ContinualOptions o = synthetic_options(std::string("amlora_cuda_cpu_") + norm, {"amlora"});

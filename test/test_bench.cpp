@@ -22,7 +22,7 @@
 
 namespace {
 
-const char* TRAIN_STEP = "build/bench/train_step";
+const std::string TRAIN_STEP = std::string(CLORA_BUILD_DIR) + "/bench/train_step";
 const char* TINY = " --device cpu --model-config 2:64:2:256:64 --batch 2 --seq 32 --steps 2 --warmup 1";
 
 Run run_train_step(const std::string& arguments) {
@@ -173,8 +173,7 @@ TEST_CASE("bench: train_step --mode gemm reports itself skipped without a GPU; b
     }
 }
 
-TEST_CASE("cuda kernels: the device memory counters follow every allocation and free; the peak resets to current") {
-    REQUIRE_GPU_OR_SKIP();
+GPU_TEST_CASE("cuda kernels: the device memory counters follow every allocation and free; the peak resets to current") {
     const cuda::DeviceMemoryUse before = cuda::device_memory_use();
     void* a = cuda::device_allocate(3 << 20);
     void* b = cuda::device_allocate(5 << 20);
@@ -190,8 +189,7 @@ TEST_CASE("cuda kernels: the device memory counters follow every allocation and 
     CHECK(cuda::device_memory_used() > 0);
 }
 
-TEST_CASE("cuda kernels: the cuBLAS peak is positive, bf16 tensor cores beat plain fp32") {
-    REQUIRE_GPU_OR_SKIP();
+GPU_TEST_CASE("cuda kernels: the cuBLAS peak is positive, bf16 tensor cores beat plain fp32") {
     const double bf16 = cuda::gemm_tflops(cuda::GemmPrecision::bf16, 2048, 5);
     const double tf32 = cuda::gemm_tflops(cuda::GemmPrecision::tf32, 2048, 5);
     const double fp32 = cuda::gemm_tflops(cuda::GemmPrecision::fp32, 2048, 5);
@@ -201,8 +199,7 @@ TEST_CASE("cuda kernels: the cuBLAS peak is positive, bf16 tensor cores beat pla
     CHECK(tf32 > 0.1);
 }
 
-TEST_CASE("cuda model: train_step on the GPU counts at least the weights and their AdamW state as peak memory") {
-    REQUIRE_GPU_OR_SKIP();
+GPU_TEST_CASE("cuda model: train_step on the GPU counts at least the weights and their AdamW state as peak memory") {
     const char* shape = " --device cuda --model-config 2:64:2:256:64 --batch 2 --seq 32 --steps 2 --warmup 1";
     const nlohmann::json full = json_line(run_train_step(std::string("--mode full") + shape));
     INFO(full.dump());

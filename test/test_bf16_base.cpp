@@ -99,8 +99,7 @@ TEST_CASE("bf16 base: LoRA training on a base stored in bf16 stays within the bf
     CHECK(error < 1e-2);
 }
 
-TEST_CASE("cuda kernels: to_bf16 rounds as the CPU, bit for bit; the bf16 product matches the CPU's emulation") {
-    REQUIRE_GPU_OR_SKIP();
+GPU_TEST_CASE("cuda kernels: to_bf16 rounds as the CPU, bit for bit; the bf16 product matches the CPU's emulation") {
     const std::vector<float> values = rounding_cases();
     DeviceBuffer<float> d_values(values);
     DeviceBuffer<bf16_bits> d_rounded(values.size());
@@ -132,8 +131,8 @@ TEST_CASE("cuda kernels: to_bf16 rounds as the CPU, bit for bit; the bf16 produc
     CHECK(error < 1e-4);  // the same operands: only the fp32 accumulation order differs
 }
 
-TEST_CASE("cuda model: LoRA training on a base stored in bf16 matches the CPU's emulation within the bf16 tolerance") {
-    REQUIRE_GPU_OR_SKIP();
+GPU_TEST_CASE("cuda model: LoRA training on a base stored in bf16 matches the CPU's emulation within the bf16"
+              " tolerance") {
     const GPT2Config config = lora_test_config();
     const std::vector<float> base = gpt2_random_parameters(config, 7);
     auto [cpu_losses, cpu_adapters] = train_adapters<CpuBackend<float>>(config, base, true);

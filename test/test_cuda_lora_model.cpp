@@ -10,8 +10,7 @@
 #include "test/cuda_test_support.h"
 #include "test/lora_training_steps.h"
 
-TEST_CASE("cuda model: LoRA training steps on a frozen base give the CPU's losses and adapters") {
-    REQUIRE_GPU_OR_SKIP();
+GPU_TEST_CASE("cuda model: LoRA training steps on a frozen base give the CPU's losses and adapters") {
     const GPT2Config config = lora_test_config();
     const std::vector<float> base = gpt2_random_parameters(config, 7);
     auto [cpu_losses, cpu_adapters] = train_adapters<CpuBackend<float>>(config, base);
@@ -20,8 +19,7 @@ TEST_CASE("cuda model: LoRA training steps on a frozen base give the CPU's losse
     CHECK(relative_error(gpu_adapters, cpu_adapters) < 1e-4);
 }
 
-TEST_CASE("cuda model: LoRA training steps with bf16 products stay within the bf16 tolerance of the CPU") {
-    REQUIRE_GPU_OR_SKIP();
+GPU_TEST_CASE("cuda model: LoRA training steps with bf16 products stay within the bf16 tolerance of the CPU") {
     const GPT2Config config = lora_test_config();
     const std::vector<float> base = gpt2_random_parameters(config, 7);
     auto [cpu_losses, cpu_adapters] = train_adapters<CpuBackend<float>>(config, base);
@@ -34,8 +32,7 @@ TEST_CASE("cuda model: LoRA training steps with bf16 products stay within the bf
     CHECK(gpu_adapters != fp32_adapters);  // the bf16 products did run: not the fp32 path
 }
 
-TEST_CASE("cuda model: greedy decoding with the KV cache gives the CPU's tokens") {
-    REQUIRE_GPU_OR_SKIP();
+GPU_TEST_CASE("cuda model: greedy decoding with the KV cache gives the CPU's tokens") {
     const GPT2Config config = lora_test_config();
     const std::vector<float> base = gpt2_random_parameters(config, 8);
     LoraConfig lora;
@@ -62,8 +59,7 @@ TEST_CASE("cuda model: greedy decoding with the KV cache gives the CPU's tokens"
     CHECK(generate(CudaBackend{}) == generate(CpuBackend<float>{}));
 }
 
-TEST_CASE("cuda model: train cl on the GPU matches the CPU run on the synthetic benchmark") {
-    REQUIRE_GPU_OR_SKIP();
+GPU_TEST_CASE("cuda model: train cl on the GPU matches the CPU run on the synthetic benchmark") {
     ContinualOptions o = synthetic_options("cuda_cl_cpu", {"inclora"});
     o.epochs = 2;
     MethodResult cpu = run_continual(o)[0];

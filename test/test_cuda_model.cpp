@@ -10,8 +10,7 @@
 #include "model/verify.h"
 #include "test/cuda_test_support.h"
 
-TEST_CASE("cuda kernels: matmul forward and backward match the CPU reference") {
-    REQUIRE_GPU_OR_SKIP();
+GPU_TEST_CASE("cuda kernels: matmul forward and backward match the CPU reference") {
     struct Shape {
         int N, C, OC;
     } shapes[] = {{1, 1, 1}, {7, 36, 108}, {33, 771, 67}, {64 * 33, 768, 2304}};
@@ -46,8 +45,8 @@ TEST_CASE("cuda kernels: matmul forward and backward match the CPU reference") {
     }
 }
 
-TEST_CASE("cuda model: a few training steps on the GPU give the CPU's losses within 1e-4, whole or chunked logits") {
-    REQUIRE_GPU_OR_SKIP();
+GPU_TEST_CASE("cuda model: a few training steps on the GPU give the CPU's losses within 1e-4, whole or chunked"
+              " logits") {
     GPT2Config config;
     config.max_seq_len = 32, config.vocab_size = 67, config.padded_vocab_size = padded_vocab(67);
     config.num_layers = 2, config.num_heads = 4, config.channels = 36;
@@ -84,8 +83,7 @@ TEST_CASE("cuda model: a few training steps on the GPU give the CPU's losses wit
     }
 }
 
-TEST_CASE("cuda model: the same seed gives bit-identical losses on the GPU") {
-    REQUIRE_GPU_OR_SKIP();
+GPU_TEST_CASE("cuda model: the same seed gives bit-identical losses on the GPU") {
     GPT2Config config = config_from_spec("2:64:4:256:64");
     std::vector<float> parameters = gpt2_random_parameters(config, 3);
     std::vector<int> inputs(4 * 64), targets(4 * 64);
@@ -104,8 +102,7 @@ TEST_CASE("cuda model: the same seed gives bit-identical losses on the GPU") {
     CHECK(runs[0] == runs[1]);
 }
 
-TEST_CASE("cuda model: the PyTorch fixture passes verify on the GPU") {
-    REQUIRE_GPU_OR_SKIP();
+GPU_TEST_CASE("cuda model: the PyTorch fixture passes verify on the GPU") {
     VerifyReport report = run_verify("test/fixtures/gpt2_tiny.bin", "test/fixtures/gpt2_tiny_state.bin", "cuda", 1e-4);
     for (const VerifyRow& row : report.rows) {
         INFO(row.name << " relative error " << row.relative_error);

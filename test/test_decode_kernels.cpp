@@ -169,8 +169,7 @@ TEST_CASE("decode kernels: dropout mask is a function of the seed; p = 0 keeps e
 // ---------------------------------------------------------------------------------------------------------
 // CUDA against the CPU reference
 
-TEST_CASE("cuda kernels: attention step matches the CPU reference") {
-    REQUIRE_GPU_OR_SKIP();
+GPU_TEST_CASE("cuda kernels: attention step matches the CPU reference") {
     // hs = 16 and 64 (GPT-2's), B = 1 and 5; hs = 300 (more channels than threads); a position past the default
     // 48 KiB of shared memory
     const StepShape shapes[] = {{1, 64, 4, 37},    {5, 64, 4, 1024}, {5, 768, 12, 1024}, {1, 128, 2, 9},
@@ -207,8 +206,7 @@ TEST_CASE("cuda kernels: attention step matches the CPU reference") {
     }
 }
 
-TEST_CASE("cuda kernels: attention steps over a sequence match the full causal attention") {
-    REQUIRE_GPU_OR_SKIP();
+GPU_TEST_CASE("cuda kernels: attention steps over a sequence match the full causal attention") {
     const int B = 3, T = 50, C = 96, NH = 6, max_T = 64;
     std::vector<float> qkv = random_vector<float>(size_t(B) * T * 3 * C, 200, -2, 2);
     std::vector<float> full(size_t(B) * T * C), att(size_t(B) * NH * T * T);
@@ -232,8 +230,7 @@ TEST_CASE("cuda kernels: attention steps over a sequence match the full causal a
     CHECK(relative_error(gpu, full) < FP32_TOLERANCE);
 }
 
-TEST_CASE("cuda kernels: attention step fails for a position outside the cache") {
-    REQUIRE_GPU_OR_SKIP();
+GPU_TEST_CASE("cuda kernels: attention step fails for a position outside the cache") {
     DeviceBuffer<float> qkv(3 * 8), keys(4 * 8), values(4 * 8), out(8);
     for (int position : {-1, 4})
         REQUIRE_THROWS_WITH(cuda::attention_step_forward(out.data, keys.data, values.data, qkv.data, position, 1, 8, 2,
@@ -241,8 +238,7 @@ TEST_CASE("cuda kernels: attention step fails for a position outside the cache")
                             Contains("position " + std::to_string(position)));
 }
 
-TEST_CASE("cuda kernels: argmax matches the CPU reference") {
-    REQUIRE_GPU_OR_SKIP();
+GPU_TEST_CASE("cuda kernels: argmax matches the CPU reference") {
     const struct {
         int N, V, Vp;
     } shapes[] = {{7, 50257, 50304}, {3, 5, 8}, {4, 1, 1}, {6, 1000, 1024}, {2, 2049, 2049}};
@@ -279,8 +275,7 @@ TEST_CASE("cuda kernels: argmax matches the CPU reference") {
     CHECK(d_out.download() == std::vector<int>{0, 0, 0});
 }
 
-TEST_CASE("cuda kernels: dropout mask is bit-identical to the CPU's") {
-    REQUIRE_GPU_OR_SKIP();
+GPU_TEST_CASE("cuda kernels: dropout mask is bit-identical to the CPU's") {
     for (size_t count : {size_t(1), size_t(1000), size_t(100003), size_t(3) * 1024 * 768 + 5})
         for (float p : {0.0f, 0.05f, 0.1f, 0.5f, 0.95f})
             for (uint64_t seed : {uint64_t(0), uint64_t(42), uint64_t(0xFFFFFFFFFFFFFFFFULL)}) {

@@ -224,8 +224,7 @@ TEST_CASE("lora linear: a new branch with B = 0 leaves the output unchanged") {
         }
 }
 
-TEST_CASE("cuda kernels: lora linear forward and backward match the CPU reference") {
-    REQUIRE_GPU_OR_SKIP();
+GPU_TEST_CASE("cuda kernels: lora linear forward and backward match the CPU reference") {
     // N, C, OC, branches, rank, first_trainable_branch: tiny, odd, all trainable, and GPT-2's qkv with 15 tasks
     const LoraShape shapes[] = {
         {1, 1, 1, 1, 1, 0}, {5, 7, 9, 3, 2, 2}, {33, 771, 67, 4, 3, 1}, {64, 36, 108, 2, 8, 0},
@@ -290,8 +289,7 @@ TEST_CASE("cuda kernels: lora linear forward and backward match the CPU referenc
             }
 }
 
-TEST_CASE("cuda kernels: lora linear backward skips each unwanted gradient, the others unchanged") {
-    REQUIRE_GPU_OR_SKIP();
+GPU_TEST_CASE("cuda kernels: lora linear backward skips each unwanted gradient, the others unchanged") {
     const LoraShape s{33, 771, 67, 4, 3, 1};
     for (bool dropout : on_off)
         for (bool weights : on_off) {

@@ -202,8 +202,7 @@ void compare_regularizer(const RegularizerShape& s, uint64_t seed, bool dyadic, 
 
 }  // namespace
 
-TEST_CASE("cuda kernels: orthogonality loss matches the CPU reference (abs, squared)") {
-    REQUIRE_GPU_OR_SKIP();
+GPU_TEST_CASE("cuda kernels: orthogonality loss matches the CPU reference (abs, squared)") {
     for (const RegularizerShape& s : cuda_shapes)
         for (bool squared : {false, true}) {
             INFO("k " << s.k << " r " << s.r << " in " << s.in << " squared " << squared);
@@ -218,8 +217,7 @@ TEST_CASE("cuda kernels: orthogonality loss matches the CPU reference (abs, squa
         }
 }
 
-TEST_CASE("cuda kernels: L2 norm loss matches the CPU reference") {
-    REQUIRE_GPU_OR_SKIP();
+GPU_TEST_CASE("cuda kernels: L2 norm loss matches the CPU reference") {
     for (const RegularizerShape& s : cuda_shapes) {
         INFO("r " << s.r << " in " << s.in << " out " << s.out);
         compare_regularizer(
@@ -233,8 +231,7 @@ TEST_CASE("cuda kernels: L2 norm loss matches the CPU reference") {
     }
 }
 
-TEST_CASE("cuda kernels: L1 update loss matches the CPU reference (full, rr)") {
-    REQUIRE_GPU_OR_SKIP();
+GPU_TEST_CASE("cuda kernels: L1 update loss matches the CPU reference (full, rr)") {
     for (const RegularizerShape& s : cuda_shapes) {
         INFO("full: r " << s.r << " in " << s.in << " out " << s.out);
         compare_regularizer(

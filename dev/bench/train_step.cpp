@@ -34,8 +34,7 @@
 #include "lora/adapters.h"
 #include "lora/continual.h"
 #include "lora/methods/registry.h"
-#include "model/backend_cpu.h"
-#include "model/backend_cuda.h"
+#include "model/backend.h"
 #include "model/cpu/threads.h"
 #include "model/cuda/gemm_peak.h"
 #include "model/cuda/memory_use.h"
@@ -311,11 +310,11 @@ void run_step_bench(const Options& o, Device device) {
     if (o.seq > config.max_seq_len)
         fail("--seq " + std::to_string(o.seq) + " exceeds the model's max_seq_len " + std::to_string(config.max_seq_len));
     const std::vector<float> parameters = gpt2_random_parameters(config, o.seed);
-    const bool cuda = device == Device::cuda;
+    constexpr bool cuda = std::is_same_v<Backend, CudaBackend>;  // the memory counters are the CUDA backend's
     const std::string precision = precision_name(apply_precision(o.precision, device));  // before any product
-    if (cuda) cuda::reset_device_memory_peak();
+    if constexpr (cuda) cuda::reset_device_memory_peak();
     StepBench<Backend> bench(o, config, parameters);
-    if (cuda) cuda::reset_device_memory_peak();  // from here: the model as built, then every step's allocations
+    if constexpr (cuda) cuda::reset_device_memory_peak();  // from here: the model as built, then every step's allocations
     const Timings timings = bench.run();
     const double step_ms = mean(timings.ms), tokens = double(o.batch) * o.seq;
     std::map<std::string, std::string> fields;
@@ -359,26 +358,32 @@ void run_step_bench(const Options& o, Device device) {
                                num_activation_gradients(config, o.batch, o.seq);
     put("activation_bytes", std::to_string(activations * sizeof(typename Backend::real)));
     put("logits_chunk_rows", std::to_string(model.logits_chunk_rows));
-    put("peak_bytes", cuda ? std::to_string(cuda::device_memory_use().peak) : "null");
-    put("device_used_bytes", cuda ? std::to_string(cuda::device_memory_used()) : "null");
+    if constexpr (cuda) {
+        put("peak_bytes", std::to_string(cuda::device_memory_use().peak));
+        put("device_used_bytes", std::to_string(cuda::device_memory_used()));
+    } else {
+        put("peak_bytes", "null");
+        put("device_used_bytes", "null");
+    }
     std::string line = "{";
     for (size_t i = 0; i < order.size(); i++)
         line += (i ? ", \"" : "\"") + order[i] + "\": " + fields[order[i]];
     std::printf("%s}\n", line.c_str());
 }
 
+template <class Backend>
 void run_gemm(const Options& o, Device device) {
-    if (device != Device::cuda) {
+    if constexpr (!std::is_same_v<Backend, CudaBackend>) {
         std::printf("{\"program\": \"clora\", \"mode\": \"gemm\", \"skipped\": \"no GPU (--device %s)\"}\n",
                     device_name(device));
-        return;
+    } else {
+        std::printf("{\"program\": \"clora\", \"mode\": \"gemm\", \"device\": \"cuda\", \"n\": %d, \"iterations\": %d",
+                    o.gemm_n, o.gemm_iterations);
+        for (cuda::GemmPrecision p : {cuda::GemmPrecision::bf16, cuda::GemmPrecision::tf32, cuda::GemmPrecision::fp32})
+            std::printf(", \"%s_tflops\": %s", cuda::gemm_precision_name(p),
+                        json_number(cuda::gemm_tflops(p, o.gemm_n, o.gemm_iterations)).c_str());
+        std::printf("}\n");
     }
-    std::printf("{\"program\": \"clora\", \"mode\": \"gemm\", \"device\": \"cuda\", \"n\": %d, \"iterations\": %d",
-                o.gemm_n, o.gemm_iterations);
-    for (cuda::GemmPrecision p : {cuda::GemmPrecision::bf16, cuda::GemmPrecision::tf32, cuda::GemmPrecision::fp32})
-        std::printf(", \"%s_tflops\": %s", cuda::gemm_precision_name(p),
-                    json_number(cuda::gemm_tflops(p, o.gemm_n, o.gemm_iterations)).c_str());
-    std::printf("}\n");
 }
 
 }  // namespace
@@ -390,9 +395,11 @@ int main(int argc, char** argv) {
         if (!parse(argc, argv, options)) return 0;
         if (options.threads > 0) cpu::set_cpu_threads(options.threads);
         const Device device = resolve_device(options.device);
-        if (options.mode == "gemm") run_gemm(options, device);
-        else if (device == Device::cuda) run_step_bench<CudaBackend>(options, device);
-        else run_step_bench<CpuBackend<float>>(options, device);
+        with_backend(device, [&](auto backend) {
+            using Backend = typename decltype(backend)::type;
+            if (options.mode == "gemm") run_gemm<Backend>(options, device);
+            else run_step_bench<Backend>(options, device);
+        });
         std::fflush(stdout);
         distributed_finalize();
         return 0;
