@@ -64,9 +64,11 @@ struct Flags {
 
     Flags(std::string usage) : usage(std::move(usage)) {}
     void add(const std::string& name, const std::string& default_value, const std::string& help) {
-        flags.push_back({name, default_value, help, false});
+        flags.push_back({name, default_value, help, false, false, {}});
     }
-    void add_switch(const std::string& name, const std::string& help) { flags.push_back({name, "", help, true}); }
+    void add_switch(const std::string& name, const std::string& help) {
+        flags.push_back({name, "", help, true, false, {}});
+    }
     void add_repeatable(const std::string& name, const std::string& help) {
         flags.push_back({name, "", help, false, true, {}});
     }
@@ -248,7 +250,8 @@ int command_pretrain(int argc, char** argv) {
     flags.add("val", "", "glob of validation token shards");
     flags.add("init", "", "start from this llm.c checkpoint instead of a random init");
     flags.add("model-config", "", "random init of this size: d12|d24|d36|d48 or L:C:NH:V:maxT (default d12; "
-                                  "synthetic: 2:64:4:256:64)");
+                                  "synthetic: 2:64:4:256:64); a base for real tasks (GPT-2's tokenizer) needs "
+                                  "V = 50257, e.g. 6:256:8:50257:128 on a CPU (README: a first real run)");
     flags.add("out", o.out_dir, "output directory");
     flags.add("device", o.device, "cpu, cuda or auto");
     flags.add("threads", "auto", THREADS_HELP);
@@ -270,6 +273,7 @@ int command_pretrain(int argc, char** argv) {
     flags.add("val-every", std::to_string(o.val_every), "validation loss every N steps (and at the end)");
     flags.add("val-batches", std::to_string(o.val_batches), "batches per validation");
     flags.add("checkpoint-every", "0", "checkpoint every N steps (0: only at the end)");
+    flags.add("log-every", std::to_string(o.log_every), "steps between log lines, and the last step (0: none)");
     flags.add("seed", std::to_string(o.seed), "seed of the initial weights and the synthetic data");
     add_run_flags(flags, "continue the run in --out from its latest checkpoint");
     if (!flags.parse(argc, argv, 2)) return 0;
@@ -298,6 +302,7 @@ int command_pretrain(int argc, char** argv) {
     o.val_every = flags.count("val-every", 0);
     o.val_batches = flags.count("val-batches", 1);
     o.checkpoint_every = flags.count("checkpoint-every", 0);
+    o.log_every = flags.count("log-every", 0);
     o.seed = uint64_t(flags.integer("seed", 0, LLONG_MAX));
     apply_run_flags(flags, o.start, o.overwrite);
     if (!o.init_checkpoint.empty() && !o.model_config.empty()) fail("give --init or --model-config, not both");
@@ -426,7 +431,8 @@ int command_cl(int argc, char** argv) {
     add_run_flags(flags, "continue the run in --out: each method from its latest task boundary");
     flags.add("stop-after", "0", "stop each method after this many tasks (a stage; continue with --resume)");
     flags.add("seed", std::to_string(o.seed), "seed of the data order, the adapters and the synthetic benchmark");
-    flags.add("log-every", std::to_string(o.log_every), "steps between log lines (0: none)");
+    flags.add("log-every", std::to_string(o.log_every),
+              "steps between log lines and training records (metrics.jsonl), and the task's last step (0: none)");
     if (!flags.parse(argc, argv, 2)) return 0;
     apply_threads(flags);
     o.methods = parse_methods(flags.text("method"));

@@ -17,8 +17,7 @@
 #include "data/text_codec.h"
 #include "data/tokenizer.h"
 #include "lora/methods/registry.h"
-#include "model/backend_cpu.h"
-#include "model/backend_cuda.h"
+#include "model/backend.h"
 #include "model/checkpoint.h"
 #include "model/cpu/threads.h"
 #include "model/data_parallel.h"
@@ -26,6 +25,7 @@
 #include "model/generate.h"
 #include "model/initialisation.h"
 #include "model/precision.h"
+#include "model/progress.h"
 
 using nlohmann::json;
 
@@ -247,7 +247,8 @@ public:
             // the finished tasks' times, from their records (the adapter files hold only what they compute)
             for (const json& line : read_records(dir + "/metrics.jsonl")) {
                 const int task = line.value("task", 0);
-                if (task >= 1 && task <= start) result.seconds_per_task[size_t(task - 1)] = line.value("seconds", 0.0);
+                if (task >= 1 && task <= start && line.contains("accuracy"))  // a task's record, not a step's
+                    result.seconds_per_task[size_t(task - 1)] = line.value("seconds", 0.0);
             }
         }
         const int T = int(setup.tasks.size());
@@ -258,11 +259,18 @@ public:
             train_task(t);
             std::vector<double> generated, ranked;
             generate_seconds = rank_seconds = 0;
-            for (int i = 0; i < (o.eval_all ? T : t + 1); i++) {
+            const int evaluated = o.eval_all ? T : t + 1;
+            Progress progress(method->name() + " evaluation after task " + std::to_string(t + 1) + "/" +
+                                  std::to_string(T),
+                              evaluated, !quiet && progress_on_terminal());
+            for (int i = 0; i < evaluated; i++) {
+                progress.update(i, "task " + std::to_string(i + 1) + "/" + std::to_string(evaluated) + " (" +
+                                       setup.tasks[size_t(i)].name + ")");
                 const TaskScores scores = evaluate(i);
                 generated.push_back(scores.generate);
                 ranked.push_back(scores.rank);
             }
+            progress.finish();
             generate_rows.push_back(generated);
             rank_rows.push_back(ranked);
             result.accuracy.push_back(result.eval == "rank" ? ranked : generated);
@@ -306,9 +314,16 @@ private:
         method->task_start(context);
         lora_reset_optimizer(adapters);
         int step = 0;
-        double loss_sum = 0;
+        double loss_sum = 0, method_loss_sum = 0, tokens_since_log = 0;
         int loss_count = 0;
         Clock::time_point last_log = Clock::now();
+        // the task's steps, as its first epoch counts them (a method's examples per epoch do not change)
+        const long batches = long((method->training_examples(context).size() + size_t(o.batch_size) - 1) /
+                                  size_t(o.batch_size));
+        const long total_steps = batches * o.epochs;
+        const std::string task_label = method->name() + " task " + std::to_string(t + 1) + "/" +
+                                       std::to_string(setup.tasks.size()) + " (" + setup.tasks[t].name + ")";
+        Progress progress(task_label, total_steps, !quiet && progress_on_terminal());
         for (int epoch = 0; epoch < o.epochs; epoch++) {
             std::vector<const EncodedExample*> examples = method->training_examples(context);
             Random shuffle(derive_seed(o.seed, t, epoch, 1));
@@ -336,7 +351,7 @@ private:
                 gpt2_backward(model);
                 model.extra_dlnf = nullptr;
                 sum_over_ranks(context, adapters.gradients, adapters.num_parameters, "the adapters' gradients");
-                double loss = model.mean_loss + method->extra_loss(context);
+                const double method_loss = method->extra_loss(context), loss = model.mean_loss + method_loss;
                 if (!std::isfinite(loss))
                     fail("cl: " + method->name() + " task " + setup.tasks[t].name + " step " + std::to_string(step + 1) +
                          ": the loss is not finite; stopped (the latest adapters are those of task " +
@@ -355,15 +370,31 @@ private:
                 adapters.training = false;
                 adapters.dropout_first_row = 0;
                 loss_sum += loss;
+                method_loss_sum += method_loss;
                 loss_count++;
-                if (!quiet && o.log_every > 0 && step % o.log_every == 0) {
-                    double ms = 1000 * seconds_since(last_log) / loss_count;
-                    std::printf("%s task %d/%zu (%s) epoch %d step %4d | loss %.4f | lr %.2e | %.1f ms | %.0f tok/s\n",
-                                method->name().c_str(), t + 1, setup.tasks.size(), setup.tasks[t].name.c_str(),
-                                epoch + 1, step, loss_sum / loss_count, o.optimizer.learning_rate, ms,
-                                global_batch.B * global_batch.T * 1000.0 / ms);
-                    std::fflush(stdout);
-                    loss_sum = 0, loss_count = 0;
+                tokens_since_log += double(global_batch.B) * global_batch.T;
+                const double tokens_per_second = tokens_since_log / seconds_since(last_log);
+                char where[160];  // "epoch 3/16 step 50/1008 | loss 0.4123"
+                std::snprintf(where, sizeof(where), "epoch %d/%d step %d/%ld | loss %.4f", epoch + 1, o.epochs, step,
+                              total_steps, loss_sum / loss_count);
+                progress.update(step, std::string(where) + " | " + std::to_string(std::lround(tokens_per_second)) +
+                                          " tok/s");
+                // a log line and a training record every log_every steps, and at the task's last step
+                if (o.log_every > 0 && (step % o.log_every == 0 || step == total_steps)) {
+                    const double ms = 1000 * seconds_since(last_log) / loss_count;
+                    if (!quiet) {
+                        char rest[120];
+                        std::snprintf(rest, sizeof(rest), " | lr %.2e | %.1f ms | %.0f tok/s",
+                                      o.optimizer.learning_rate, ms, tokens_per_second);
+                        progress.print(task_label + " " + where + rest);
+                    }
+                    if (root)
+                        append_records(dir + "/metrics.jsonl",
+                                       json{{"task", t + 1}, {"epoch", epoch + 1}, {"step", step},
+                                            {"loss", loss_sum / loss_count},
+                                            {"method_loss", method_loss_sum / loss_count},
+                                            {"lr", o.optimizer.learning_rate}, {"ms", ms}}.dump() + "\n");
+                    loss_sum = method_loss_sum = 0, loss_count = 0, tokens_since_log = 0;
                     last_log = Clock::now();
                 }
             }
@@ -678,12 +709,13 @@ RunDescription describe_run(const ContinualOptions& o, Device device, MatmulPrec
 
 // Runs every method of the options in turn (each resumes from its own folder when the run resumes), prints each
 // accuracy matrix, then writes comparison.json and prints the comparison table.
-std::vector<MethodResult> run_methods(const Setup& setup, const ContinualOptions& options, bool cuda, bool resuming) {
+std::vector<MethodResult> run_methods(const Setup& setup, const ContinualOptions& options, Device device, bool resuming) {
     const bool quiet = options.quiet || !is_root_rank();
     std::vector<MethodResult> results;
     for (const std::string& name : options.methods) {
-        results.push_back(cuda ? run_method<CudaBackend>(name, setup, options, resuming)
-                               : run_method<CpuBackend<float>>(name, setup, options, resuming));
+        results.push_back(with_backend(device, [&](auto backend) {
+            return run_method<typename decltype(backend)::type>(name, setup, options, resuming);
+        }));
         if (!quiet) print_matrix(results.back());
     }
     json comparison = json::array();
@@ -752,7 +784,6 @@ std::vector<MethodResult> run_continual(const ContinualOptions& options) {
     const MatmulPrecision precision = apply_precision(options.precision, device);
     Setup setup;
     prepare(setup, options);
-    const bool cuda = device == Device::cuda;
     const bool quiet = options.quiet || !is_root_rank();  // data parallelism: rank 0 alone prints
     if (!quiet) {
         std::printf("cl: %zu tasks (%s), base %d layers x %d channels, vocab %d, LoRA r=%d alpha=%g dropout %g on "
@@ -781,6 +812,6 @@ std::vector<MethodResult> run_continual(const ContinualOptions& options) {
     // the synthetic benchmark's random base, so that its adapters can be exported (train export-hf, export-peft)
     if (options.base_checkpoint.empty() && is_root_rank())
         write_checkpoint(options.out_dir + "/base.bin", setup.config, setup.base_parameters.data());
-    return run_recorded(run, [&] { return run_methods(setup, options, cuda, run.resuming()); });
+    return run_recorded(run, [&] { return run_methods(setup, options, device, run.resuming()); });
 }
 

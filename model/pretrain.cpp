@@ -12,14 +12,14 @@
 #include "data/record_files.h"
 #include "data/synthetic_tokens.h"
 #include "data/token_loader.h"
-#include "model/backend_cpu.h"
-#include "model/backend_cuda.h"
+#include "model/backend.h"
 #include "model/checkpoint.h"
 #include "model/cpu/threads.h"
 #include "model/data_parallel.h"
 #include "model/device.h"
 #include "model/initialisation.h"
 #include "model/precision.h"
+#include "model/progress.h"
 #include "model/training_state.h"
 
 namespace {
@@ -68,6 +68,23 @@ void keep_rank_rows(Data& data) {
     const Distributed& d = distributed();
     data.train->keep_rank_rows(d.rank, d.world_size);
     if (data.val) data.val->keep_rank_rows(d.rank, d.world_size);
+}
+
+// The run's closing lines: its steps, wall time, tokens and throughput; the training loss (the
+// mean of the last up to 20 steps, the per-step loss being noisy) and the last validation loss.
+void print_summary(const PretrainResult& result, const PretrainOptions& options, int tokens_per_step,
+                   std::chrono::steady_clock::time_point started) {
+    const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+    const size_t steps = result.train_losses.size(), last = std::min<size_t>(steps, 20);
+    double tail = 0;
+    for (size_t i = steps - last; i < steps; i++) tail += result.train_losses[i];
+    const double tokens = double(steps) * tokens_per_step;  // --batch-size is the global batch
+    std::printf("pretrain: done: steps %d-%d in %s (%.1f s), %.0f tokens, %.0f tok/s\n", result.first_step,
+                options.steps, format_duration(seconds).c_str(), seconds, tokens, tokens / seconds);
+    std::printf("  train loss %.4f (mean of the last %zu steps)", last ? tail / double(last) : std::nan(""), last);
+    if (!result.val_losses.empty())
+        std::printf(", val loss %.4f (step %d)", result.val_losses.back().second, result.val_losses.back().first);
+    std::printf("\n  model: %s\n", checkpoint_path(options.out_dir, options.steps).c_str());
 }
 
 template <class Backend>
@@ -190,6 +207,8 @@ PretrainResult pretrain_on(const PretrainOptions& options, const RunDirectory& r
     schedule.total_steps = options.steps;
     const int tokens_per_step = options.batch_size * options.seq_len;
     result.first_step = resume_step + 1;
+    Progress progress("pretrain", options.steps - resume_step, !quiet && progress_on_terminal());
+    const auto started = std::chrono::steady_clock::now();
     for (int step = resume_step + 1; step <= options.steps; step++) {
         auto start = std::chrono::steady_clock::now();
         data.train->next_batch();
@@ -211,21 +230,22 @@ PretrainResult pretrain_on(const PretrainOptions& options, const RunDirectory& r
                  "checkpoint (the latest is step " + std::to_string(latest_checkpoint_step(options.out_dir)) + ")");
         double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
         result.train_losses.push_back(model.mean_loss);
-        if (!quiet) {
-            std::printf("step %5d/%d | loss %.6f | lr %.3e | norm %.4f | %.1f ms | %.0f tok/s\n", step, options.steps,
-                        model.mean_loss, settings.learning_rate, norm, ms, tokens_per_step / (ms / 1000));
-            std::fflush(stdout);  // a log file shows every step as it ends
-        }
+        bool last = step == options.steps;
         char line[256];
+        std::snprintf(line, sizeof(line), "step %5d/%d | loss %.6f | lr %.3e | norm %.4f | %.1f ms | %.0f tok/s", step,
+                      options.steps, model.mean_loss, settings.learning_rate, norm, ms, tokens_per_step / (ms / 1000));
+        progress.update(step - resume_step, line);
+        // a log file shows every logged step as it ends (Progress::print flushes)
+        if (!quiet && options.log_every > 0 && (step % options.log_every == 0 || last)) progress.print(line);
         std::snprintf(line, sizeof(line), "{\"step\": %d, \"loss\": %.7g, \"lr\": %.7g, \"grad_norm\": %.7g, \"ms\": %.3f}\n",
                       step, model.mean_loss, settings.learning_rate, norm, ms);
         std::string lines = line;
 
-        bool last = step == options.steps;
         if (data.val && (last || (options.val_every > 0 && step % options.val_every == 0))) {
             float val_loss = validation_loss(model, *data.val, options.val_batches);
             result.val_losses.push_back({step, val_loss});
-            if (!quiet) std::printf("step %5d/%d | val loss %.6f\n", step, options.steps, val_loss);
+            std::snprintf(line, sizeof(line), "step %5d/%d | val loss %.6f", step, options.steps, val_loss);
+            if (!quiet) progress.print(line);
             std::snprintf(line, sizeof(line), "{\"step\": %d, \"val_loss\": %.7g}\n", step, val_loss);
             lines += line;
         }
@@ -233,9 +253,11 @@ PretrainResult pretrain_on(const PretrainOptions& options, const RunDirectory& r
         if (root) append_records(metrics_path, lines);
         if (root && (last || (options.checkpoint_every > 0 && step % options.checkpoint_every == 0))) {
             save(model, *data.train, options, run.run_id(), step);
-            if (!quiet) std::printf("wrote %s\n", checkpoint_path(options.out_dir, step).c_str());
+            if (!quiet) progress.print("wrote " + checkpoint_path(options.out_dir, step));
         }
     }
+    progress.finish();
+    if (!quiet) print_summary(result, options, tokens_per_step, started);
     result.final_parameters = model.parameters_to_host();
     check_same_on_all_ranks(checksum(result.final_parameters), "the trained parameters");
     return result;
@@ -296,6 +318,6 @@ PretrainResult run_pretrain(const PretrainOptions& options) {
     const MatmulPrecision precision = apply_precision(options.precision, device);
     RunDirectory run(options.out_dir, describe_run(options, device, precision), options.start, options.overwrite);
     return run_recorded(run, [&] {
-        return device == Device::cuda ? pretrain_on<CudaBackend>(options, run) : pretrain_on<CpuBackend<float>>(options, run);
+        return with_backend(device, [&](auto backend) { return pretrain_on<typename decltype(backend)::type>(options, run); });
     });
 }

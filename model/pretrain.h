@@ -32,6 +32,7 @@ struct PretrainOptions {
     StartMode start = StartMode::fresh;  // resume: continue the run in out_dir from its latest checkpoint
     bool overwrite = false;              // a fresh start may replace the run in out_dir
     uint64_t seed = 1337;
+    int log_every = 1;         // steps between log lines (and the last step); 0: none
     bool quiet = false;        // no per-step lines (tests)
 };
 

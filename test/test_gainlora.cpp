@@ -69,8 +69,11 @@ double subspace_distance(const Eigen::MatrixXd& M, const Eigen::MatrixXd& E) {
 std::vector<nlohmann::json> read_diagnostics(const std::string& dir) {
     std::ifstream in(dir + "/metrics.jsonl");
     std::vector<nlohmann::json> lines;
-    for (std::string line; std::getline(in, line);)
-        if (!line.empty()) lines.push_back(nlohmann::json::parse(line)["diagnostics"]);
+    for (std::string line; std::getline(in, line);) {
+        if (line.empty()) continue;
+        const nlohmann::json record = nlohmann::json::parse(line);
+        if (record.contains("accuracy")) lines.push_back(record["diagnostics"]);  // not a training step's record
+    }
     return lines;
 }
 
@@ -313,8 +316,7 @@ TEST_CASE("gainlora: a run stopped after task 1 and resumed ends bit-identical t
     }
 }
 
-TEST_CASE("cuda kernels: gate prompt mean, forward and backward match the CPU reference") {
-    REQUIRE_GPU_OR_SKIP();
+GPU_TEST_CASE("cuda kernels: gate prompt mean, forward and backward match the CPU reference") {
     const std::tuple<int, int, int> shapes[] = {{1, 1, 1}, {5, 7, 3}, {32, 768, 100}, {3, 1600, 100}, {300, 64, 100}};
     for (auto [S, C, m] : shapes) {
         INFO("S=" << S << " C=" << C << " m=" << m);
@@ -364,8 +366,7 @@ TEST_CASE("cuda kernels: gate prompt mean, forward and backward match the CPU re
     }
 }
 
-TEST_CASE("cuda kernels: gate row broadcast, its backward and the projected update match the CPU reference") {
-    REQUIRE_GPU_OR_SKIP();
+GPU_TEST_CASE("cuda kernels: gate row broadcast, its backward and the projected update match the CPU reference") {
     const int S = 7, T = 13, G = 3;
     const std::vector<float> gates = random_vector<float>(size_t(G) * S, 50);
     std::vector<float> weights(size_t(S) * T * G);

@@ -1,5 +1,6 @@
-// The Catch2 runner, with a listener that counts test cases as passed, failed or skipped and prints the
-// closing line "N passed, N failed" (", N skipped" when any were skipped). With CLORA_TEST_REPORT=FILE set,
+// The Catch2 runner, with a listener that prints each test file's name as its first test starts, counts test cases
+// as passed, failed or skipped and prints the closing line "N passed, N failed" (", N skipped" when any were
+// skipped). With CLORA_TEST_REPORT=FILE set,
 // it also writes one "status<TAB>test name" line per test case to FILE (dev/gpu_check.sh reads it).
 #define CATCH_CONFIG_RUNNER
 #include <catch2/catch.hpp>
@@ -13,13 +14,21 @@
 
 namespace {
 bool current_test_skipped = false;
+std::string current_file;  // of the running test case
 int passed = 0, failed = 0, skipped = 0;
 std::vector<std::string> temp_dirs;
 FILE* report = nullptr;  // CLORA_TEST_REPORT
 
 struct CountingListener : Catch::TestEventListenerBase {
     using TestEventListenerBase::TestEventListenerBase;
-    void testCaseStarting(const Catch::TestCaseInfo&) override { current_test_skipped = false; }
+    void testCaseStarting(const Catch::TestCaseInfo& info) override {
+        current_test_skipped = false;
+        if (info.lineInfo.file != current_file) {
+            current_file = info.lineInfo.file;
+            std::printf("%s\n", current_file.c_str());
+            std::fflush(stdout);
+        }
+    }
     void testCaseEnded(const Catch::TestCaseStats& stats) override {
         const char* status = stats.totals.assertions.failed > 0 ? "fail" : current_test_skipped ? "skip" : "ok";
         if (status[0] == 'f') failed++;

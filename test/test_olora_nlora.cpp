@@ -89,6 +89,7 @@ std::vector<std::map<std::string, double>> read_diagnostics(const std::string& o
     std::string line;
     while (std::getline(file, line)) {
         nlohmann::json j = nlohmann::json::parse(line);
+        if (!j.contains("accuracy")) continue;  // a training step's record
         std::map<std::string, double> row;
         if (j.contains("diagnostics"))
             for (auto& [key, value] : j["diagnostics"].items()) row[key] = value.get<double>();

@@ -10,7 +10,7 @@ writes into <results>/plots/:
   base_loss.svg            pretraining: train loss per step and validation loss
   aa_bwt.svg               AA and BWT per method, averaged over the orders (dots: each order)
   heatmaps_order<N>.svg    each method's accuracy matrix (rows: after task j; columns: task i)
-  cl_loss_order<N>.svg     each method's training loss over the task sequence (from the train cl log)
+  cl_loss_order<N>.svg     each method's training loss over the task sequence (from each run's metrics.jsonl)
 """
 import argparse
 import glob
@@ -239,17 +239,28 @@ def plot_aa_bwt(results, orders, seeds, out):
     svg.save(os.path.join(out, "aa_bwt.svg"))
 
 
-LOG_LINE = re.compile(r"^(\S+) task (\d+)/(\d+) \((\S+)\) epoch (\d+) step\s+(\d+) \| loss ([0-9.]+)")
+# a train cl log line, before and after the totals were added ("epoch 3 step  50", "epoch 3/16 step 50/1008")
+LOG_LINE = re.compile(r"^(\S+) task (\d+)/(\d+) \((\S+)\) epoch (\d+)(?:/\d+)? step\s+(\d+)(?:/\d+)? \| loss ([0-9.]+)")
+
+
+def training_losses(cell, method):
+    """(task, step, loss) of a train cl run's logged steps: its metrics.jsonl training records (the records of a
+    task's steps have "step"; a task's end has "accuracy"), or, for a run made before they existed, its log."""
+    records = [r for r in read_jsonl(os.path.join(cell, method, "metrics.jsonl")) if "step" in r and "loss" in r]
+    if records:
+        return [(r["task"], r["step"], r["loss"]) for r in records]
+    points, log = [], os.path.join(cell, f"cl_{method}.log")
+    for line in open(log, errors="replace") if os.path.exists(log) else []:
+        m = LOG_LINE.match(line)
+        if m and m.group(1) == method:
+            points.append((int(m.group(2)), int(m.group(6)), float(m.group(7))))
+    return points
 
 
 def plot_cl_loss(work, order, out):
-    curves = {}
-    for path in sorted(glob.glob(os.path.join(work, "cl", f"seed{SEED}", f"order{order}", "cl_*.log"))):
-        for line in open(path, errors="replace"):
-            m = LOG_LINE.match(line)
-            if m:
-                method, task, step, loss = m.group(1), int(m.group(2)), int(m.group(6)), float(m.group(7))
-                curves.setdefault(method, []).append((task, step, loss))
+    cell = os.path.join(work, "cl", f"seed{SEED}", f"order{order}")
+    curves = {m: training_losses(cell, m) for m in METHODS}
+    curves = {m: points for m, points in curves.items() if points}
     if not curves:
         return
     # x: task index + fraction of the task's steps, so the tasks line up across methods
