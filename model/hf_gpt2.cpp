@@ -60,14 +60,6 @@ std::string shape_text(const std::vector<int64_t>& shape) {
     return text + (shape.size() == 1 ? ",)" : ")");
 }
 
-// The first offset of each of clora's 16 tensors in the whole parameter block.
-std::array<size_t, NUM_PARAMETER_TENSORS> tensor_offsets(const GPT2Config& config) {
-    std::array<size_t, NUM_PARAMETER_TENSORS> offsets{};
-    const auto sizes = parameter_sizes(config);
-    for (int i = 1; i < NUM_PARAMETER_TENSORS; i++) offsets[i] = offsets[i - 1] + sizes[i - 1];
-    return offsets;
-}
-
 // A config.json field: its value, or `fallback` when absent or null (a json null for a required field).
 json field(const json& config, const char* key, const json& fallback = nullptr) {
     auto value = config.find(key);
@@ -155,7 +147,7 @@ HfModel read_hf_gpt2(const std::string& dir) {
             fail(printable(dir) + ": tensor " + printable(bare) + " is stored twice (with and without \"transformer.\")");
     }
     model.parameters.assign(num_parameters(c), 0.0f);
-    const auto offsets = tensor_offsets(c);
+    const auto tensors = carve_parameters(model.parameters.data(), c).list();
     for (const TensorPlace& place : tensor_places(c)) {
         auto found = stored.find(place.name);
         if (found == stored.end()) fail(printable(dir) + ": tensor " + place.name + " is missing");
@@ -170,7 +162,7 @@ HfModel read_hf_gpt2(const std::string& dir) {
             if (!std::isfinite(tensor.values[i]))
                 fail(printable(dir) + ": tensor " + place.name + " has a non-finite value at element " +
                      std::to_string(i));
-        float* out = model.parameters.data() + offsets[place.tensor] + place.offset;
+        float* out = tensors[size_t(place.tensor)] + place.offset;
         if (!place.transposed) {
             std::copy(tensor.values.begin(), tensor.values.end(), out);
         } else {
@@ -205,7 +197,7 @@ void write_hf_gpt2(const std::string& dir, const GPT2Config& c, const float* par
     validate_config(c, dir);
     SafeTensors file;
     file.metadata["format"] = "pt";
-    const auto offsets = tensor_offsets(c);
+    const auto tensors = carve_parameters(parameters, c).list();
     for (const TensorPlace& place : tensor_places(c)) {
         SafeTensor tensor;
         tensor.dtype = "F32";
@@ -213,7 +205,7 @@ void write_hf_gpt2(const std::string& dir, const GPT2Config& c, const float* par
         size_t count = 1;
         for (int64_t dimension : place.shape) count *= size_t(dimension);
         tensor.values.resize(count);
-        const float* in = parameters + offsets[place.tensor] + place.offset;
+        const float* in = tensors[size_t(place.tensor)] + place.offset;
         if (!place.transposed) {
             std::copy(in, in + count, tensor.values.begin());
         } else {

@@ -16,26 +16,11 @@
 #include "test/cl_test_support.h"
 #include "test/cuda_test_support.h"
 #include "test/gradient_check.h"
+#include "test/small_model.h"
 
 namespace {
 
 using Cpu = CpuBackend<double>;
-
-// L=2, C=12, NH=3, V=29 (Vp=128), maxT=12: odd sizes.
-GPT2Config small_config() {
-    GPT2Config c;
-    c.max_seq_len = 12, c.vocab_size = 29, c.padded_vocab_size = padded_vocab(29);
-    c.num_layers = 2, c.num_heads = 3, c.channels = 12;
-    return c;
-}
-
-// Random base parameters, larger than GPT-2's init so every path carries a real gradient.
-std::vector<float> lively_base(const GPT2Config& c, uint64_t seed) {
-    std::vector<float> values = gpt2_random_parameters(c, seed);
-    std::vector<float> noise = random_vector<float>(values.size(), seed + 1, -0.2, 0.2);
-    for (size_t i = 0; i < values.size(); i++) values[i] += noise[i];
-    return values;
-}
 
 LoraConfig every_module(int rank, float dropout = 0.0f) {
     LoraConfig config;
@@ -323,8 +308,7 @@ TEST_CASE("ilora: a run stopped after task 1 and resumed ends bit-identical to a
 // ---------------------------------------------------------------------------------------------------------------
 // GPU: model/cuda/consistency.cu against lora/cpu/consistency.h
 
-TEST_CASE("cuda kernels: I-LoRA's consistency loss matches the CPU reference, deterministically") {
-    REQUIRE_GPU_OR_SKIP();
+GPU_TEST_CASE("cuda kernels: I-LoRA's consistency loss matches the CPU reference, deterministically") {
     struct Shape {
         int N, C;
     } shapes[] = {{1, 1}, {1, 36}, {7, 771}, {64 * 33, 768}, {300, 33}};
@@ -352,8 +336,7 @@ TEST_CASE("cuda kernels: I-LoRA's consistency loss matches the CPU reference, de
     }
 }
 
-TEST_CASE("cuda kernels: I-LoRA's EMA update and device copy match the CPU reference") {
-    REQUIRE_GPU_OR_SKIP();
+GPU_TEST_CASE("cuda kernels: I-LoRA's EMA update and device copy match the CPU reference") {
     for (size_t count : {size_t(1), size_t(7), size_t(64 * 33), size_t(4 * 768 * 33 + 5)}) {
         INFO("count " << count);
         std::vector<float> slow = random_vector<float>(count, 1), fast = random_vector<float>(count, 2);
@@ -372,8 +355,7 @@ TEST_CASE("cuda kernels: I-LoRA's EMA update and device copy match the CPU refer
     }
 }
 
-TEST_CASE("cuda model: I-LoRA on the GPU matches the CPU run on the synthetic benchmark, and repeats bit for bit") {
-    REQUIRE_GPU_OR_SKIP();
+GPU_TEST_CASE("cuda model: I-LoRA on the GPU matches the CPU run on the synthetic benchmark, and repeats bit for bit") {
     ContinualOptions o = synthetic_options("ilora_cuda_cpu", {"ilora"});
     o.epochs = 2;
     MethodResult cpu = run_continual(o)[0];

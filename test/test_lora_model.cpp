@@ -11,24 +11,9 @@
 #include "model/generate.h"
 #include "model/initialisation.h"
 #include "test/gradient_check.h"
+#include "test/small_model.h"
 
 namespace {
-
-// L=2, C=12, NH=3, V=29 (Vp=128), maxT=12: odd sizes.
-GPT2Config small_config() {
-    GPT2Config c;
-    c.max_seq_len = 12, c.vocab_size = 29, c.padded_vocab_size = padded_vocab(29);
-    c.num_layers = 2, c.num_heads = 3, c.channels = 12;
-    return c;
-}
-
-// Random base parameters, larger than GPT-2's init so every path carries a real gradient.
-std::vector<float> lively_base(const GPT2Config& c, uint64_t seed) {
-    std::vector<float> values = gpt2_random_parameters(c, seed);
-    std::vector<float> noise = random_vector<float>(values.size(), seed + 1, -0.2, 0.2);
-    for (size_t i = 0; i < values.size(); i++) values[i] += noise[i];
-    return values;
-}
 
 // Adapters with `branches` branches (the last one trainable) whose parameters are all random and non-zero.
 template <class Backend>
