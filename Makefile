@@ -2,6 +2,9 @@
 # GPU architectures are pinned, never auto-detected: GPU_ARCHS=90 (H100/H200) by default,
 # e.g. `make GPU_ARCHS="80 90"` for A100 and H100.
 
+# `make` alone builds ./train (the rules below start with a generated header, which is not the goal)
+.DEFAULT_GOAL := all
+
 # Build in parallel on every core unless -j is given.
 ifeq ($(filter -j%,$(MAKEFLAGS)),)
 MAKEFLAGS += -j$(shell nproc)

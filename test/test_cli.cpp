@@ -44,6 +44,11 @@ TEST_CASE("cli: the default pretraining run works with no data and writes its ch
     CHECK(file_exists(dir + "/metrics.jsonl"));
 }
 
+TEST_CASE("cli: `make` alone builds ./train, as the README's first command needs (its default goal is all)") {
+    // make's database, without running anything: the default goal is the first target unless set
+    CHECK(run_command("make -pnq 2>/dev/null | grep -qx '.DEFAULT_GOAL := all'").status == 0);
+}
+
 TEST_CASE("cli: bad input gives one clear error line and a non-zero exit") {
     struct Case {
         const char* arguments;
