@@ -367,7 +367,11 @@ int command_cl(int argc, char** argv) {
     std::string method_names;
     for (const std::string& name : known_methods()) method_names += name + ", ";
     flags.add("method", "baselines", "comma list of " + method_names + "or baselines (the first four) or all");
-    flags.add("order", "", "task order: 1..6 (task_orders.json) or a comma list of task names or directories");
+    flags.add("order", "", "task order: 1..6 (task_orders.json: 1-3 Standard CL, 4-6 Long Sequence), trace (TRACE's "
+                           "8 tasks), or a comma list of task names or directories");
+    flags.add("task-prefix", o.task_prefix,
+              "\"Task:<TYPE>\\nDataset:<name>\\n\" before every prompt (O-LoRA's prefix): on, off, or auto (on for "
+              "orders 4-6, as O-LoRA's scripts run them)");
     flags.add("benchmark", "", "benchmark root (default " + default_benchmark_root() + ")");
     flags.add("tokenizer", "../shared/data/tokenizer/gpt2", "folder with GPT-2's encoder.json and vocab.bpe");
     flags.add("max-train", "0", "keep the first N training examples per task (0: all)");
@@ -437,6 +441,7 @@ int command_cl(int argc, char** argv) {
     apply_threads(flags);
     o.methods = parse_methods(flags.text("method"));
     o.order = flags.text("order");
+    o.task_prefix = flags.text("task-prefix");
     o.benchmark_root = flags.text("benchmark");
     o.tokenizer_dir = flags.text("tokenizer");
     o.max_train = size_t(flags.integer("max-train", 0, LLONG_MAX));

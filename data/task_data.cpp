@@ -67,7 +67,8 @@ std::vector<std::string> read_labels(const std::string& path) {
 // How O-LoRA-format records become prompts: everything before the sentence, and whether to cut its trailing
 // newlines. For the prompt_answer format the prompt is taken as it is.
 struct PromptRecipe {
-    std::string before_sentence;
+    std::string before_sentence;  // O-LoRA format: what comes before the sentence (prefix, instruction, options)
+    std::string before_prompt;    // LLM-CL-Benchmark format: what comes before the whole prompt (the prefix)
     bool strip_sentence_trailing_newlines = false;
 };
 
@@ -111,7 +112,7 @@ SplitResult read_records(const json& list, const std::string& path, TaskFormat f
                 while (!sentence.empty() && sentence.back() == '\n') sentence.pop_back();
             example.prompt = recipe.before_sentence + sentence + "\nAnswer:";
         } else {
-            example.prompt = string_member(record, "prompt", path, index);
+            example.prompt = recipe.before_prompt + string_member(record, "prompt", path, index);
             example.answer = string_member(record, "answer", path, index);
         }
         bool unlabelled = example.answer == unlabelled_answer;
@@ -198,6 +199,10 @@ Task load_task_files(const std::string& task_dir, const TaskLoadOptions& options
     std::string labels_path = task_dir + "/labels.json";
 
     Task task;
+    if (!file_exists(train_path) && file_exists(task_dir + "/eval.json")) {  // TRACE's MeetingBank
+        task.train_file = "eval.json";
+        train_path = task_dir + "/eval.json";
+    }
     task.name = directory.filename().string();
     expect_utf8_name(task_dir, task.name, "task directory");
     task.directory = task_dir;
@@ -219,8 +224,15 @@ Task load_task_files(const std::string& task_dir, const TaskLoadOptions& options
         if (read_instruction(config_path, task.type, instruction))
             recipe.before_sentence += instruction + "Option: " + join(task.labels, ", ") + " \n";
         recipe.strip_sentence_trailing_newlines = options.strip_sentence_trailing_newlines;
-    } else if (file_exists(labels_path)) {
-        task.labels = read_labels(labels_path);
+    } else {
+        if (file_exists(labels_path)) task.labels = read_labels(labels_path);
+        if (options.prefix_task_and_dataset) {
+            task.type = olora_task_type(task.name);
+            if (task.type.empty())
+                fail(printable(task_dir) + ": the task prefix (\"Task:<TYPE>\\nDataset:<name>\\n\") needs O-LoRA's "
+                     "category of the task, and O-LoRA has no task \"" + printable(task.name) + "\"");
+            recipe.before_prompt = "Task:" + task.type + "\nDataset:" + task.name + "\n";
+        }
     }
 
     SplitResult train = read_split(train_records, train_path, task.format, recipe, task.labels, labels_path, options,
@@ -249,10 +261,23 @@ Task load_task(const std::string& task_dir, const TaskLoadOptions& options) {
     }
 }
 
+std::string olora_task_type(const std::string& name) {
+    for (const char* topic : {"agnews", "dbpedia", "yahoo"})
+        if (name == topic) return "TC";
+    for (const char* sentiment : {"amazon", "yelp", "IMDB", "SST-2"})
+        if (name == sentiment) return "SC";
+    for (const char* inference : {"MNLI", "CB", "RTE"})
+        if (name == inference) return "NLI";
+    for (const char* own : {"QQP", "BoolQA", "MultiRC", "WiC", "COPA"})
+        if (name == own) return name;
+    return "";
+}
+
 std::string describe_task(const Task& task) {
     std::string source = task.format == TaskFormat::olora ? "O-LoRA " + task.type : "LLM-CL-Benchmark";
     std::string line = task.name + " (" + source + "): " + std::to_string(task.train.size()) + " train, " +
                        std::to_string(task.test.size()) + " test, " + std::to_string(task.labels.size()) + " labels";
+    if (task.train_file != "train.json") line += ", trained on " + task.train_file + " (it has no train.json)";
     if (task.skipped_train > 0) line += ", skipped " + std::to_string(task.skipped_train) + " unlabelled train rows";
     if (task.skipped_test > 0) line += ", skipped " + std::to_string(task.skipped_test) + " unlabelled test rows";
     return line;
@@ -350,10 +375,14 @@ std::vector<std::string> order_task_names(const std::string& root, const std::st
 std::vector<std::string> task_order(const std::string& benchmark_root, const std::string& spec) {
     std::string root = benchmark_root.empty() ? default_benchmark_root() : benchmark_root;
     std::string trimmed = trim(spec);
-    if (trimmed.empty()) fail("empty task order: give an order number (1-6) or a comma-separated list of tasks");
+    if (trimmed.empty())
+        fail("empty task order: give an order number (1-6), trace, or a comma-separated list of tasks");
 
     std::vector<std::string> items;
-    if (std::all_of(trimmed.begin(), trimmed.end(), [](char c) { return c >= '0' && c <= '9'; })) {
+    if (trimmed == "trace") {
+        // TRACE's order (BeyonderXX/TRACE: its scripts' --dataset_name); no task_orders.json lists it
+        items = {"C-STANCE", "FOMC", "MeetingBank", "Py150", "ScienceQA", "NumGLUE-cm", "NumGLUE-ds", "20Minuten"};
+    } else if (std::all_of(trimmed.begin(), trimmed.end(), [](char c) { return c >= '0' && c <= '9'; })) {
         items = order_task_names(root, trimmed);
     } else {
         size_t begin = 0;

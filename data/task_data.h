@@ -37,6 +37,9 @@ enum class TaskFormat { prompt_answer, olora };
 
 struct Task {
     std::string name;  // the task directory's name, e.g. "dbpedia"
+    // the split the training examples come from: "train.json", or "eval.json" for a task that has no train.json
+    // (TRACE's MeetingBank), which then trains on its validation split
+    std::string train_file = "train.json";
     std::vector<TaskExample> train, test;
     std::vector<std::string> labels;  // empty if the task has no labels.json
     TaskFormat format = TaskFormat::prompt_answer;
@@ -49,7 +52,10 @@ struct TaskLoadOptions {
     size_t max_train = 0;         // keep the first N training examples (after skipping unlabelled rows); 0 = all
     size_t max_test = 0;          // the same for the test split
     bool skip_unlabelled = true;  // leave out rows whose answer / label is "-"
-    bool prefix_task_and_dataset = false;  // O-LoRA only: start prompts with "Task:<TYPE>\nDataset:<name>\n"
+    // Start every prompt with "Task:<TYPE>\nDataset:<name>\n", as O-LoRA's code does with --add_task_name and
+    // --add_dataset_name (its scripts turn both on). TYPE: the O-LoRA format's parent directory; for the
+    // LLM-CL-Benchmark format, olora_task_type(name) (an error for a task O-LoRA does not have).
+    bool prefix_task_and_dataset = false;
     // O-LoRA only: cut trailing newlines off each sentence. O-LoRA's amazon, yelp, agnews and dbpedia
     // sentences end in "\n", so their prompts end in "\n\nAnswer:" upstream, while the LLM-CL-Benchmark release
     // built from them ends in "\nAnswer:"; this option reproduces the latter. Off by default (upstream prompts).
@@ -60,13 +66,19 @@ struct TaskLoadOptions {
 // Reads <task_dir>/train.json, test.json and labels.json, detecting the format from the first training record.
 Task load_task(const std::string& task_dir, const TaskLoadOptions& options = TaskLoadOptions());
 
+// O-LoRA's category of one of its 16 tasks (its CL_Benchmark/<TYPE>/<name> layout): "TC" for agnews, dbpedia,
+// yahoo; "SC" for amazon, yelp, IMDB, SST-2; "NLI" for MNLI, CB, RTE; the task's own name for QQP, BoolQA,
+// MultiRC, WiC, COPA; "" for any other name.
+std::string olora_task_type(const std::string& name);
+
 // One line for logs, e.g. "MNLI (O-LoRA NLI): 3000 train, 7469 test, 3 labels, skipped 131 unlabelled test rows".
 std::string describe_task(const Task& task);
 
 // Where the project looks for the benchmark by default, relative to the checkout.
 std::string default_benchmark_root();  // "../shared/data/cl_benchmark/LLM-CL-Benchmark_500"
 
-// The task directories of a task order. spec is either an order number "1".."6", looked up in the first
+// The task directories of a task order. spec is "trace" (TRACE's 8 tasks in its paper's order: C-STANCE, FOMC,
+// MeetingBank, Py150, ScienceQA, NumGLUE-cm, NumGLUE-ds, 20Minuten), an order number "1".."6", looked up in the first
 // task_orders.json found in benchmark_root's parent or an ancestor above it (a JSON object whose object-valued
 // members map "order_<N>" to a list of task names), or a comma-separated list of task names and directories.
 // An item holding a '/' is a directory used as given; a name is found at <benchmark_root>/<name> or, for O-LoRA's

@@ -58,12 +58,23 @@ struct Setup {
     std::string eval;  // the primary evaluation mode, "rank" or "generate" (--eval resolved)
 };
 
+// --task-prefix resolved: auto is on for the Long Sequence orders 4, 5 and 6 (O-LoRA's scripts run them with
+// --add_task_name and --add_dataset_name), off for every other order.
+bool task_prefix_on(const ContinualOptions& o) {
+    if (o.task_prefix != "auto") return o.task_prefix == "on";
+    return o.order == "4" || o.order == "5" || o.order == "6";
+}
+
 EncodedTask encode_task(const Task& task, const TextCodec& codec) {
     EncodedTask encoded;
     encoded.name = task.name;
     encoded.train = encode_examples(task.train, codec);
     encoded.test = encode_examples(task.test, codec);
-    for (const TaskExample& e : task.test) encoded.test_answers.push_back(e.answer);
+    for (const TaskExample& e : task.test) {
+        encoded.test_prompts.push_back(e.prompt);
+        encoded.test_answers.push_back(e.answer);
+    }
+    encoded.metric = trace_metric_for(task.name);
     if (encoded.train.empty()) fail(task.directory + ": task '" + task.name + "' has no training examples");
     if (encoded.test.empty()) fail(task.directory + ": task '" + task.name + "' has no test examples");
     return encoded;
@@ -87,7 +98,13 @@ void prepare(Setup& setup, const ContinualOptions& o) {
         TaskLoadOptions load;
         load.max_train = o.max_train;
         load.max_test = o.max_test;
-        for (const std::string& dir : task_order(o.benchmark_root, o.order)) tasks.push_back(load_task(dir, load));
+        load.prefix_task_and_dataset = task_prefix_on(o);
+        for (const std::string& dir : task_order(o.benchmark_root, o.order)) {
+            tasks.push_back(load_task(dir, load));
+            if (tasks.back().train_file != "train.json" && !o.quiet && is_root_rank())
+                std::printf("cl: %s trains on its %s: it has no train.json\n", tasks.back().name.c_str(),
+                            tasks.back().train_file.c_str());
+        }
         setup.tokenizer.load_dir(o.tokenizer_dir.empty() ? "../shared/data/tokenizer/gpt2" : o.tokenizer_dir);
         setup.codec = gpt2_codec(setup.tokenizer);
     }
@@ -195,8 +212,15 @@ json metrics_json(const ContinualMetrics& m) {
 }
 
 void print_matrix(const MethodResult& r) {
+    const bool exact = std::all_of(r.task_metrics.begin(), r.task_metrics.end(),
+                                   [](const std::string& m) { return m == metric_name(TaskMetric::exact_match); });
     std::printf("%s: %s (%%) after each task (rows) on each task (columns)\n", r.method.c_str(),
-                r.eval == "rank" ? "label-ranking accuracy" : "exact match");
+                r.eval == "rank" ? "label-ranking accuracy" : exact ? "exact match" : "each task's metric");
+    if (!exact && r.eval != "rank") {
+        std::printf("%-14s", "metric");
+        for (const std::string& metric : r.task_metrics) std::printf(" %8.8s", metric.c_str());
+        std::printf("\n");
+    }
     std::printf("%-14s", "");
     for (const std::string& name : r.task_names) std::printf(" %8.8s", name.c_str());
     std::printf("\n");
@@ -233,7 +257,10 @@ public:
         model.lora = &adapters;
         result.method = method_name;
         result.eval = setup.eval;
-        for (const EncodedTask& t : setup.tasks) result.task_names.push_back(t.name);
+        for (const EncodedTask& t : setup.tasks) {
+            result.task_names.push_back(t.name);
+            result.task_metrics.push_back(metric_name(t.metric));
+        }
         max_T = o.max_seq_len > 0 ? std::min(o.max_seq_len, setup.config.max_seq_len) : setup.config.max_seq_len;
     }
 
@@ -432,15 +459,19 @@ private:
                 for (size_t r : rows) examples.push_back(&task.test[examples_here[r]]);
                 method->before_forward(context, examples, 1);
             });
-        double correct = 0;
+        double total = 0;
         std::vector<std::string> answers;
+        std::vector<double> example_scores;  // each answer's score x100 by the task's metric
         for (size_t k = 0; k < outputs.size(); k++) {
             answers.push_back(setup.codec.decode(outputs[k]));
-            correct += exact_match(answers.back(), task.test_answers[examples_here[k]]);
+            const size_t e = examples_here[k];
+            example_scores.push_back(
+                score_task_example(task.name, task.test_prompts[e], answers.back(), task.test_answers[e]));
+            total += example_scores.back();
         }
-        sum_over_ranks_host(&correct, 1, "the evaluation's correct answers");
+        sum_over_ranks_host(&total, 1, "the evaluation's scores");
         TaskScores scores;
-        scores.generate = 100.0 * correct / double(task.test.size());
+        scores.generate = total / double(task.test.size());
         generate_seconds += seconds_since(started);
 
         std::vector<size_t> ranked;  // (test size) each test example's chosen label; empty for an open task
@@ -464,6 +495,7 @@ private:
                              {"answer", answers[k]},
                              {"expected", expected},
                              {"correct", exact_match(answers[k], expected)}};
+                if (task.metric != TaskMetric::exact_match) line["score"] = example_scores[k];
                 if (!ranked.empty()) {
                     const std::string& label = setup.label_texts[i][ranked[examples_here[k]]];
                     line["ranked"] = label;
@@ -622,6 +654,7 @@ private:
         // the primary mode's matrix and metrics at the top level (as before label ranking), every mode's in "modes"
         json results = {{"method", result.method},
                         {"tasks", result.task_names},
+                        {"task_metrics", result.task_metrics},
                         {"eval", result.eval},
                         {"accuracy", result.accuracy},
                         {"average_accuracy", result.metrics.average_accuracy},
@@ -697,6 +730,8 @@ RunDescription describe_run(const ContinualOptions& o, Device device, MatmulPrec
                    {"eval", o.eval}, {"eval-all", o.eval_all}, {"max-new-tokens", o.max_new_tokens},
                    {"eval-batch-size", o.eval_batch_size}, {"stop-after", o.stop_after}, {"seed", o.seed},
                    {"log-every", o.log_every}};
+    // recorded only when on: a run without the prefix records what the runs made before --task-prefix existed
+    if (task_prefix_on(o)) run.options["task-prefix"] = "on";
     run.may_change = {"method", "device", "precision", "threads", "stop-after", "log-every"};
     run.outputs = {"comparison.json"};
     for (const std::string& name : known_methods())
@@ -779,6 +814,8 @@ std::vector<MethodResult> run_continual(const ContinualOptions& options) {
         fail("cl: epochs, batch size, eval batch size and max new tokens must be >= 1");
     if (options.eval != "auto" && options.eval != "rank" && options.eval != "generate")
         fail("cl: --eval must be auto, rank or generate, got '" + options.eval + "'");
+    if (options.task_prefix != "auto" && options.task_prefix != "on" && options.task_prefix != "off")
+        fail("cl: --task-prefix must be auto, on or off, got '" + options.task_prefix + "'");
     validate_lora_config(options.lora);
     const Device device = resolve_device(options.device);
     const MatmulPrecision precision = apply_precision(options.precision, device);
@@ -801,9 +838,10 @@ std::vector<MethodResult> run_continual(const ContinualOptions& options) {
             const std::string labels = setup.labels[i].empty() ? "open (more than " + std::to_string(MAX_CLOSED_LABELS) +
                                                                      " distinct answers)"
                                                                : std::to_string(setup.labels[i].size()) + " labels";
-            std::printf("  %-12s %5zu train %5zu test  %s\n", t.name.c_str(), t.train.size(), t.test.size(),
-                        labels.c_str());
+            std::printf("  %-12s %5zu train %5zu test  %s, scored by %s\n", t.name.c_str(), t.train.size(),
+                        t.test.size(), labels.c_str(), metric_name(t.metric));
         }
+        if (task_prefix_on(options)) std::printf("  prompts start with \"Task:<TYPE>\\nDataset:<name>\\n\"\n");
         std::printf("  evaluation: %s%s\n", setup.eval.c_str(),
                     setup.all_closed ? " (label ranking and generation computed)"
                     : setup.any_closed ? " (label ranking computed on the closed-label tasks too)" : "");

@@ -26,8 +26,12 @@
 
 struct ContinualOptions {
     std::vector<std::string> methods = {"seqlora", "inclora", "replay", "mtl"};
-    // data: a task order ("1".."6" or a list of task names / directories) in benchmark_root; empty = synthetic
+    // data: a task order ("1".."6", "trace" or a list of task names / directories) in benchmark_root; empty =
+    // synthetic
     std::string order;
+    // "Task:<TYPE>\nDataset:<name>\n" before every prompt (data/task_data.h): on, off, or auto: on for the Long
+    // Sequence orders 4, 5 and 6 (as O-LoRA's scripts run them), off for every other order
+    std::string task_prefix = "auto";
     std::string benchmark_root;  // empty: default_benchmark_root()
     std::string tokenizer_dir;   // empty: ../shared/data/tokenizer/gpt2 (real data only)
     size_t max_train = 0, max_test = 0;  // per task, 0 = all
@@ -70,6 +74,7 @@ struct EvaluationResult {
 struct MethodResult {
     std::string method;
     std::vector<std::string> task_names;
+    std::vector<std::string> task_metrics;      // how each task's generated answers are scored (metric_name)
     std::string eval;                           // the primary evaluation mode: "rank" or "generate"
     std::vector<std::vector<double>> accuracy;  // the primary mode's a[j][i], score x100 on task i after task j
     ContinualMetrics metrics;                   // and its metrics

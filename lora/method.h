@@ -41,6 +41,7 @@
 #include "data/cl_batches.h"
 #include "lora/adapter_file.h"
 #include "lora/adapters.h"
+#include "lora/task_metrics.h"
 #include "model/distributed.h"
 #include "model/gpt2.h"
 
@@ -48,7 +49,8 @@
 struct EncodedTask {
     std::string name;
     std::vector<EncodedExample> train, test;
-    std::vector<std::string> test_answers;  // (test.size()) reference answers
+    std::vector<std::string> test_prompts, test_answers;  // (test.size()) the prompts' text, the reference answers
+    TaskMetric metric = TaskMetric::exact_match;  // how a generated answer is scored (lora/task_metrics.h)
 };
 
 // What the methods see of the run.

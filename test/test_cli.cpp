@@ -252,3 +252,33 @@ TEST_CASE("cli: train cl rejects bad flags with one line and exit 1") {
         CHECK_THAT(run.output, Catch::StartsWith("error: ") || Catch::Contains("\nerror: "));
     }
 }
+
+TEST_CASE("cli: train cl --order trace scores each task by its own metric; order 4 puts O-LoRA's prefix first") {
+    const std::string data = shared_data_dir();
+    if (data.empty()) SKIP_TEST("../shared/data (the continual-learning benchmark and the tokenizer) is absent");
+    const std::string dir = make_temp_dir("cli_trace");
+    // a one-layer random base with GPT-2's vocabulary, as every real task needs
+    REQUIRE(run_train("pretrain --device cpu --model-config 1:16:2:50257:64 --steps 1 --log-every 0 --out " + dir +
+                      "/base").status == 0);
+    const std::string common = " --device cpu --method seqlora --max-train 2 --max-test 2 --epochs 1 --batch-size 2 "
+                               "--max-new-tokens 2 --log-every 0 --benchmark " + data +
+                               "/cl_benchmark/LLM-CL-Benchmark_500 --tokenizer " + data + "/tokenizer/gpt2 --base " +
+                               dir + "/base/model_00000001.bin";
+    Run trace = run_train("cl --order trace" + common + " --out " + dir + "/trace");
+    INFO(trace.output);
+    REQUIRE(trace.status == 0);
+    CHECK_THAT(trace.output, Catch::Contains("MeetingBank trains on its eval.json: it has no train.json"));
+    CHECK_THAT(trace.output, Catch::Contains("each task's metric (%)") && Catch::Contains("rouge_l") &&
+                                 Catch::Contains("sari"));
+    const nlohmann::json results = read_json(dir + "/trace/seqlora/results.json");
+    CHECK(results.at("task_metrics") == nlohmann::json({"first_line", "first_line", "rouge_l", "edit_similarity",
+                                                        "first_line", "first_line", "first_line", "sari"}));
+    CHECK_THAT(trace.output, !Catch::Contains("prompts start with"));
+
+    Run long_sequence = run_train("cl --order 4 --stop-after 2" + common + " --out " + dir + "/order4");
+    INFO(long_sequence.output);
+    REQUIRE(long_sequence.status == 0);
+    CHECK_THAT(long_sequence.output, Catch::Contains("prompts start with \"Task:<TYPE>\\nDataset:<name>\\n\""));
+    CHECK(read_json(dir + "/order4/run.json").at("options").at("task-prefix") == "on");
+    CHECK(run_train("cl --order 4 --task-prefix maybe" + common + " --out " + dir + "/bad").status == 1);
+}

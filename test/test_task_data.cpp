@@ -445,6 +445,58 @@ TEST_CASE("task data: every task of orders 1-6 in the shared LLM-CL-Benchmark_50
     }
 }
 
+TEST_CASE("task data: the O-LoRA prefix goes before an LLM-CL-Benchmark prompt, with O-LoRA's category") {
+    const std::string dir = make_temp_dir("task_prefix");
+    const char* train = R"([{"prompt": "What is the topic?\nText\nAnswer:", "answer": "World"}])";
+    for (const char* name : {"agnews", "SST-2", "COPA", "Py150"}) {
+        write_text(dir + "/" + name + "/train.json", train);
+        write_text(dir + "/" + name + "/test.json", train);
+    }
+    TaskLoadOptions prefixed;
+    prefixed.prefix_task_and_dataset = true;
+    CHECK(load_task(dir + "/agnews", prefixed).train[0].prompt ==
+          "Task:TC\nDataset:agnews\nWhat is the topic?\nText\nAnswer:");
+    CHECK(load_task(dir + "/SST-2", prefixed).test[0].prompt.rfind("Task:SC\nDataset:SST-2\nWhat", 0) == 0);
+    CHECK(load_task(dir + "/COPA", prefixed).train[0].prompt.rfind("Task:COPA\nDataset:COPA\n", 0) == 0);
+    CHECK(load_task(dir + "/agnews").train[0].prompt == "What is the topic?\nText\nAnswer:");  // off by default
+    REQUIRE_THROWS_WITH(load_task(dir + "/Py150", prefixed), Contains("O-LoRA has no task \"Py150\""));
+    CHECK(olora_task_type("MNLI") == "NLI");
+    CHECK(olora_task_type("yahoo") == "TC");
+    CHECK(olora_task_type("MultiRC") == "MultiRC");
+    CHECK(olora_task_type("FOMC") == "");
+}
+
+TEST_CASE("task data: a task without train.json trains on its eval.json, and says so") {
+    const std::string dir = make_temp_dir("task_eval_split");
+    write_text(dir + "/meetings/eval.json", R"([{"prompt": "Summarize:\nA\nAnswer:", "answer": "a"},
+                                                {"prompt": "Summarize:\nB\nAnswer:", "answer": "b"}])");
+    write_text(dir + "/meetings/test.json", R"([{"prompt": "Summarize:\nC\nAnswer:", "answer": "c"}])");
+    const Task task = load_task(dir + "/meetings");
+    CHECK(task.train_file == "eval.json");
+    CHECK(task.train.size() == 2);
+    CHECK(task.train[1].answer == "b");
+    CHECK_THAT(describe_task(task), Contains("trained on eval.json (it has no train.json)"));
+    write_text(dir + "/nothing/test.json", "[]");  // neither: the train split's file is named as missing
+    REQUIRE_THROWS_WITH(load_task(dir + "/nothing"), Contains(dir + "/nothing/train.json"));
+}
+
+TEST_CASE("task data: the TRACE order loads its 8 tasks, MeetingBank trained on its eval split") {
+    std::string root = benchmark_500_dir();
+    if (root.empty()) SKIP_TEST("../shared/data (the continual-learning benchmark) is absent");
+    const std::vector<std::string> names = {"C-STANCE",  "FOMC",       "MeetingBank", "Py150",
+                                            "ScienceQA", "NumGLUE-cm", "NumGLUE-ds",  "20Minuten"};
+    const std::vector<std::string> directories = task_order(root, " trace ");
+    REQUIRE(directories.size() == names.size());
+    for (size_t i = 0; i < names.size(); i++) {
+        CHECK(directories[i] == root + "/" + names[i]);
+        const Task task = load_task(directories[i]);
+        INFO(describe_task(task));
+        CHECK(task.train_file == (names[i] == "MeetingBank" ? "eval.json" : "train.json"));
+        CHECK(!task.train.empty());
+        CHECK(!task.test.empty());
+    }
+}
+
 TEST_CASE("task data: the shared O-LoRA files load and rebuild the LLM-CL-Benchmark prompts") {
     std::string data = shared_data_dir();
     if (data.empty()) SKIP_TEST("../shared/data (the continual-learning benchmark) is absent");
