@@ -264,7 +264,8 @@ TEST_CASE("cli: train cl --order trace scores each task by its own metric; order
                                "--max-new-tokens 2 --log-every 0 --benchmark " + data +
                                "/cl_benchmark/LLM-CL-Benchmark_500 --tokenizer " + data + "/tokenizer/gpt2 --base " +
                                dir + "/base/model_00000001.bin";
-    Run trace = run_train("cl --order trace" + common + " --out " + dir + "/trace");
+    // (with 2 training examples every task's answers look like a closed label set: generation is asked for)
+    Run trace = run_train("cl --order trace --eval generate" + common + " --out " + dir + "/trace");
     INFO(trace.output);
     REQUIRE(trace.status == 0);
     CHECK_THAT(trace.output, Catch::Contains("MeetingBank trains on its eval.json: it has no train.json"));
