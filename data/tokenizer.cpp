@@ -34,23 +34,6 @@ constexpr size_t CACHE_MAX_PIECE_BYTES = 256;
 constexpr size_t CACHE_MAX_ENTRIES = size_t(1) << 22;
 constexpr size_t CACHE_MAX_POOL_IDS = size_t(1) << 26;
 
-void append_utf8(std::string& out, uint32_t code_point) {
-    if (code_point < 0x80) {
-        out += char(code_point);
-    } else if (code_point < 0x800) {
-        out += char(0xC0 | (code_point >> 6));
-        out += char(0x80 | (code_point & 0x3F));
-    } else if (code_point < 0x10000) {
-        out += char(0xE0 | (code_point >> 12));
-        out += char(0x80 | ((code_point >> 6) & 0x3F));
-        out += char(0x80 | (code_point & 0x3F));
-    } else {
-        out += char(0xF0 | (code_point >> 18));
-        out += char(0x80 | ((code_point >> 12) & 0x3F));
-        out += char(0x80 | ((code_point >> 6) & 0x3F));
-        out += char(0x80 | (code_point & 0x3F));
-    }
-}
 
 std::string hex_code_point(uint32_t code_point) {
     char buffer[16];

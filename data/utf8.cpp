@@ -12,6 +12,24 @@ bool is_valid_utf8(const std::string& text) {
     return true;
 }
 
+void append_utf8(std::string& out, uint32_t code_point) {
+    if (code_point < 0x80) {
+        out += char(code_point);
+    } else if (code_point < 0x800) {
+        out += char(0xC0 | (code_point >> 6));
+        out += char(0x80 | (code_point & 0x3F));
+    } else if (code_point < 0x10000) {
+        out += char(0xE0 | (code_point >> 12));
+        out += char(0x80 | ((code_point >> 6) & 0x3F));
+        out += char(0x80 | (code_point & 0x3F));
+    } else {
+        out += char(0xF0 | (code_point >> 18));
+        out += char(0x80 | ((code_point >> 12) & 0x3F));
+        out += char(0x80 | ((code_point >> 6) & 0x3F));
+        out += char(0x80 | (code_point & 0x3F));
+    }
+}
+
 std::string printable(const std::string& text, size_t max_bytes) {
     const auto* bytes = reinterpret_cast<const unsigned char*>(text.data());
     const size_t end = text.size() < max_bytes ? text.size() : max_bytes;

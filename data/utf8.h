@@ -41,6 +41,9 @@ inline size_t utf8_char_length(const unsigned char* p, size_t available, uint32_
 
 bool is_valid_utf8(const std::string& text);
 
+// Appends the UTF-8 bytes of one code point (at most U+10FFFF) to out.
+void append_utf8(std::string& out, uint32_t code_point);
+
 // The text with every byte that would not print as itself escaped: \n, \r, \t, \\x1B for the other control
 // characters (C0, DEL, and C1 as their UTF-8 bytes), \\xFF for each byte of invalid UTF-8. Valid printable UTF-8
 // (accents, CJK, emoji) is kept. Cut to max_bytes of input, marked "...".

@@ -30,23 +30,7 @@ std::u32string decode_utf8(const std::string& text) {
 
 std::string encode_utf8(const std::u32string& code_points) {
     std::string text;
-    for (char32_t c : code_points) {
-        if (c < 0x80) {
-            text += char(c);
-        } else if (c < 0x800) {
-            text += char(0xC0 | (c >> 6));
-            text += char(0x80 | (c & 0x3F));
-        } else if (c < 0x10000) {
-            text += char(0xE0 | (c >> 12));
-            text += char(0x80 | ((c >> 6) & 0x3F));
-            text += char(0x80 | (c & 0x3F));
-        } else {
-            text += char(0xF0 | (c >> 18));
-            text += char(0x80 | ((c >> 12) & 0x3F));
-            text += char(0x80 | ((c >> 6) & 0x3F));
-            text += char(0x80 | (c & 0x3F));
-        }
-    }
+    for (char32_t c : code_points) append_utf8(text, uint32_t(c));
     return text;
 }
 
