@@ -1,6 +1,6 @@
 // AM-LoRA's attention over the branches (lora/METHODS.md section 9) at every adapted linear, in backend
 // memory, used by lora/methods/amlora.h:
-//   MixtureKernels<Backend>    the kernels of one backend: lora/cpu/attention_mixture.h or
+//   MixtureKernels<Backend>    the kernels of one backend: lora/cpu/attention_mixture.h (.cpp) or
 //                              model/cuda/attention_mixture.cu (shapes and math there)
 //   AttentionMixture<Backend>  every linear's attention modules (D_i, v_i per branch), the gradients and AdamW
 //                              state of the newest branch's, the activations of one forward, and the LoraMixture
@@ -15,42 +15,55 @@
 #include <cmath>
 #include <string>
 #include <tuple>
-#include <type_traits>
 #include <vector>
 
 #include "lora/adapters.h"
-#include "lora/cpu/attention_mixture.h"
+#include "lora/mixture_shape.h"
 #include "model/backend_cpu.h"
 #include "model/backend_cuda.h"
 #include "model/cuda/attention_mixture_kernels.h"
 #include "model/random.h"
 
+// The attention mixture's kernels of one backend, as the model's come from model/backend_*.h: one specialisation per
+// backend, the same names and arguments, pointers in the backend's memory. Shapes and math:
+// lora/cpu/attention_mixture.h.
 template <class Backend>
-struct MixtureKernels {
-    using real = typename Backend::real;
-    static constexpr bool cuda = std::is_same_v<Backend, CudaBackend>;
+struct MixtureKernels;
 
+// the CPU reference (lora/cpu/attention_mixture.h), compiled once for float and double in
+// lora/cpu/attention_mixture.cpp
+template <typename Real>
+struct MixtureKernels<CpuBackend<Real>> {
+    using real = Real;
+    static void project(real* P, const real* Bt, const real* D, real scale, MixtureShape s);
+    static void forward(real* w, real* z, const real* hidden, const real* P, const real* v, MixtureShape s);
+    static double penalty(real* dw, const real* w, const real* row_weights, float lambda, MixtureShape s);
+    static void backward(real* d_hidden, real* dP, real* dv, const real* dw, const real* w, const real* z,
+                         const real* hidden, const real* P, const real* v, MixtureShape s);
+    static void project_backward(real* dBt, real* dD, const real* dP, const real* Bt, const real* D, real scale,
+                                 MixtureShape s);
+};
+
+// the GPU kernels (model/cuda/attention_mixture.cu)
+template <>
+struct MixtureKernels<CudaBackend> {
+    using real = float;
     static void project(real* P, const real* Bt, const real* D, real scale, MixtureShape s) {
-        if constexpr (cuda) cuda::mixture_project(P, Bt, D, scale, s);
-        else cpu::mixture_project(P, Bt, D, scale, s);
+        cuda::mixture_project(P, Bt, D, scale, s);
     }
     static void forward(real* w, real* z, const real* hidden, const real* P, const real* v, MixtureShape s) {
-        if constexpr (cuda) cuda::mixture_forward(w, z, hidden, P, v, s);
-        else cpu::mixture_forward(w, z, hidden, P, v, s);
+        cuda::mixture_forward(w, z, hidden, P, v, s);
     }
     static double penalty(real* dw, const real* w, const real* row_weights, float lambda, MixtureShape s) {
-        if constexpr (cuda) return cuda::mixture_penalty(dw, w, row_weights, lambda, s);
-        else return cpu::mixture_penalty(dw, w, row_weights, real(lambda), s);
+        return cuda::mixture_penalty(dw, w, row_weights, lambda, s);
     }
     static void backward(real* d_hidden, real* dP, real* dv, const real* dw, const real* w, const real* z,
                          const real* hidden, const real* P, const real* v, MixtureShape s) {
-        if constexpr (cuda) cuda::mixture_backward(d_hidden, dP, dv, dw, w, z, hidden, P, v, s);
-        else cpu::mixture_backward(d_hidden, dP, dv, dw, w, z, hidden, P, v, s);
+        cuda::mixture_backward(d_hidden, dP, dv, dw, w, z, hidden, P, v, s);
     }
     static void project_backward(real* dBt, real* dD, const real* dP, const real* Bt, const real* D, real scale,
                                  MixtureShape s) {
-        if constexpr (cuda) cuda::mixture_project_backward(dBt, dD, dP, Bt, D, scale, s);
-        else cpu::mixture_project_backward(dBt, dD, dP, Bt, D, scale, s);
+        cuda::mixture_project_backward(dBt, dD, dP, Bt, D, scale, s);
     }
 };
 

@@ -1,58 +1,72 @@
 // GainLoRA's gates and bases in backend memory (lora/METHODS.md section 7), used by
 // lora/methods/gainlora.h:
-//   GateKernels<Backend>  the gate kernels of one backend: lora/cpu/gate.h or model/cuda/gate.cu
+//   GateKernels<Backend>  the gate kernels of one backend: lora/cpu/gate.h (.cpp) or model/cuda/gate.cu
 //   Basis<Backend>        an orthonormal basis M (dim, k): on the host in double (for GPM, lora/gpm.h) and in
 //                         backend memory as Mt = M^T (k, dim) for the projected update
 //   GainLoraGates<Backend> every task's gate (W1 (m,C), W2 (C,m), k (C)), the trained one's gradient and AdamW
 //                         state, and the activations of one batch of prompts
 #pragma once
+#include <algorithm>
 #include <string>
-#include <type_traits>
 #include <vector>
 
 #include <Eigen/Dense>
 
-#include "lora/cpu/gate.h"
 #include "model/backend_cpu.h"
 #include "model/backend_cuda.h"
 #include "model/cuda/gate_kernels.h"
 #include "model/gpt2.h"
 
+// The gate kernels of one backend, as the model's come from model/backend_*.h: one specialisation per backend, the
+// same names and arguments, pointers in the backend's memory. Shapes and math: lora/cpu/gate.h.
 template <class Backend>
-struct GateKernels {
-    using real = typename Backend::real;
-    static constexpr bool cuda = std::is_same_v<Backend, CudaBackend>;
+struct GateKernels;
 
+// the CPU reference (lora/cpu/gate.h), compiled once for float and double in lora/cpu/gate.cpp
+template <typename Real>
+struct GateKernels<CpuBackend<Real>> {
+    using real = Real;
+    static void prompt_mean(real* p0, const real* wte, const int* tokens, const int* offsets, int S, int C);
+    static void forward(real* g, real* z1, real* p1, real* z2, real* p2, const real* p0, const real* W1,
+                        const real* W2, const real* k, int S, int C, int m);
+    static void backward(real* dW1, real* dW2, real* dk, const real* dg, const real* p0, const real* z1,
+                         const real* p1, const real* z2, const real* p2, const real* W2, const real* k, int S, int C,
+                         int m);
+    static void expand_rows(real* block_weights, const real* gates, int S, int T, int G);
+    static void rows_backward(real* dg, const real* d_block_weights, int S, int T, int G, int branch);
+    static void project_update(real* W, const real* W_old, const real* Mt, int rows, int D, int k, bool restore);
+    static void copy(real* destination, const real* source, size_t count) {
+        std::copy(source, source + count, destination);
+    }
+};
+
+// the GPU kernels (model/cuda/gate.cu)
+template <>
+struct GateKernels<CudaBackend> {
+    using real = float;
     static void prompt_mean(real* p0, const real* wte, const int* tokens, const int* offsets, int S, int C) {
-        if constexpr (cuda) cuda::gate_prompt_mean(p0, wte, tokens, offsets, S, C);
-        else cpu::gate_prompt_mean(p0, wte, tokens, offsets, S, C);
+        cuda::gate_prompt_mean(p0, wte, tokens, offsets, S, C);
     }
     static void forward(real* g, real* z1, real* p1, real* z2, real* p2, const real* p0, const real* W1,
                         const real* W2, const real* k, int S, int C, int m) {
-        if constexpr (cuda) cuda::gate_forward(g, z1, p1, z2, p2, p0, W1, W2, k, S, C, m);
-        else cpu::gate_forward(g, z1, p1, z2, p2, p0, W1, W2, k, S, C, m);
+        cuda::gate_forward(g, z1, p1, z2, p2, p0, W1, W2, k, S, C, m);
     }
     static void backward(real* dW1, real* dW2, real* dk, const real* dg, const real* p0, const real* z1,
                          const real* p1, const real* z2, const real* p2, const real* W2, const real* k, int S, int C,
                          int m) {
-        if constexpr (cuda) cuda::gate_backward(dW1, dW2, dk, dg, p0, z1, p1, z2, p2, W2, k, S, C, m);
-        else cpu::gate_backward(dW1, dW2, dk, dg, p0, z1, p1, z2, p2, W2, k, S, C, m);
+        cuda::gate_backward(dW1, dW2, dk, dg, p0, z1, p1, z2, p2, W2, k, S, C, m);
     }
     static void expand_rows(real* block_weights, const real* gates, int S, int T, int G) {
-        if constexpr (cuda) cuda::gate_expand_rows(block_weights, gates, S, T, G);
-        else cpu::gate_expand_rows(block_weights, gates, S, T, G);
+        cuda::gate_expand_rows(block_weights, gates, S, T, G);
     }
     static void rows_backward(real* dg, const real* d_block_weights, int S, int T, int G, int branch) {
-        if constexpr (cuda) cuda::gate_rows_backward(dg, d_block_weights, S, T, G, branch);
-        else cpu::gate_rows_backward(dg, d_block_weights, S, T, G, branch);
+        cuda::gate_rows_backward(dg, d_block_weights, S, T, G, branch);
     }
     static void project_update(real* W, const real* W_old, const real* Mt, int rows, int D, int k, bool restore) {
-        if constexpr (cuda) cuda::gate_project_update(W, W_old, Mt, rows, D, k, restore);
-        else cpu::gate_project_update(W, W_old, Mt, rows, D, k, restore);
+        cuda::gate_project_update(W, W_old, Mt, rows, D, k, restore);
     }
     static void copy(real* destination, const real* source, size_t count) {
-        if constexpr (cuda) cuda::gate_copy(destination, source, count);
-        else std::copy(source, source + count, destination);
+        cuda::gate_copy(destination, source, count);
     }
 };
 

@@ -5,6 +5,7 @@
 #include <limits>
 
 #include "model/backend_cpu.h"
+#include "model/cpu/matmul.h"
 #include "model/backend_cuda.h"
 #include "model/bf16.h"
 #include "model/initialisation.h"

@@ -1,5 +1,14 @@
 // Finite-difference gradient checks, in double precision, of every CPU kernel's backward.
 #include "model/backend_cpu.h"
+#include "model/cpu/adamw.h"
+#include "model/cpu/attention.h"
+#include "model/cpu/classifier.h"
+#include "model/cpu/encoder.h"
+#include "model/cpu/gelu.h"
+#include "model/cpu/global_norm.h"
+#include "model/cpu/layernorm.h"
+#include "model/cpu/matmul.h"
+#include "model/cpu/residual.h"
 #include "test/gradient_check.h"
 
 using Vec = std::vector<double>;

@@ -2,6 +2,7 @@
 // a few training steps give the same losses, and the PyTorch fixture passes `verify` on the GPU.
 // Without a GPU every test here reports itself as skipped.
 #include "model/backend_cpu.h"
+#include "model/cpu/matmul.h"
 #include "model/backend_cuda.h"
 #include "model/checkpoint.h"
 #include "model/debug_state.h"

@@ -1,6 +1,7 @@
 // --precision (model/precision.h): which precision each flag value gives on each device, and the bf16 products of
 // the CUDA backend against the CPU reference at the bf16 tolerance (skipped without a GPU).
 #include "model/backend_cpu.h"
+#include "model/cpu/matmul.h"
 #include "model/cuda/kernels.h"
 #include "model/precision.h"
 #include "test/cuda_test_support.h"

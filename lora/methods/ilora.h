@@ -53,50 +53,60 @@
 #include <algorithm>
 #include <cmath>
 #include <memory>
-#include <type_traits>
 
 #include "data/replay_buffer.h"
 #include "lora/cpu/consistency.h"
 #include "lora/method.h"
 #include "lora/method_options.h"
+#include "model/backend_cpu.h"
 #include "model/backend_cuda.h"
 #include "model/cuda/consistency_kernels.h"
 
-// I-LoRA's kernels on either backend: CUDA (model/cuda/consistency.cu) or the CPU reference
-// (lora/cpu/consistency.h); shapes and math there.
-namespace ilora_kernels {
-
+// I-LoRA's kernels of one backend, as the model's come from model/backend_*.h: one specialisation per backend, the
+// same names and arguments, pointers in the backend's memory. Shapes and math: lora/cpu/consistency.h.
 template <class Backend>
-constexpr bool on_gpu = std::is_same_v<Backend, CudaBackend>;
+struct ConsistencyKernels;
 
-// dh (N,C) = 2 w[n] (h_fast - h_slow); row_losses (N) = w[n] sum_c (h_fast - h_slow)^2
-template <class Backend, class real>
-void consistency_loss(real* dh, real* row_losses, const real* h_fast, const real* h_slow, const real* row_weights,
-                      int N, int C) {
-    if constexpr (on_gpu<Backend>) cuda::consistency_loss(dh, row_losses, h_fast, h_slow, row_weights, N, C);
-    else cpu::consistency_loss(dh, row_losses, h_fast, h_slow, row_weights, N, C);
-}
+// the CPU reference (lora/cpu/consistency.h)
+template <typename Real>
+struct ConsistencyKernels<CpuBackend<Real>> {
+    using real = Real;
+    // dh (N,C) = 2 w[n] (h_fast - h_slow); row_losses (N) = w[n] sum_c (h_fast - h_slow)^2
+    static void consistency_loss(real* dh, real* row_losses, const real* h_fast, const real* h_slow,
+                                 const real* row_weights, int N, int C) {
+        cpu::consistency_loss(dh, row_losses, h_fast, h_slow, row_weights, N, C);
+    }
+    // slow (count) = lambda slow + (1 - lambda) fast
+    static void ema_update(real* slow, const real* fast, size_t count, real lambda) {
+        cpu::ema_update(slow, fast, count, lambda);
+    }
+    // destination (count) = source (count), in backend memory
+    static void copy(real* destination, const real* source, size_t count) {
+        std::copy(source, source + count, destination);
+    }
+};
 
-// slow (count) = lambda slow + (1 - lambda) fast
-template <class Backend, class real>
-void ema_update(real* slow, const real* fast, size_t count, real lambda) {
-    if constexpr (on_gpu<Backend>) cuda::ema_update(slow, fast, count, lambda);
-    else cpu::ema_update(slow, fast, count, lambda);
-}
-
-// destination (count) = source (count), in backend memory
-template <class Backend, class real>
-void copy(real* destination, const real* source, size_t count) {
-    if constexpr (on_gpu<Backend>) cuda::copy_on_device(destination, source, count);
-    else std::copy(source, source + count, destination);
-}
-
-}  // namespace ilora_kernels
+// the GPU kernels (model/cuda/consistency.cu)
+template <>
+struct ConsistencyKernels<CudaBackend> {
+    using real = float;
+    static void consistency_loss(real* dh, real* row_losses, const real* h_fast, const real* h_slow,
+                                 const real* row_weights, int N, int C) {
+        cuda::consistency_loss(dh, row_losses, h_fast, h_slow, row_weights, N, C);
+    }
+    static void ema_update(real* slow, const real* fast, size_t count, real lambda) {
+        cuda::ema_update(slow, fast, count, lambda);
+    }
+    static void copy(real* destination, const real* source, size_t count) {
+        cuda::copy_on_device(destination, source, count);
+    }
+};
 
 template <class Backend>
 struct ILora : ContinualMethod<Backend> {
     using Context = ContinualContext<Backend>;
     using real = typename Backend::real;
+    using Kernels = ConsistencyKernels<Backend>;
 
     float ema;            // lambda
     float gamma;          // weight of L_cons
@@ -141,7 +151,7 @@ struct ILora : ContinualMethod<Backend> {
         if (fast.branches == 0) lora_add_branch(fast, context.seed + 1, false);
         if (!slow) {  // theta_l = theta_w, exactly (a copy in backend memory, whatever the backend's precision)
             make_slow(fast, fast.branches, fast.parameters_to_host());
-            ilora_kernels::copy<Backend>(slow->parameters, fast.parameters, fast.num_parameters);
+            Kernels::copy(slow->parameters, fast.parameters, fast.num_parameters);
         }
         context.model.lora = &fast;
         for (const EncodedExample& e : context.tasks[context.task].train) buffer.offer(e);
@@ -188,7 +198,7 @@ struct ILora : ContinualMethod<Backend> {
         slow->training = false;
         model.lora = &context.adapters;
         ensure_buffers(size_t(N), C);
-        ilora_kernels::copy<Backend>(h_slow, model.acts.lnf, size_t(N) * C);  // h_slow (N,C) = lnf (B,T,C)
+        Kernels::copy(h_slow, model.acts.lnf, size_t(N) * C);  // h_slow (N,C) = lnf (B,T,C)
 
         // w[n] = gamma / (count C) at the replay rows' real positions t < min(training_length, T); 0 elsewhere
         host_row_weights.assign(size_t(N), real(0));
@@ -215,7 +225,7 @@ struct ILora : ContinualMethod<Backend> {
             fail("ilora: the fast forward's dropout seed is not the one the slow forward used (the dropout seed "
                  "changed between before_forward and the forward)");
         // dlnf (N,C) = 2 w (h_fast - h_slow); gamma L_cons = sum_n row_losses[n] (in order: deterministic)
-        ilora_kernels::consistency_loss<Backend>(dlnf, row_losses, model.acts.lnf, h_slow, row_weights, N, C);
+        Kernels::consistency_loss(dlnf, row_losses, model.acts.lnf, h_slow, row_weights, N, C);
         host_row_losses.resize(size_t(N));
         Backend::download(host_row_losses.data(), row_losses, size_t(N));
         for (int n = 0; n < N; n++) consistency += double(host_row_losses[n]);
@@ -234,7 +244,7 @@ struct ILora : ContinualMethod<Backend> {
         if (!slow || slow->num_parameters != fast.num_parameters)
             fail("ilora: the slow adapter does not match the fast one");
         // theta_l = lambda theta_l + (1 - lambda) theta_w
-        ilora_kernels::ema_update<Backend>(slow->parameters, fast.parameters, fast.num_parameters, real(ema));
+        Kernels::ema_update(slow->parameters, fast.parameters, fast.num_parameters, real(ema));
     }
 
     Diagnostics diagnostics(Context& context) override {

@@ -74,7 +74,7 @@ struct NLora : IncLora<Backend> {
             const int in = s.shape.in, out = s.shape.out;
             const real* A_t = a.parameters + s.A + size_t(k) * in;     // (r,in)
             const real* Bt_t = a.parameters + s.Bt + size_t(k) * out;  // (r,out)
-            loss += regularizers::l1_update_loss<Backend>(A_t, Bt_t, a.gradients + s.A + size_t(k) * in,
+            loss += RegularizerKernels<Backend>::l1_update_loss(A_t, Bt_t, a.gradients + s.A + size_t(k) * in,
                                                           a.gradients + s.Bt + size_t(k) * out, r, in, out,
                                                           slot_weight(lambda, scaled, r, in, out), rr);
         }

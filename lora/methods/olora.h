@@ -38,9 +38,9 @@ struct OLora : IncLora<Backend> {
             const real* Bt_t = a.parameters + s.Bt + size_t(k) * out;  // (r,out)
             real* dA_t = a.gradients + s.A + size_t(k) * in;
             real* dBt_t = a.gradients + s.Bt + size_t(k) * out;
-            if (lambda1 != 0 && k > 0)
-                loss += regularizers::orthogonality_loss<Backend>(A, A_t, dA_t, k, r, in, lambda1, squared);
-            if (lambda2 != 0) loss += regularizers::l2_norm_loss<Backend>(A_t, Bt_t, dA_t, dBt_t, r, in, out, lambda2);
+            using Kernels = RegularizerKernels<Backend>;
+            if (lambda1 != 0 && k > 0) loss += Kernels::orthogonality_loss(A, A_t, dA_t, k, r, in, lambda1, squared);
+            if (lambda2 != 0) loss += Kernels::l2_norm_loss(A_t, Bt_t, dA_t, dBt_t, r, in, out, lambda2);
         }
         return loss;
     }
