@@ -6,6 +6,7 @@
 
 #include "data/file_io.h"
 #include "data/llmc_header.h"
+#include "model/bf16.h"
 #include "model/parameters.h"
 
 namespace {
@@ -64,21 +65,6 @@ void expect_finite(const FileReader& reader, const GPT2Config& config, const std
     }
 }
 }  // namespace
-
-float bf16_to_float(uint16_t value) {
-    uint32_t bits = uint32_t(value) << 16;
-    float result;
-    std::memcpy(&result, &bits, sizeof(result));
-    return result;
-}
-
-uint16_t float_to_bf16(float value) {
-    uint32_t bits;
-    std::memcpy(&bits, &value, sizeof(bits));
-    if (std::isnan(value)) return uint16_t((bits >> 16) | 0x0040);  // keep it a (quiet) NaN
-    uint32_t round_to_even_bias = 0x7FFF + ((bits >> 16) & 1);
-    return uint16_t((bits + round_to_even_bias) >> 16);
-}
 
 Checkpoint read_checkpoint(const std::string& path) {
     FileReader reader(path);

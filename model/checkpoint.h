@@ -38,6 +38,3 @@ void write_checkpoint(const std::string& path, const GPT2Config& config, const f
 void write_checkpoint_bf16(const std::string& path, const GPT2Config& config, const float* parameters,
                            const RunStamp& stamp = {});
 
-// bf16 is the upper 16 bits of an fp32: widening is exact, narrowing rounds to nearest even (NaN stays NaN).
-float bf16_to_float(uint16_t value);
-uint16_t float_to_bf16(float value);

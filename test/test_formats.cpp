@@ -15,6 +15,7 @@
 #include "data/token_loader.h"
 #include "data/token_shard.h"
 #include "lora/adapter_file.h"
+#include "model/bf16.h"
 #include "model/checkpoint.h"
 #include "model/debug_state.h"
 #include "model/parameters.h"
