@@ -44,10 +44,12 @@ export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1}
 mkdir -p "$WORK" "$RESULTS"
 say() { echo "[$(date '+%H:%M:%S')] $*" | tee -a "$WORK/run.log"; }
 
-cell() {  # cell METHOD: one train cl run in $WORK, resumed where it stopped
+cell() {  # cell METHOD: one train cl run in $WORK/METHOD (a run folder is written by one run at a time), resumed
+    # where it stopped
+    mkdir -p "$WORK/$1"
     # shellcheck disable=SC2086
     if "$TRAIN" cl --device cpu --method "$1" --base "$BASE" --benchmark "$DATA/cl_benchmark/LLM-CL-Benchmark_500" \
-        --tokenizer "$DATA/tokenizer/gpt2" $CL_FLAGS --out "$WORK" --resume-or-start >>"$WORK/cl_$1.log" 2>&1; then
+        --tokenizer "$DATA/tokenizer/gpt2" $CL_FLAGS --out "$WORK/$1" --resume-or-start >>"$WORK/cl_$1.log" 2>&1; then
         say "cell $1: done"
     else
         say "cell $1: FAILED (see $WORK/cl_$1.log)"

@@ -44,9 +44,10 @@ def main():
     table = ["| method | tasks done | eval | AA | BWT | FT | diagonal |", "|---|---|---|---|---|---|---|"]
     matrices = []
     for method in args.methods.split():
-        path = os.path.join(args.work, method, "results.json")
+        cell = os.path.join(args.work, method, method)  # long_sequence.sh: train cl --out WORK/METHOD
+        path = os.path.join(cell, "results.json")
         if not os.path.exists(path):
-            done = finished_tasks(os.path.join(args.work, method, "metrics.jsonl"))
+            done = finished_tasks(os.path.join(cell, "metrics.jsonl"))
             table.append(f"| {method} | {done}/15 (running) | | | | | |")
             summary["methods"][method] = {"tasks_done": done}
             continue
