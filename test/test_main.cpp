@@ -120,7 +120,7 @@ std::string trimmed_output(std::string text, bool passed) {
     return text;
 }
 
-// One test file run by a copy of this runner, its output and report in `dir`.
+// One test file run by a copy of this runner, and the files its output and its report go to.
 struct FileRun {
     std::string tag, output, report;
 };
