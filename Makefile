@@ -106,7 +106,7 @@ LDFLAGS := $(foreach dir,$(runtime_dirs),-L$(dir) -Xlinker -rpath=$(dir)) $(fore
 LDLIBS := $(SANITIZE_LINK) $(CUBLAS_LIB) -lcudart $(call library_flag,nccl,$(NCCL_HOME)) $(MPI_LIB) -lpcre2-8
 # model/cuda_absent.cpp stands in for the CUDA runtime's few host-side answers in a CPU-only build only
 CUDA_SOURCE_LEFT_OUT := model/cuda_absent.cpp
-CUDA_SOURCES := $(wildcard model/cuda/*.cu)
+CUDA_SOURCES := $(wildcard model/cuda/*.cu lora/cuda/*.cu)
 BUILD := build
 endif
 
@@ -167,10 +167,10 @@ $(BUILD)/walkthrough/%: lora/walkthrough/%.cpp $(BUILD)/data/file_io.o
 walkthrough: $(WALKTHROUGH)
 	@for program in $(WALKTHROUGH); do ./$$program || exit 1; done
 
-# The kernel lab: one standalone program per kernel family (reference, versions, check, timing). Each includes its
-# family's model/cuda/*.cu (the version that ships) and links what those use: fail(), the cuBLAS handle and the
-# device memory calls. build/lab holds only the programs (dev/gpu_check.sh runs each file there); their
-# dependency files go to build/dev/cuda.
+# The kernel lab: one standalone program per kernel family (reference, versions, check, timing; dev/README.md lists
+# the families). Each includes its family's model/cuda/*.cu or lora/cuda/*.cu (the version that ships) and links
+# what those use: fail(), the cuBLAS handle and the device memory calls. build/lab holds only the programs
+# (dev/gpu_check.sh runs each file there); their dependency files go to build/dev/cuda.
 LAB_OBJECTS := $(BUILD)/data/file_io.o $(BUILD)/model/cuda/matmul.o $(BUILD)/model/cuda/memory.o
 BENCH_BINARIES := $(BUILD)/bench/allreduce $(BUILD)/bench/train_step
 lab: $(LAB_BINARIES) $(BENCH_BINARIES)
@@ -182,9 +182,13 @@ $(BUILD)/bench/%: $(BUILD)/dev/bench/%.o $(LIB_OBJECTS)
 	@mkdir -p $(dir $@)
 	$(LINK) -o $@ $^ $(LDFLAGS) $(LDLIBS)
 
+# A lab whose family calls another family's kernels links that family's object too (it cannot include a second
+# family's .cu: both define their file-local helpers): the regularisers' L2 norms call cuda::sum_of_squares.
+$(BUILD)/lab/regularizers: $(BUILD)/model/cuda/global_norm.o
+
 $(BUILD)/lab/%: dev/cuda/%.cu $(LAB_OBJECTS)
 	@mkdir -p $(dir $@) $(BUILD)/dev/cuda
-	$(NVCC) -std=c++17 -O3 $(GENCODE) $(CPPFLAGS) -MMD -MP -MF $(BUILD)/dev/cuda/$*.d $< $(LAB_OBJECTS) -o $@ \
+	$(NVCC) -std=c++17 -O3 $(GENCODE) $(CPPFLAGS) -MMD -MP -MF $(BUILD)/dev/cuda/$*.d $< $(filter %.o,$^) -o $@ \
 	    $(LDFLAGS) $(CUBLAS_LIB)
 
 $(BUILD)/%.o: %.cpp
@@ -195,7 +199,7 @@ $(BUILD)/%.o: %.cu
 	@mkdir -p $(dir $@)
 	$(NVCC) $(CPPFLAGS) $(NVCCFLAGS) -c $< -o $@
 
-# train.cu holds no device code (the kernels are all in model/cuda/): g++ compiles it as the C++ it is, in both
+# train.cu holds no device code (the kernels are all in model/cuda/ and lora/cuda/): g++ compiles it as the C++ it is, in both
 # builds (faster than nvcc's host pass)
 $(BUILD)/train.o: train.cu
 	@mkdir -p $(dir $@)

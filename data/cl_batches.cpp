@@ -6,7 +6,7 @@
 #include <string>
 
 #include "data/file_io.h"
-#include "model/random.h"
+#include "data/random.h"
 
 std::string answer_text(const TaskExample& example, const TextCodec& codec) {
     auto is_space = [](char c) { return c == ' ' || c == '\n' || c == '\t' || c == '\r'; };

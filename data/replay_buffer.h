@@ -12,7 +12,7 @@
 #include <vector>
 
 #include "data/cl_batches.h"
-#include "model/random.h"
+#include "data/random.h"
 
 class ReplayBuffer {
 public:

@@ -5,7 +5,7 @@
 #include <string>
 
 #include "data/file_io.h"
-#include "model/random.h"
+#include "data/random.h"
 
 namespace {
 

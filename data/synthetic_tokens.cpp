@@ -3,7 +3,7 @@
 #include <algorithm>
 #include <numeric>
 
-#include "model/random.h"
+#include "data/random.h"
 
 std::vector<uint16_t> synthetic_token_stream(size_t count, int vocab_size, uint64_t seed) {
     Random random(seed);

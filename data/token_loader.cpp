@@ -4,7 +4,7 @@
 
 #include "data/file_io.h"
 #include "data/token_shard.h"
-#include "model/random.h"
+#include "data/random.h"
 
 namespace {
 // Fails unless a shard's tokens hold at least one window of B*T+1.

@@ -64,6 +64,9 @@ struct GPT2Tokenizer::Impl {
     int byte_token[256];                // byte -> id of its single-byte token
     // Merges: (left id, right id) -> (rank << 32) | merged id.
     std::unordered_map<uint64_t, uint64_t> merges;
+    std::unordered_map<std::string, int> read_encoder(const std::string& encoder_json_path);
+    void read_merges(const std::string& vocab_bpe_path, const std::string& encoder_json_path,
+                     const std::unordered_map<std::string, int>& token_id, int eot_id);
 
     // Regex.
     pcre2_code* regex = nullptr;
@@ -224,10 +227,9 @@ void GPT2Tokenizer::load(const std::string& encoder_json_path, const std::string
     }
 }
 
-void GPT2Tokenizer::load_files(const std::string& encoder_json_path, const std::string& vocab_bpe_path) {
-    auto loading = std::make_unique<Impl>();
-
-    // encoder.json: {"token": id, ...}; tokens are strings over the byte-to-unicode alphabet.
+// Reads encoder.json ({"token": id, ...}; tokens are strings over the byte-to-unicode alphabet) into id_bytes and
+// byte_token; returns the token (as written there) -> id.
+std::unordered_map<std::string, int> GPT2Tokenizer::Impl::read_encoder(const std::string& encoder_json_path) {
     const std::vector<uint8_t> json_bytes = read_file_bytes(encoder_json_path);
     nlohmann::json encoder;
     try {
@@ -244,7 +246,7 @@ void GPT2Tokenizer::load_files(const std::string& encoder_json_path, const std::
     for (int b = 0; b < 256; b++) code_point_byte[uint32_t(byte_code_points[b])] = b;
 
     const size_t vocab = encoder.size();
-    loading->id_bytes.assign(vocab, std::string());
+    id_bytes.assign(vocab, std::string());
     std::vector<bool> seen(vocab, false);
     std::unordered_map<std::string, int> token_id;  // the token as written in encoder.json -> id
     token_id.reserve(vocab * 2);
@@ -274,7 +276,7 @@ void GPT2Tokenizer::load_files(const std::string& encoder_json_path, const std::
             bytes += char(byte->second);
             i += length;
         }
-        loading->id_bytes[id] = std::move(bytes);
+        id_bytes[id] = std::move(bytes);
         token_id.emplace(token, int(id));
     }
     for (int b = 0; b < 256; b++) {
@@ -284,12 +286,16 @@ void GPT2Tokenizer::load_files(const std::string& encoder_json_path, const std::
         if (found == token_id.end())
             fail(encoder_json_path + ": the single-byte token " + nlohmann::json(symbol).dump() + " (byte " +
                  std::to_string(b) + ") is missing");
-        loading->byte_token[b] = found->second;
+        byte_token[b] = found->second;
     }
-    auto eot = token_id.find(EOT_TEXT);
-    if (eot == token_id.end()) fail(encoder_json_path + ": the special token " + std::string(EOT_TEXT) + " is missing");
+    return token_id;
+}
 
-    // vocab.bpe: "#version: 0.2", then "left right" per line; rank = the merge's index.
+// Reads vocab.bpe ("#version: 0.2", then "left right" per line; rank = the merge's index) into merges: every token
+// in the encoder, no merge twice, each making a token of its own, one merge per token of the vocabulary.
+void GPT2Tokenizer::Impl::read_merges(const std::string& vocab_bpe_path, const std::string& encoder_json_path,
+                                      const std::unordered_map<std::string, int>& token_id, int eot_id) {
+    const size_t vocab = id_bytes.size();
     const std::vector<uint8_t> bpe_bytes = read_file_bytes(vocab_bpe_path);
     const std::string bpe_text(bpe_bytes.begin(), bpe_bytes.end());
     std::vector<std::string> lines;
@@ -307,7 +313,7 @@ void GPT2Tokenizer::load_files(const std::string& encoder_json_path, const std::
     while (!header.empty() && (header.back() == ' ' || header.back() == '\t')) header.pop_back();
     if (header != "#version: 0.2")
         fail(vocab_bpe_path + ": line 1: expected the header '#version: 0.2', found " + excerpt(lines[0]));
-    loading->merges.reserve(lines.size() * 2);
+    merges.reserve(lines.size() * 2);
     std::unordered_map<uint64_t, size_t> merge_line;
     std::unordered_map<int, size_t> made_by_line;  // merged token id -> the line of the merge that makes it
     for (size_t index = 1; index < lines.size(); index++) {
@@ -330,14 +336,14 @@ void GPT2Tokenizer::load_files(const std::string& encoder_json_path, const std::
             fail(where + ": bad merges line " + excerpt(line) + ": the same merge is on line " +
                  std::to_string(previous->second));
         // each merge makes a token of its own (never <|endoftext|>, never one another merge makes)
-        if (merged_id->second == eot->second)
+        if (merged_id->second == eot_id)
             fail(where + ": bad merges line " + excerpt(line) + ": it makes the special token " + EOT_TEXT);
         auto [maker, first_maker] = made_by_line.emplace(merged_id->second, index + 1);
         if (!first_maker)
             fail(where + ": bad merges line " + excerpt(line) + ": it makes token " + excerpt(left + right) +
                  ", which line " + std::to_string(maker->second) + " already makes");
         const uint64_t rank = index - 1;
-        loading->merges.emplace(key, (rank << 32) | uint32_t(merged_id->second));
+        merges.emplace(key, (rank << 32) | uint32_t(merged_id->second));
     }
     // A byte-level BPE vocabulary is the 256 single bytes, one token per merge and the special tokens (GPT-2:
     // 50257 = 256 + 50000 merges + <|endoftext|>): a file cut short, even at a line boundary, has too few merges.
@@ -348,7 +354,14 @@ void GPT2Tokenizer::load_files(const std::string& encoder_json_path, const std::
              std::to_string(vocab) + " tokens, which need " + std::to_string(expected_merges) +
              " (the 256 bytes, one token per merge and " + EOT_TEXT + ")" +
              (merge_count < expected_merges ? ": is the file cut short?" : ""));
+}
 
+void GPT2Tokenizer::load_files(const std::string& encoder_json_path, const std::string& vocab_bpe_path) {
+    auto loading = std::make_unique<Impl>();
+    const std::unordered_map<std::string, int> token_id = loading->read_encoder(encoder_json_path);
+    auto eot = token_id.find(EOT_TEXT);
+    if (eot == token_id.end()) fail(encoder_json_path + ": the special token " + std::string(EOT_TEXT) + " is missing");
+    loading->read_merges(vocab_bpe_path, encoder_json_path, token_id, eot->second);
     loading->compile_regex();
     impl = std::move(loading);
     eot_token = eot->second;

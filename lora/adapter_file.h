@@ -1,18 +1,18 @@
 // clora's adapter file: every LoRA branch of a run, plus any named state a method keeps beside them (gates,
 // bases, a slow adapter...), so a continual-learning run can stop at a task boundary and resume from it.
 //   header (256 int32, data/llmc_header.h): [0] = 20261122 (magic), [1] = 1 (version), [2] = num_layers,
-//   [3] = channels, [4] = rank, [5] = module mask (bit m: lora/lora_config.h's LoraModule m), [6] = branches,
+//   [3] = channels, [4] = rank, [5] = module mask (bit m: model/lora_config.h's LoraModule m), [6] = branches,
 //   [7] = first trainable branch, [8] = alpha and [9] = dropout (fp32 bit patterns), [10] = number of tensors,
 //   [11] = tasks completed; [254] checksum tag, [255] CRC-32C of the file.
 //   Then each tensor: int32 name length, the name's bytes (printable ASCII), int64 element count, the fp32
-//   values. The first is "lora": the adapters' parameters in lora/adapters.h's layout.
+//   values. The first is "lora": the adapters' parameters in model/lora_adapters.h's layout.
 #pragma once
 #include <cstdint>
 #include <string>
 #include <utility>
 #include <vector>
 
-#include "lora/lora_config.h"
+#include "model/lora_config.h"
 
 constexpr int32_t ADAPTER_FILE_MAGIC = 20261122;
 constexpr int32_t ADAPTER_FILE_VERSION = 1;

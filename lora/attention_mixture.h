@@ -1,10 +1,10 @@
 // AM-LoRA's attention over the branches (lora/METHODS.md section 9) at every adapted linear, in backend
 // memory, used by lora/methods/amlora.h:
 //   MixtureKernels<Backend>    the kernels of one backend: lora/cpu/attention_mixture.h (.cpp) or
-//                              model/cuda/attention_mixture.cu (shapes and math there)
+//                              lora/cuda/attention_mixture.cu (shapes and math there)
 //   AttentionMixture<Backend>  every linear's attention modules (D_i, v_i per branch), the gradients and AdamW
 //                              state of the newest branch's, the activations of one forward, and the LoraMixture
-//                              path (lora/adapters.h) the adapters take through each adapted linear:
+//                              path (model/lora_adapters.h) the adapters take through each adapted linear:
 //     forward   hidden = h~ A^T (lora_down_forward); P = s Bt D^T; z, w = the attention on hidden; out += s (hidden
 //               .* w) Bt (lora_up_forward)
 //     backward  d_hidden, dBt, dw from dout (lora_up_backward); dw += the penalty's gradient; d_hidden, dv, dP from
@@ -17,12 +17,13 @@
 #include <tuple>
 #include <vector>
 
-#include "lora/adapters.h"
+#include "model/lora_adapters.h"
 #include "lora/mixture_shape.h"
 #include "model/backend_cpu.h"
 #include "model/backend_cuda.h"
-#include "model/cuda/attention_mixture_kernels.h"
-#include "model/random.h"
+#include "model/growing_buffer.h"
+#include "lora/cuda/attention_mixture_kernels.h"
+#include "data/random.h"
 
 // The attention mixture's kernels of one backend, as the model's come from model/backend_*.h: one specialisation per
 // backend, the same names and arguments, pointers in the backend's memory. Shapes and math:
@@ -44,7 +45,7 @@ struct MixtureKernels<CpuBackend<Real>> {
                                  MixtureShape s);
 };
 
-// the GPU kernels (model/cuda/attention_mixture.cu)
+// the GPU kernels (lora/cuda/attention_mixture.cu)
 template <>
 struct MixtureKernels<CudaBackend> {
     using real = float;
@@ -201,7 +202,7 @@ struct AttentionMixture : LoraMixture<Backend> {
         const LoraShape ls = a.shape(slot, N);
         const MixtureShape ms = shape(a, slot, N);
         ensure_activations(a, N);
-        real* hidden = a.hidden_memory + slot.hidden;
+        real* hidden = a.hidden_memory.data() + slot.hidden;
         const real* Bt = a.parameters + slot.Bt;
         const real scale = real(a.config.scale());
         Backend::lora_down_forward(hidden, inp, a.parameters + slot.A, dropout_mask, ls);
@@ -216,17 +217,17 @@ struct AttentionMixture : LoraMixture<Backend> {
         const LoraSlot& slot = a.slots[k];
         const LoraShape ls = a.shape(slot, N);
         const MixtureShape ms = shape(a, slot, N);
-        const real* hidden = a.hidden_memory + slot.hidden;
+        const real* hidden = a.hidden_memory.data() + slot.hidden;
         const real* Bt = a.parameters + slot.Bt;
         real* dBt = a.gradients + slot.Bt;
         const real scale = real(a.config.scale());
-        Backend::zero(dw_memory, size_t(N) * branches);
-        Backend::lora_up_backward(d_hidden_memory, dBt, dw_memory, dout, hidden, Bt, w(k), scale, ls);
-        if (row_weights && lambda != 0) penalty_total += Kernels::penalty(dw_memory, w(k), row_weights, lambda, ms);
-        Kernels::backward(d_hidden_memory, dP_memory, gradients + v_offset(k), dw_memory, w(k), z(k), hidden,
-                          P(k), v(k), ms);
-        Kernels::project_backward(dBt, gradients + offsets[k], dP_memory, Bt, D(k), scale, ms);
-        Backend::lora_down_backward(dinp, a.gradients + slot.A, d_hidden_memory, inp, a.parameters + slot.A,
+        real *dw = dw_memory.data(), *dP = dP_memory.data(), *d_hidden = d_hidden_memory.data();
+        Backend::zero(dw, size_t(N) * branches);
+        Backend::lora_up_backward(d_hidden, dBt, dw, dout, hidden, Bt, w(k), scale, ls);
+        if (row_weights && lambda != 0) penalty_total += Kernels::penalty(dw, w(k), row_weights, lambda, ms);
+        Kernels::backward(d_hidden, dP, gradients + v_offset(k), dw, w(k), z(k), hidden, P(k), v(k), ms);
+        Kernels::project_backward(dBt, gradients + offsets[k], dP, Bt, D(k), scale, ms);
+        Backend::lora_down_backward(dinp, a.gradients + slot.A, d_hidden, inp, a.parameters + slot.A,
                                     dropout_mask, ls);
     }
 
@@ -235,8 +236,7 @@ private:
     // shared scratch dw (N, branches), dP (branches*r, d_a), d_hidden (N, branches*r)
     int rows = 0, activation_branches = 0;
     std::vector<size_t> P_at, z_at, w_at;
-    real* activations = nullptr;
-    real *dw_memory = nullptr, *dP_memory = nullptr, *d_hidden_memory = nullptr;
+    GrowingBuffer<Backend, real> activations, dw_memory, dP_memory, d_hidden_memory;
 
     size_t v_offset(size_t k) const {
         const size_t next = k + 1 < offsets.size() ? offsets[k + 1] : num_parameters;
@@ -244,22 +244,20 @@ private:
     }
     real* D(size_t k) { return parameters + offsets[k]; }
     real* v(size_t k) { return parameters + v_offset(k); }
-    real* P(size_t k) { return activations + P_at[k]; }
-    real* z(size_t k) { return activations + z_at[k]; }
-    real* w(size_t k) { return activations + w_at[k]; }
+    real* P(size_t k) { return activations.data() + P_at[k]; }
+    real* z(size_t k) { return activations.data() + z_at[k]; }
+    real* w(size_t k) { return activations.data() + w_at[k]; }
 
     void release_parameters() {
         for (real* p : {parameters, gradients, adam_m, adam_v}) Backend::release(p);
         parameters = gradients = adam_m = adam_v = nullptr;
     }
     void release_activations() {
-        for (real* p : {activations, dw_memory, dP_memory, d_hidden_memory}) Backend::release(p);
-        activations = dw_memory = dP_memory = d_hidden_memory = nullptr;
+        for (auto* buffer : {&activations, &dw_memory, &dP_memory, &d_hidden_memory}) buffer->release();
         rows = 0;
     }
     void ensure_activations(const LoraAdapters<Backend>& a, int N) {
-        if (activations && N == rows && activation_branches == branches) return;
-        release_activations();
+        if (activations.data() && N == rows && activation_branches == branches) return;
         const size_t r = a.config.rank;
         P_at.clear(), z_at.clear(), w_at.clear();
         size_t total = 0;
@@ -271,10 +269,10 @@ private:
             w_at.push_back(total);
             total += size_t(N) * branches;
         }
-        activations = Backend::template allocate<real>(total);
-        dw_memory = Backend::template allocate<real>(size_t(N) * branches);
-        dP_memory = Backend::template allocate<real>(size_t(branches) * r * dim);
-        d_hidden_memory = Backend::template allocate<real>(size_t(N) * branches * r);
+        activations.reserve(total);
+        dw_memory.reserve(size_t(N) * branches);
+        dP_memory.reserve(size_t(branches) * r * dim);
+        d_hidden_memory.reserve(size_t(N) * branches * r);
         rows = N;
         activation_branches = branches;
     }

@@ -1,6 +1,6 @@
 // GainLoRA's gates and bases in backend memory (lora/METHODS.md section 7), used by
 // lora/methods/gainlora.h:
-//   GateKernels<Backend>  the gate kernels of one backend: lora/cpu/gate.h (.cpp) or model/cuda/gate.cu
+//   GateKernels<Backend>  the gate kernels of one backend: lora/cpu/gate.h (.cpp) or lora/cuda/gate.cu
 //   Basis<Backend>        an orthonormal basis M (dim, k): on the host in double (for GPM, lora/gpm.h) and in
 //                         backend memory as Mt = M^T (k, dim) for the projected update
 //   GainLoraGates<Backend> every task's gate (W1 (m,C), W2 (C,m), k (C)), the trained one's gradient and AdamW
@@ -14,7 +14,7 @@
 
 #include "model/backend_cpu.h"
 #include "model/backend_cuda.h"
-#include "model/cuda/gate_kernels.h"
+#include "lora/cuda/gate_kernels.h"
 #include "model/gpt2.h"
 
 // The gate kernels of one backend, as the model's come from model/backend_*.h: one specialisation per backend, the
@@ -40,7 +40,7 @@ struct GateKernels<CpuBackend<Real>> {
     }
 };
 
-// the GPU kernels (model/cuda/gate.cu)
+// the GPU kernels (lora/cuda/gate.cu)
 template <>
 struct GateKernels<CudaBackend> {
     using real = float;

@@ -6,7 +6,7 @@
 #include "data/file_io.h"
 #include "data/safetensors.h"
 #include "data/utf8.h"
-#include "lora/adapters.h"
+#include "model/lora_adapters.h"
 #include "model/parameters.h"
 
 using nlohmann::json;

@@ -21,7 +21,7 @@
 struct FixedAdapters {
     LoraConfig config;
     int num_layers = 0, channels = 0, branches = 0;
-    std::vector<float> values;  // the "lora" layout (lora/adapters.h, lora_layout) for `branches` branches
+    std::vector<float> values;  // the "lora" layout (model/lora_adapters.h, lora_layout) for `branches` branches
     std::string source;         // the adapter file's tensor they came from: "lora" or "ilora/slow"
 };
 

@@ -40,7 +40,7 @@
 
 #include "data/cl_batches.h"
 #include "lora/adapter_file.h"
-#include "lora/adapters.h"
+#include "model/lora_adapters.h"
 #include "lora/task_metrics.h"
 #include "model/distributed.h"
 #include "model/gpt2.h"

@@ -1,5 +1,7 @@
-// Every continual-learning method's options, with lora/METHODS.md's defaults; `train cl` has a flag for
-// each. Options of the baselines (the replay buffer's size) live in ContinualOptions.
+// Every continual-learning method's options, with lora/METHODS.md's defaults: each field's initialiser is its
+// default. `train cl` has a flag for each, declared with its help text and accepted values in the method's own file
+// (its MethodInfo, lora/method_info.h). Options of the baselines (the replay buffer's size) live in
+// ContinualOptions.
 #pragma once
 #include <string>
 

@@ -1,6 +1,6 @@
 // The shape of one adapted linear's attention over its branches (AM-LoRA, lora/METHODS.md section 9),
 // shared by the CPU reference (lora/cpu/attention_mixture.h) and the CUDA version
-// (model/cuda/attention_mixture_kernels.h).
+// (lora/cuda/attention_mixture_kernels.h).
 #pragma once
 
 // One adapted linear's attention mixture: N rows, `branches` branches of rank `rank`, d_out OC, attention size dim.

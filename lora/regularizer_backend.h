@@ -1,10 +1,10 @@
-// The adapter regularisers (lora/cpu/regularizers.h, model/cuda/lora_regularizers.cu) of one backend, as the model's
+// The adapter regularisers (lora/cpu/regularizers.h, lora/cuda/regularizers.cu) of one backend, as the model's
 // kernels come from model/backend_*.h: one specialisation per backend, the same names and arguments, pointers in the
 // backend's memory (the adapters' parameters and gradients). Shapes and math: lora/cpu/regularizers.h.
 #pragma once
 #include "model/backend_cpu.h"
 #include "model/backend_cuda.h"
-#include "model/cuda/lora_regularizer_kernels.h"
+#include "lora/cuda/regularizer_kernels.h"
 
 template <class Backend>
 struct RegularizerKernels;
@@ -24,7 +24,7 @@ struct RegularizerKernels<CpuBackend<Real>> {
                                  float weight, bool rr);
 };
 
-// the GPU kernels (model/cuda/lora_regularizers.cu)
+// the GPU kernels (lora/cuda/regularizers.cu)
 template <>
 struct RegularizerKernels<CudaBackend> {
     using real = float;

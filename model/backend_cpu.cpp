@@ -1,9 +1,9 @@
 // The CPU backend's kernels (model/backend_cpu.h): each forwards to its Eigen reference in model/cpu/<family>.h (or
-// lora/cpu/lora_linear.h), with the threads a matrix product gets. They are compiled here once, for float and double,
+// model/cpu/lora_linear.h), with the threads a matrix product gets. They are compiled here once, for float and double,
 // so a file that runs the model through the backend does not instantiate the kernels again.
 #include "model/backend_cpu.h"
 
-#include "lora/cpu/lora_linear.h"
+#include "model/cpu/lora_linear.h"
 #include "model/cpu/adamw.h"
 #include "model/cpu/argmax.h"
 #include "model/cpu/attention.h"

@@ -10,7 +10,7 @@
 #include <cstring>
 #include <new>
 
-#include "lora/lora_shape.h"
+#include "model/lora_shape.h"
 #include "model/bf16.h"
 #include "model/distributed.h"
 
@@ -96,7 +96,7 @@ struct CpuBackend {
     static void all_reduce_sum(real* x, size_t N, const char* what) { all_reduce_sum_host(x, N, what); }
     static void adamw_update(real* params, const real* grads, real* m, real* v, size_t N, float lr, float beta1,
                              float beta2, float eps, float weight_decay, int t, float grad_scale);
-    // the multi-branch LoRA linear's adapter path (lora/cpu/lora_linear.h)
+    // the multi-branch LoRA linear's adapter path (model/cpu/lora_linear.h)
     static void lora_forward(real* out, real* hidden, const real* inp, const real* A, const real* Bt,
                              const real* block_weights, const real* dropout_mask, real scale, LoraShape shape);
     // the same in halves, for block weights computed from hidden (AM-LoRA): down, (weights), up; up, (dw), down

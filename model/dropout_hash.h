@@ -13,7 +13,7 @@
 #define DROPOUT_HOST_DEVICE
 #endif
 
-// splitmix64's output function (the finaliser of model/random.h's Random::next, including its increment).
+// splitmix64's output function (the finaliser of data/random.h's Random::next, including its increment).
 DROPOUT_HOST_DEVICE inline uint64_t dropout_splitmix64(uint64_t x) {
     uint64_t z = x + 0x9E3779B97F4A7C15ULL;
     z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;

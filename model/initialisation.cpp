@@ -3,7 +3,7 @@
 #include <cmath>
 
 #include "model/parameters.h"
-#include "model/random.h"
+#include "data/random.h"
 
 std::vector<float> gpt2_random_parameters(const GPT2Config& config, uint64_t seed) {
     std::vector<float> values(num_parameters(config), 0.0f);

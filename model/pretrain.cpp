@@ -131,32 +131,99 @@ void expect_run_stamp(const std::string& path, const RunStamp& found, const RunS
              "; run.json has run " + run_id_text(expected.run_id) + ")");
 }
 
-template <class Backend>
-PretrainResult pretrain_on(const PretrainOptions& options, const RunDirectory& run) {
-    using real = typename Backend::real;
-    const bool synthetic = options.train_pattern.empty();
-    PretrainResult result;
-
-    // the model: resumed (a resumed run killed before its first checkpoint starts over), loaded, or initialised
-    const int resume_step = run.resuming() ? latest_checkpoint_step(options.out_dir) : 0;
-    GPT2Config config;
-    std::vector<float> parameters;
+// The model a run starts from: its latest checkpoint when resuming (resume_step > 0), --init-checkpoint, or
+// random parameters of --model-config.
+Checkpoint starting_model(const PretrainOptions& options, const RunDirectory& run, int resume_step) {
     if (resume_step > 0 || !options.init_checkpoint.empty()) {
         const std::string path = resume_step > 0 ? checkpoint_path(options.out_dir, resume_step) : options.init_checkpoint;
         Checkpoint checkpoint = read_checkpoint(path);
         if (resume_step > 0) expect_run_stamp(path, checkpoint.stamp, RunStamp{run.run_id(), resume_step});
-        config = checkpoint.config;
-        parameters = std::move(checkpoint.parameters);
-    } else {
-        std::string spec = options.model_config.empty() ? (synthetic ? SYNTHETIC_CONFIG : "d12") : options.model_config;
-        config = config_from_spec(spec);
-        parameters = gpt2_random_parameters(config, options.seed);
+        return checkpoint;
     }
+    const bool synthetic = options.train_pattern.empty();
+    Checkpoint fresh;
+    fresh.config = config_from_spec(options.model_config.empty() ? (synthetic ? SYNTHETIC_CONFIG : "d12")
+                                                                 : options.model_config);
+    fresh.parameters = gpt2_random_parameters(fresh.config, options.seed);
+    return fresh;
+}
+
+// A resumed run's AdamW moments and data position, from the training state beside its latest checkpoint, which
+// must be of this run, seed and data order.
+template <class Backend>
+void restore_training_state(GPT2<Backend>& model, Data& data, const PretrainOptions& options, const RunDirectory& run,
+                            int resume_step) {
+    using real = typename Backend::real;
+    const std::string path = training_state_path(options.out_dir, resume_step);
+    TrainingState state = read_training_state(path, model.num_parameters);
+    expect_run_stamp(path, state.stamp, RunStamp{run.run_id(), resume_step});
+    model.adam_m = Backend::template allocate<real>(model.num_parameters);
+    model.adam_v = Backend::template allocate<real>(model.num_parameters);
+    Backend::upload(model.adam_m, state.adam_m.data(), model.num_parameters);
+    Backend::upload(model.adam_v, state.adam_v.data(), model.num_parameters);
+    if (state.rng_state != options.seed)
+        fail("--resume: the checkpoint was trained with --seed " + std::to_string(state.rng_state) + ", not " +
+             std::to_string(options.seed));
+    if (state.data_order != (options.data_order == DataOrder::random ? 1 : 0))
+        fail(path + ": the run read its data in " + (state.data_order ? "random" : "sequential") + " order, not " +
+             data_order_name(options.data_order));
+    try {
+        if (options.data_order == DataOrder::random) data.train->seek_batch(state.shard_position);
+        else data.train->seek(state.shard_index, state.shard_position);
+    } catch (const Error& error) {
+        fail(path + ": " + error.what());
+    }
+}
+
+// One optimizer step on the next batch (forward, gradients summed over the ranks, AdamW at the schedule's rate);
+// stops the run, before the update, on a loss or gradient norm that is not finite. Returns the norm.
+template <class Backend>
+double pretrain_step(GPT2<Backend>& model, Data& data, const PretrainOptions& options, const AdamWSettings& settings,
+                     int step) {
+    auto stopped = [&](const std::string& what) {
+        fail("pretrain: step " + std::to_string(step) + ": " + what + "; stopped without a checkpoint (the latest is " +
+             "step " + std::to_string(latest_checkpoint_step(options.out_dir)) + ")");
+    };
+    data.train->next_batch();
+    gpt2_forward(model, data.train->inputs.data(), data.train->targets.data(), nullptr, data.train->rows,
+                 options.seq_len);
+    gpt2_global_loss(model);
+    if (!std::isfinite(model.mean_loss))  // stop before the update: the last checkpoint stays the good one
+        stopped("the loss is " + std::to_string(model.mean_loss) + " (not finite)");
+    gpt2_zero_grad(model);
+    gpt2_backward(model);
+    gpt2_sum_gradients(model);
+    const double norm = gpt2_update(model, settings, step);
+    if (!std::isfinite(norm)) stopped("the gradient norm is not finite");
+    return norm;
+}
+
+// The run's first line: the model, the device, the batch, the steps and the data (and the ranks, when launched).
+void print_run_start(const PretrainOptions& options, const GPT2Config& config, size_t num_parameters,
+                     const char* device, int rows) {
+    const bool synthetic = options.train_pattern.empty();
+    const std::string ranks = distributed().launched ? ", " + std::to_string(distributed().world_size) + " ranks (" +
+                                                           distributed().launcher + "), " + std::to_string(rows) +
+                                                           " rows each"
+                                                     : "";
+    std::printf("pretrain: %s, %zu parameters, device %s (%s), batch %dx%d, %d steps, data %s%s\n",
+                describe_config(config).c_str(), num_parameters, device, precision_name(cuda::matmul_precision()),
+                options.batch_size, options.seq_len, options.steps,
+                synthetic ? "synthetic (built-in)" : options.train_pattern.c_str(), ranks.c_str());
+}
+
+template <class Backend>
+PretrainResult pretrain_on(const PretrainOptions& options, const RunDirectory& run) {
+    PretrainResult result;
+    // the model: resumed (a resumed run killed before its first checkpoint starts over), loaded, or initialised
+    const int resume_step = run.resuming() ? latest_checkpoint_step(options.out_dir) : 0;
+    const Checkpoint start = starting_model(options, run, resume_step);
+    const GPT2Config& config = start.config;
     if (options.seq_len > config.max_seq_len)
         fail("--seq-len " + std::to_string(options.seq_len) + " exceeds the model's max_seq_len " +
              std::to_string(config.max_seq_len));
 
-    GPT2<Backend> model(config, parameters.data());
+    GPT2<Backend> model(config, start.parameters.data());
     model.logits_chunk_rows = TRAINING_LOGITS_CHUNK_ROWS;  // the logits never exist whole (validation included)
     Data data = open_data(options, config);
     set_data_order(data, options);
@@ -165,39 +232,13 @@ PretrainResult pretrain_on(const PretrainOptions& options, const RunDirectory& r
     const bool root = is_root_rank();
     const bool quiet = options.quiet || !root;
     if (resume_step > 0) {
-        const std::string path = training_state_path(options.out_dir, resume_step);
-        TrainingState state = read_training_state(path, model.num_parameters);
-        expect_run_stamp(path, state.stamp, RunStamp{run.run_id(), resume_step});
-        model.adam_m = Backend::template allocate<real>(model.num_parameters);
-        model.adam_v = Backend::template allocate<real>(model.num_parameters);
-        Backend::upload(model.adam_m, state.adam_m.data(), model.num_parameters);
-        Backend::upload(model.adam_v, state.adam_v.data(), model.num_parameters);
-        if (state.rng_state != options.seed)
-            fail("--resume: the checkpoint was trained with --seed " + std::to_string(state.rng_state) +
-                 ", not " + std::to_string(options.seed));
-        if (state.data_order != (options.data_order == DataOrder::random ? 1 : 0))
-            fail(path + ": the run read its data in " + (state.data_order ? "random" : "sequential") +
-                 " order, not " + data_order_name(options.data_order));
-        try {
-            if (options.data_order == DataOrder::random) data.train->seek_batch(state.shard_position);
-            else data.train->seek(state.shard_index, state.shard_position);
-        } catch (const Error& error) {
-            fail(path + ": " + error.what());
-        }
+        restore_training_state(model, data, options, run, resume_step);
         if (!quiet) std::printf("resumed from step %d in %s\n", resume_step, options.out_dir.c_str());
     }
     if (resume_step >= options.steps)
         fail("--resume: the checkpoint is at step " + std::to_string(resume_step) + ", --steps is " +
              std::to_string(options.steps));
-    if (!quiet)
-        std::printf("pretrain: %s, %zu parameters, device %s (%s), batch %dx%d, %d steps, data %s%s\n",
-                    describe_config(config).c_str(), model.num_parameters, Backend::name(),
-                    precision_name(cuda::matmul_precision()), options.batch_size,
-                    options.seq_len, options.steps, synthetic ? "synthetic (built-in)" : options.train_pattern.c_str(),
-                    distributed().launched ? (", " + std::to_string(distributed().world_size) + " ranks (" +
-                                              distributed().launcher + "), " + std::to_string(data.train->rows) +
-                                              " rows each").c_str()
-                                           : "");
+    if (!quiet) print_run_start(options, config, model.num_parameters, Backend::name(), data.train->rows);
 
     // the records of the steps the checkpoint holds, and nothing after them (a killed run may have written more)
     const std::string metrics_path = options.out_dir + "/metrics.jsonl";
@@ -211,23 +252,9 @@ PretrainResult pretrain_on(const PretrainOptions& options, const RunDirectory& r
     const auto started = std::chrono::steady_clock::now();
     for (int step = resume_step + 1; step <= options.steps; step++) {
         auto start = std::chrono::steady_clock::now();
-        data.train->next_batch();
-        gpt2_forward(model, data.train->inputs.data(), data.train->targets.data(), nullptr, data.train->rows,
-                     options.seq_len);
-        gpt2_global_loss(model);
-        if (!std::isfinite(model.mean_loss))  // stop before the update: the last checkpoint stays the good one
-            fail("pretrain: step " + std::to_string(step) + ": the loss is " + std::to_string(model.mean_loss) +
-                 " (not finite); stopped without a checkpoint (the latest is step " +
-                 std::to_string(latest_checkpoint_step(options.out_dir)) + ")");
-        gpt2_zero_grad(model);
-        gpt2_backward(model);
-        gpt2_sum_gradients(model);
         AdamWSettings settings = options.optimizer;
         settings.learning_rate = schedule.at(step);
-        double norm = gpt2_update(model, settings, step);
-        if (!std::isfinite(norm))
-            fail("pretrain: step " + std::to_string(step) + ": the gradient norm is not finite; stopped without a "
-                 "checkpoint (the latest is step " + std::to_string(latest_checkpoint_step(options.out_dir)) + ")");
+        const double norm = pretrain_step(model, data, options, settings, step);
         double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
         result.train_losses.push_back(model.mean_loss);
         bool last = step == options.steps;

@@ -102,9 +102,8 @@ RunDirectory::RunDirectory(const std::string& dir, RunDescription description, S
     resuming_ = shared[0] != 0, run_id_ = shared[1];
 }
 
-void RunDirectory::open_as_root(StartMode mode, bool overwrite) {
-    const std::string record_path = dir_ + "/run.json";
-    make_directories(dir_);
+// The folder's lock (.lock, holding the pid of the run that writes the folder): one run at a time.
+void RunDirectory::take_lock() {
     const std::string lock_path = dir_ + "/.lock";
     lock_fd_ = open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
     if (lock_fd_ < 0) fail(lock_path + ": cannot open the run's lock: " + std::strerror(errno));
@@ -120,6 +119,45 @@ void RunDirectory::open_as_root(StartMode mode, bool overwrite) {
     const std::string pid = std::to_string(getpid());
     if (ftruncate(lock_fd_, 0) != 0 || pwrite(lock_fd_, pid.data(), pid.size(), 0) != ssize_t(pid.size()))
         fail(lock_path + ": cannot write the run's lock: " + std::strerror(errno));
+}
+
+// The run record of the run to resume (record_, run_id_): of the same command, with the same options but those
+// that may change.
+void RunDirectory::read_record_to_resume(const std::string& record_path) {
+    try {
+        const std::vector<uint8_t> bytes = read_file_bytes(record_path);
+        record_ = json::parse(bytes.begin(), bytes.end());
+        run_id_ = std::stoull(record_.at("run_id").get<std::string>(), nullptr, 16);
+        if (record_.at("command") != description_.command)
+            fail(record_path + ": a run of `train " + record_.at("command").get<std::string>() +
+                 "`, not of `train " + description_.command + "`");
+        const json& before = record_.at("options");
+        std::string differences;
+        for (const auto& [name, value] : description_.options.items()) {
+            const bool free = std::find(description_.may_change.begin(), description_.may_change.end(),
+                                        name) != description_.may_change.end();
+            const json was = before.contains(name) ? before.at(name) : json();
+            if (!free && was != value)
+                differences += "\n  " + option_text(name, value) + " (the run has " +
+                               (was.is_null() ? "none" : option_text(name, was)) + ")";
+        }
+        if (!differences.empty()) {
+            std::string allowed;
+            for (const std::string& name : description_.may_change) allowed += " --" + name;
+            fail("--resume: " + dir_ + " holds a run with other settings:" + differences +
+                 "\n  (a resumed run may change only:" + allowed + "; give another --out for a new run)");
+        }
+    } catch (const json::exception& error) {
+        fail(record_path + ": not a run record: " + error.what());
+    } catch (const std::logic_error&) {  // stoull
+        fail(record_path + ": not a run record: bad run_id");
+    }
+}
+
+void RunDirectory::open_as_root(StartMode mode, bool overwrite) {
+    const std::string record_path = dir_ + "/run.json";
+    make_directories(dir_);
+    take_lock();
 
     for (const std::string& pattern : {dir_ + "/*.tmp.*", dir_ + "/*/*.tmp.*"})
         for (const std::string& path : matching_files(pattern))
@@ -142,34 +180,7 @@ void RunDirectory::open_as_root(StartMode mode, bool overwrite) {
     }
 
     if (resuming_) {
-        try {
-            const std::vector<uint8_t> bytes = read_file_bytes(record_path);
-            record_ = json::parse(bytes.begin(), bytes.end());
-            run_id_ = std::stoull(record_.at("run_id").get<std::string>(), nullptr, 16);
-            if (record_.at("command") != description_.command)
-                fail(record_path + ": a run of `train " + record_.at("command").get<std::string>() +
-                     "`, not of `train " + description_.command + "`");
-            const json& before = record_.at("options");
-            std::string differences;
-            for (const auto& [name, value] : description_.options.items()) {
-                const bool free = std::find(description_.may_change.begin(), description_.may_change.end(),
-                                            name) != description_.may_change.end();
-                const json was = before.contains(name) ? before.at(name) : json();
-                if (!free && was != value)
-                    differences += "\n  " + option_text(name, value) + " (the run has " +
-                                   (was.is_null() ? "none" : option_text(name, was)) + ")";
-            }
-            if (!differences.empty()) {
-                std::string allowed;
-                for (const std::string& name : description_.may_change) allowed += " --" + name;
-                fail("--resume: " + dir_ + " holds a run with other settings:" + differences +
-                     "\n  (a resumed run may change only:" + allowed + "; give another --out for a new run)");
-            }
-        } catch (const json::exception& error) {
-            fail(record_path + ": not a run record: " + error.what());
-        } catch (const std::logic_error&) {  // stoull
-            fail(record_path + ": not a run record: bad run_id");
-        }
+        read_record_to_resume(record_path);
     } else {
         run_id_ = new_run_id();
         record_ = {{"run_id", run_id_text(run_id_)}, {"command", description_.command}, {"started", utc_now()},

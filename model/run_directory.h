@@ -49,6 +49,8 @@ public:
 
 private:
     void open_as_root(StartMode mode, bool overwrite);  // the constructor's work on rank 0
+    void take_lock();                                    // or fail, naming the process that holds it
+    void read_record_to_resume(const std::string& record_path);  // or fail, naming what differs
     void write_record();
     std::vector<std::string> outputs_present() const;  // the files of description_.outputs in the folder
 

@@ -19,13 +19,13 @@
 
 #include "data/file_io.h"
 #include "data/llmc_header.h"
-#include "model/random.h"
+#include "data/random.h"
 #include "test/run_command.h"
 #include "test/test_support.h"
 
 namespace fuzz {
 
-// The project's splitmix64 (model/random.h), with the draws the mutations need.
+// The project's splitmix64 (data/random.h), with the draws the mutations need.
 struct Draws : ::Random {
     using ::Random::Random;
     size_t below(size_t n) { return n == 0 ? 0 : size_t(next() % n); }

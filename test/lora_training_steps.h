@@ -4,16 +4,12 @@
 #include <utility>
 #include <vector>
 
-#include "lora/adapters.h"
+#include "model/lora_adapters.h"
 #include "model/gpt2.h"
+#include "test/small_model.h"
 #include "test/test_support.h"
 
-inline GPT2Config lora_test_config() {
-    GPT2Config c;
-    c.max_seq_len = 24, c.vocab_size = 67, c.padded_vocab_size = padded_vocab(67);
-    c.num_layers = 2, c.num_heads = 4, c.channels = 36;
-    return c;
-}
+inline GPT2Config lora_test_config() { return test_config(2, 36, 4, 67, 24); }
 
 // Five AdamW steps of the newest of two branches on every module (dropout on), the base frozen and, with
 // bf16_base, stored in bf16 (GPT2::bf16_base); returns the losses and the final adapters.

@@ -6,7 +6,7 @@
 #include <string>
 #include <vector>
 
-#include "lora/adapters.h"
+#include "model/lora_adapters.h"
 #include "test/test_support.h"
 
 const std::string PEFT_LORA = "test/fixtures/peft_lora.txt";

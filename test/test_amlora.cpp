@@ -8,10 +8,10 @@
 
 #include "lora/attention_mixture.h"
 #include "lora/cpu/attention_mixture.h"
-#include "lora/cpu/lora_linear.h"
+#include "model/cpu/lora_linear.h"
 #include "lora/methods/amlora.h"
 #include "model/backend_cpu.h"
-#include "model/cuda/attention_mixture_kernels.h"
+#include "lora/cuda/attention_mixture_kernels.h"
 #include "model/initialisation.h"
 #include "test/cl_test_support.h"
 #include "test/cuda_test_support.h"
@@ -71,7 +71,8 @@ constexpr double WHOLE_MODEL_TOLERANCE = 2e-5;
 
 }  // namespace
 
-TEST_CASE("amlora kernels: forward matches the formula; weights are sigmoids, or a softmax over the branches") {
+TEST_CASE("amlora kernels: forward matches the formula; weights are sigmoids, or a softmax over the branches",
+          "[attention_mixture]") {
     const LoraShape s{5, 6, 7, 3, 2, 0};
     for (bool softmax : variants) {
         INFO("softmax " << softmax);
@@ -111,7 +112,8 @@ TEST_CASE("amlora kernels: forward matches the formula; weights are sigmoids, or
     }
 }
 
-TEST_CASE("amlora kernels: every gradient of the attention path matches finite differences (double)") {
+TEST_CASE("amlora kernels: every gradient of the attention path matches finite differences (double)",
+          "[attention_mixture]") {
     // three branches; all trainable, then only the last (the frozen ones' D, v, A, Bt get nothing)
     for (int first_trainable : {0, 2})
         for (bool softmax : variants) {
@@ -303,7 +305,8 @@ TEST_CASE("amlora: a run stopped after task 1 and resumed ends bit-identical to 
     CHECK(bit_identical(a.tensor("amlora/attention"), b.tensor("amlora/attention")));
 }
 
-GPU_TEST_CASE("cuda kernels: attention mixture forward, penalty and backward match the CPU reference") {
+GPU_TEST_CASE("cuda kernels: attention mixture forward, penalty and backward match the CPU reference",
+              "[attention_mixture]") {
     // odd sizes, and GPT-2-like ones (qkv 768 -> 2304, r 8, d_a 64, 15 branches)
     const LoraShape shapes[] = {{37, 5, 11, 3, 2, 2}, {300, 16, 48, 4, 8, 0}, {512, 768, 2304, 15, 8, 14}};
     const int dims[] = {3, 16, 64};

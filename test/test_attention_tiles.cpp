@@ -158,7 +158,7 @@ std::vector<To> converted(const std::vector<From>& values) {
 
 }  // namespace
 
-TEST_CASE("attention tiles: the tiled forward (online softmax) matches the CPU reference") {
+TEST_CASE("attention tiles: the tiled forward (online softmax) matches the CPU reference", "[attention]") {
     for (const Problem& p : problems)
         for (const Tiles& tiles : tile_sizes) {
             INFO("B=" << p.B << " T=" << p.T << " C=" << p.C << " NH=" << p.NH << " tiles " << tiles.query << "x"
@@ -186,7 +186,7 @@ TEST_CASE("attention tiles: the tiled forward (online softmax) matches the CPU r
 }
 
 TEST_CASE("attention tiles: the tiled backward (recomputed P, per key tile and per query tile) matches the CPU "
-          "reference and accumulates") {
+          "reference and accumulates", "[attention]") {
     for (const Problem& p : problems)
         for (const Tiles& tiles : tile_sizes) {
             INFO("B=" << p.B << " T=" << p.T << " C=" << p.C << " NH=" << p.NH << " tiles " << tiles.query << "x"
@@ -215,7 +215,7 @@ TEST_CASE("attention tiles: the tiled backward (recomputed P, per key tile and p
         }
 }
 
-TEST_CASE("attention tiles: a row that has seen only masked scores stays empty, without a NaN") {
+TEST_CASE("attention tiles: a row that has seen only masked scores stays empty, without a NaN", "[attention]") {
     SoftmaxRowState state = softmax_row_start();
     CHECK(softmax_row_rescale(state, -INFINITY) == 0.0f);
     CHECK(attention_weight(-INFINITY, state.max) == 0.0f);
@@ -231,7 +231,8 @@ TEST_CASE("attention tiles: a row that has seen only masked scores stays empty, 
     CHECK(std::abs(state.sum - std::exp(-1.0f)) < 1e-7f);
 }
 
-TEST_CASE("attention tiles: the CUDA activations keep one log-sum-exp per row, the CPU ones the probabilities") {
+TEST_CASE("attention tiles: the CUDA activations keep one log-sum-exp per row, the CPU ones the probabilities",
+          "[attention]") {
     const GPT2Config d12 = config_from_spec("d12");
     const int B = 16, T = 1024;
     const size_t L = d12.num_layers, NH = d12.num_heads;

@@ -100,7 +100,8 @@ TEST_CASE("bf16 base: LoRA training on a base stored in bf16 stays within the bf
     CHECK(error < 1e-2);
 }
 
-GPU_TEST_CASE("cuda kernels: to_bf16 rounds as the CPU, bit for bit; the bf16 product matches the CPU's emulation") {
+GPU_TEST_CASE("cuda kernels: to_bf16 rounds as the CPU, bit for bit; the bf16 product matches the CPU's emulation",
+              "[matmul]") {
     const std::vector<float> values = rounding_cases();
     DeviceBuffer<float> d_values(values);
     DeviceBuffer<bf16_bits> d_rounded(values.size());

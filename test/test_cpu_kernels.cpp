@@ -13,7 +13,7 @@
 
 using Vec = std::vector<double>;
 
-TEST_CASE("cpu kernels: encoder backward matches finite differences") {
+TEST_CASE("cpu kernels: encoder backward matches finite differences", "[encoder]") {
     const int B = 2, T = 5, C = 7, V = 11;
     std::vector<int> tokens = {3, 1, 3, 10, 0, 7, 7, 2, 9, 3};  // repeats accumulate into one wte row
     Vec wte = random_vector<double>(V * C, 1), wpe = random_vector<double>(T * C, 2);
@@ -28,7 +28,7 @@ TEST_CASE("cpu kernels: encoder backward matches finite differences") {
     CHECK(relative_error(dwpe, numerical_gradient(wpe, loss)) < GRADIENT_TOLERANCE);
 }
 
-TEST_CASE("cpu kernels: layernorm backward matches finite differences") {
+TEST_CASE("cpu kernels: layernorm backward matches finite differences", "[layernorm]") {
     const int N = 6, C = 13;
     Vec x = random_vector<double>(N * C, 4, -2, 3), w = random_vector<double>(C, 5), b = random_vector<double>(C, 6);
     Vec r = random_vector<double>(N * C, 7), out(N * C), mean(N), rstd(N);
@@ -50,7 +50,7 @@ TEST_CASE("cpu kernels: layernorm backward matches finite differences") {
     CHECK(relative_error(db, numerical_gradient(b, loss)) < GRADIENT_TOLERANCE);
 }
 
-TEST_CASE("cpu kernels: matmul backward matches finite differences, and skips frozen weights") {
+TEST_CASE("cpu kernels: matmul backward matches finite differences, and skips frozen weights", "[matmul]") {
     const int N = 5, C = 7, OC = 9;
     Vec x = random_vector<double>(N * C, 8), w = random_vector<double>(OC * C, 9), bias = random_vector<double>(OC, 10);
     Vec r = random_vector<double>(N * OC, 11), out(N * OC);
@@ -74,7 +74,7 @@ TEST_CASE("cpu kernels: matmul backward matches finite differences, and skips fr
     CHECK(relative_error(dx_frozen, dx) == 0);
 }
 
-TEST_CASE("cpu kernels: causal attention backward matches finite differences") {
+TEST_CASE("cpu kernels: causal attention backward matches finite differences", "[attention]") {
     const int B = 2, T = 5, C = 12, NH = 3;
     Vec qkv = random_vector<double>(B * T * 3 * C, 12, -1.5, 1.5);
     Vec r = random_vector<double>(B * T * C, 13), out(B * T * C), att(B * NH * T * T);
@@ -99,7 +99,7 @@ TEST_CASE("cpu kernels: causal attention backward matches finite differences") {
     CHECK(relative_error(dqkv, numerical_gradient(qkv, loss)) < GRADIENT_TOLERANCE);
 }
 
-TEST_CASE("cpu kernels: gelu backward matches finite differences") {
+TEST_CASE("cpu kernels: gelu backward matches finite differences", "[gelu]") {
     const int N = 40;
     Vec x = random_vector<double>(N, 14, -4, 4), r = random_vector<double>(N, 15), out(N);
     auto loss = [&] {
@@ -116,7 +116,7 @@ TEST_CASE("cpu kernels: gelu backward matches finite differences") {
     CHECK(relative_error(dx, numerical_gradient(x, loss)) < GRADIENT_TOLERANCE);
 }
 
-TEST_CASE("cpu kernels: residual backward matches finite differences") {
+TEST_CASE("cpu kernels: residual backward matches finite differences", "[residual]") {
     const int N = 17;
     Vec a = random_vector<double>(N, 16), b = random_vector<double>(N, 17), r = random_vector<double>(N, 18), out(N);
     auto loss = [&] {
@@ -129,7 +129,7 @@ TEST_CASE("cpu kernels: residual backward matches finite differences") {
     CHECK(relative_error(db, numerical_gradient(b, loss)) < GRADIENT_TOLERANCE);
 }
 
-TEST_CASE("cpu kernels: weighted cross-entropy backward matches finite differences, padding ignored") {
+TEST_CASE("cpu kernels: weighted cross-entropy backward matches finite differences, padding ignored", "[classifier]") {
     const int N = 6, V = 9, Vp = 12;
     Vec logits = random_vector<double>(N * Vp, 19, -3, 3);
     std::vector<int> targets = {0, 8, 4, 4, 1, 7};
@@ -156,7 +156,7 @@ TEST_CASE("cpu kernels: weighted cross-entropy backward matches finite differenc
     for (int v = 0; v < Vp; v++) CHECK(dlogits[1 * Vp + v] == 0);  // weight 0: no gradient at all
 }
 
-TEST_CASE("cpu kernels: adamw step matches the formula, with and without weight decay") {
+TEST_CASE("cpu kernels: adamw step matches the formula, with and without weight decay", "[adamw]") {
     const int N = 5;
     Vec p = random_vector<double>(N, 20), g = random_vector<double>(N, 21);
     Vec m = random_vector<double>(N, 22), v = random_vector<double>(N, 23, 0, 1);
@@ -175,7 +175,7 @@ TEST_CASE("cpu kernels: adamw step matches the formula, with and without weight 
     }
 }
 
-TEST_CASE("cpu kernels: sum of squares") {
+TEST_CASE("cpu kernels: sum of squares", "[global_norm]") {
     Vec x = {3, -4, 12};
     CHECK(cpu::sum_of_squares(x.data(), x.size()) == 169);
 }

@@ -128,7 +128,7 @@ TEST_CASE("cpu threads: a threaded matrix product gives the same bits run after 
     CHECK(relative_error(first[0], single[0]) < 1e-6);
 }
 
-TEST_CASE("cpu kernels: causal attention in blocks of rows matches the full T x T computation") {
+TEST_CASE("cpu kernels: causal attention in blocks of rows matches the full T x T computation", "[attention]") {
     // T = 150 crosses two block edges (blocks of 64 rows); double precision, so only the order of sums differs
     const int B = 1, T = 150, C = 16, NH = 2, hs = C / NH;
     const std::vector<double> qkv = random_vector<double>(size_t(B) * T * 3 * C, 12, -2, 2);
@@ -184,7 +184,8 @@ TEST_CASE("cpu kernels: causal attention in blocks of rows matches the full T x 
     CHECK(relative_error(dqkv, dqkv_ref) < 1e-12);
 }
 
-TEST_CASE("cpu kernels: the one-pass classifier gives the same losses and gradient in place and out of place") {
+TEST_CASE("cpu kernels: the one-pass classifier gives the same losses and gradient in place and out of place",
+          "[classifier]") {
     const int N = 5, V = 300, Vp = 304;
     const std::vector<float> logits = random_vector<float>(size_t(N) * Vp, 14, -5, 5);
     const std::vector<int> targets = {0, 299, 17, 150, 3};

@@ -39,7 +39,8 @@ std::vector<double> reference_log_sum_exp(const std::vector<float>& qkv, const A
 
 }  // namespace
 
-GPU_TEST_CASE("cuda kernels: fused attention forward matches the CPU reference, with the rows' log-sum-exp") {
+GPU_TEST_CASE("cuda kernels: fused attention forward matches the CPU reference, with the rows' log-sum-exp",
+              "[attention]") {
     for (const AttentionShape& s : attention_shapes) {
         INFO("B=" << s.B << " T=" << s.T << " C=" << s.C << " NH=" << s.NH);
         std::vector<float> qkv = random_vector<float>(size_t(s.B) * s.T * 3 * s.C, 1, -2, 2);
@@ -55,7 +56,7 @@ GPU_TEST_CASE("cuda kernels: fused attention forward matches the CPU reference, 
     }
 }
 
-GPU_TEST_CASE("cuda kernels: fused attention backward accumulates the CPU reference's gradient") {
+GPU_TEST_CASE("cuda kernels: fused attention backward accumulates the CPU reference's gradient", "[attention]") {
     for (const AttentionShape& s : attention_shapes) {
         INFO("B=" << s.B << " T=" << s.T << " C=" << s.C << " NH=" << s.NH);
         std::vector<float> qkv = random_vector<float>(size_t(s.B) * s.T * 3 * s.C, 2, -2, 2);
@@ -89,7 +90,7 @@ GPU_TEST_CASE("cuda kernels: fused attention backward accumulates the CPU refere
     }
 }
 
-GPU_TEST_CASE("cuda kernels: fused attention is bit-identical run to run") {
+GPU_TEST_CASE("cuda kernels: fused attention is bit-identical run to run", "[attention]") {
     const AttentionShape s = {2, 257, 768, 12};
     std::vector<float> qkv = random_vector<float>(size_t(s.B) * s.T * 3 * s.C, 7, -2, 2);
     std::vector<float> dout = random_vector<float>(size_t(s.B) * s.T * s.C, 8);
@@ -109,7 +110,7 @@ GPU_TEST_CASE("cuda kernels: fused attention is bit-identical run to run") {
     CHECK(first.download() == second.download());
 }
 
-GPU_TEST_CASE("cuda kernels: fused attention refuses a head size above 128") {
+GPU_TEST_CASE("cuda kernels: fused attention refuses a head size above 128", "[attention]") {
     DeviceBuffer<float> d_qkv(3 * 129), d_out(129), d_lse(1);
     CHECK_THROWS_WITH(cuda::attention_forward(d_out.data, d_lse.data, d_qkv.data, 1, 1, 129, 1),
                       Catch::Contains("head size"));
@@ -143,7 +144,7 @@ ClassifierCase make_classifier_case(int N, int V, int Vp, uint64_t seed) {
 
 }  // namespace
 
-GPU_TEST_CASE("cuda kernels: fused classifier matches the CPU reference") {
+GPU_TEST_CASE("cuda kernels: fused classifier matches the CPU reference", "[classifier]") {
     struct Shape {
         int N, V, Vp;
     } shapes[] = {{1, 1, 1}, {5, 67, 128}, {6, 67, 67}, {4, 129, 130}, {3, 1000, 1024}, {8, 50257, 50304}};
@@ -195,7 +196,7 @@ GPU_TEST_CASE("cuda kernels: fused classifier matches the CPU reference") {
     }
 }
 
-GPU_TEST_CASE("cuda kernels: fused classifier with zero total weight gives zero dlogits") {
+GPU_TEST_CASE("cuda kernels: fused classifier with zero total weight gives zero dlogits", "[classifier]") {
     ClassifierCase c = make_classifier_case(4, 67, 128, 20);
     std::fill(c.weights.begin(), c.weights.end(), 0.0f);
     std::vector<float> losses(c.N);

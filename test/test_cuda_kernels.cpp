@@ -35,7 +35,7 @@ const size_t flat_sizes[] = {1, 7, 64 * 33, 4 * 768 * 33 + 5};
 
 }  // namespace
 
-GPU_TEST_CASE("cuda kernels: encoder forward and backward match the CPU reference, with repeated tokens") {
+GPU_TEST_CASE("cuda kernels: encoder forward and backward match the CPU reference, with repeated tokens", "[encoder]") {
     struct Shape {
         int B, T, C, V;
     } shapes[] = {{1, 1, 1, 1}, {2, 5, 36, 11}, {3, 7, 771, 50}, {4, 64, 768, 300}, {8, 33, 20, 5}};
@@ -78,7 +78,7 @@ GPU_TEST_CASE("cuda kernels: encoder forward and backward match the CPU referenc
     }
 }
 
-GPU_TEST_CASE("cuda kernels: encoder backward is deterministic (two runs agree bit for bit)") {
+GPU_TEST_CASE("cuda kernels: encoder backward is deterministic (two runs agree bit for bit)", "[encoder]") {
     const int B = 8, T = 256, C = 768, V = 97;  // many repeats of each token
     std::vector<int> tokens = random_tokens(size_t(B) * T, V, 7);
     DeviceBuffer<int> d_tokens(tokens);
@@ -95,7 +95,7 @@ GPU_TEST_CASE("cuda kernels: encoder backward is deterministic (two runs agree b
     CHECK(bit_identical(runs[0][1], runs[1][1]));
 }
 
-GPU_TEST_CASE("cuda kernels: layernorm forward matches the CPU reference") {
+GPU_TEST_CASE("cuda kernels: layernorm forward matches the CPU reference", "[layernorm]") {
     for (const RowShape& s : row_shapes) {
         INFO("N=" << s.N << " C=" << s.C);
         const size_t NC = size_t(s.N) * s.C;
@@ -116,7 +116,8 @@ GPU_TEST_CASE("cuda kernels: layernorm forward matches the CPU reference") {
     }
 }
 
-GPU_TEST_CASE("cuda kernels: layernorm backward matches the CPU reference, and skips frozen weight and bias") {
+GPU_TEST_CASE("cuda kernels: layernorm backward matches the CPU reference, and skips frozen weight and bias",
+              "[layernorm]") {
     for (const RowShape& s : row_shapes) {
         INFO("N=" << s.N << " C=" << s.C);
         const size_t NC = size_t(s.N) * s.C;
@@ -160,7 +161,7 @@ GPU_TEST_CASE("cuda kernels: layernorm backward matches the CPU reference, and s
     }
 }
 
-GPU_TEST_CASE("cuda kernels: layernorm backward is deterministic (two runs agree bit for bit)") {
+GPU_TEST_CASE("cuda kernels: layernorm backward is deterministic (two runs agree bit for bit)", "[layernorm]") {
     const int N = 64 * 33, C = 771;
     const size_t NC = size_t(N) * C;
     std::vector<float> inp = random_vector<float>(NC, 21, -2.0, 3.0), dout = random_vector<float>(NC, 22);
@@ -182,7 +183,8 @@ GPU_TEST_CASE("cuda kernels: layernorm backward is deterministic (two runs agree
     for (int i = 0; i < 3; i++) CHECK(bit_identical(runs[0][i], runs[1][i]));
 }
 
-GPU_TEST_CASE("cuda kernels: fused residual + layernorm forward matches residual_forward then layernorm_forward") {
+GPU_TEST_CASE("cuda kernels: fused residual + layernorm forward matches residual_forward then layernorm_forward",
+              "[layernorm][residual]") {
     for (const RowShape& s : row_shapes) {
         INFO("N=" << s.N << " C=" << s.C);
         const size_t NC = size_t(s.N) * s.C;
@@ -208,7 +210,7 @@ GPU_TEST_CASE("cuda kernels: fused residual + layernorm forward matches residual
     }
 }
 
-GPU_TEST_CASE("cuda kernels: gelu forward and backward match the CPU reference") {
+GPU_TEST_CASE("cuda kernels: gelu forward and backward match the CPU reference", "[gelu]") {
     for (size_t N : flat_sizes) {
         INFO("N=" << N);
         std::vector<float> inp = random_vector<float>(N, 32, -5.0, 5.0), dout = random_vector<float>(N, 33);
@@ -227,7 +229,7 @@ GPU_TEST_CASE("cuda kernels: gelu forward and backward match the CPU reference")
     }
 }
 
-GPU_TEST_CASE("cuda kernels: residual forward and backward, and scale, match the CPU reference") {
+GPU_TEST_CASE("cuda kernels: residual forward and backward, and scale, match the CPU reference", "[residual]") {
     for (size_t N : flat_sizes) {
         INFO("N=" << N);
         std::vector<float> a = random_vector<float>(N, 35), b = random_vector<float>(N, 36);
@@ -251,7 +253,7 @@ GPU_TEST_CASE("cuda kernels: residual forward and backward, and scale, match the
     }
 }
 
-GPU_TEST_CASE("cuda kernels: sum of squares matches the CPU reference and is deterministic") {
+GPU_TEST_CASE("cuda kernels: sum of squares matches the CPU reference and is deterministic", "[global_norm]") {
     const size_t sizes[] = {1, 7, 64 * 33, 3 * 1024 * 1024 + 7};
     for (size_t N : sizes) {
         INFO("N=" << N);
@@ -266,7 +268,7 @@ GPU_TEST_CASE("cuda kernels: sum of squares matches the CPU reference and is det
     }
 }
 
-GPU_TEST_CASE("cuda kernels: adamw update matches the CPU reference") {
+GPU_TEST_CASE("cuda kernels: adamw update matches the CPU reference", "[adamw]") {
     const size_t sizes[] = {1, 7, 64 * 33, (1 << 20) + 3};
     const float lr = 1e-3f, beta1 = 0.9f, beta2 = 0.95f, eps = 1e-8f, weight_decay = 0.1f, grad_scale = 0.5f;
     for (size_t N : sizes)

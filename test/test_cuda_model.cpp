@@ -11,7 +11,7 @@
 #include "model/verify.h"
 #include "test/cuda_test_support.h"
 
-GPU_TEST_CASE("cuda kernels: matmul forward and backward match the CPU reference") {
+GPU_TEST_CASE("cuda kernels: matmul forward and backward match the CPU reference", "[matmul]") {
     struct Shape {
         int N, C, OC;
     } shapes[] = {{1, 1, 1}, {7, 36, 108}, {33, 771, 67}, {64 * 33, 768, 2304}};

@@ -29,7 +29,8 @@ struct StepShape {
 // ---------------------------------------------------------------------------------------------------------
 // CPU
 
-TEST_CASE("decode kernels: attention steps over a sequence reproduce the full causal attention", "[decode]") {
+TEST_CASE("decode kernels: attention steps over a sequence reproduce the full causal attention",
+          "[decode][kv_attention]") {
     // hs = 9, 16 and 64; the cache longer than the sequence (max_T > T) or exactly as long
     const struct {
         int B, T, C, NH, max_T;
@@ -76,7 +77,7 @@ TEST_CASE("decode kernels: attention steps over a sequence reproduce the full ca
     }
 }
 
-TEST_CASE("decode kernels: attention step fails for a position outside the cache", "[decode]") {
+TEST_CASE("decode kernels: attention step fails for a position outside the cache", "[decode][kv_attention]") {
     const int B = 1, C = 8, NH = 2, max_T = 4;
     std::vector<float> qkv(B * 3 * C, 0.5f), cache(B * max_T * C), values(cache), out(B * C);
     for (int position : {-1, max_T, max_T + 10})
@@ -86,7 +87,7 @@ TEST_CASE("decode kernels: attention step fails for a position outside the cache
     cpu::attention_step_forward(out.data(), cache.data(), values.data(), qkv.data(), max_T - 1, B, C, NH, max_T);
 }
 
-TEST_CASE("decode kernels: argmax picks the first largest logit and ignores the padding", "[decode]") {
+TEST_CASE("decode kernels: argmax picks the first largest logit and ignores the padding", "[decode][argmax]") {
     const int N = 5, V = 5, Vp = 7;
     // clang-format off
     const std::vector<double> logits = {
@@ -116,7 +117,7 @@ TEST_CASE("decode kernels: argmax picks the first largest logit and ignores the 
     REQUIRE_THROWS_WITH(cpu::argmax_rows(out.data(), logits.data(), N, 0, Vp), Contains("argmax"));
 }
 
-TEST_CASE("decode kernels: dropout mask keeps a fraction 1-p, scaled by 1/(1-p)", "[decode]") {
+TEST_CASE("decode kernels: dropout mask keeps a fraction 1-p, scaled by 1/(1-p)", "[decode][dropout]") {
     const size_t count = 100000;
     for (float p : {0.05f, 0.1f, 0.3f, 0.5f, 0.9f}) {
         INFO("p=" << p);
@@ -141,7 +142,7 @@ TEST_CASE("decode kernels: dropout mask keeps a fraction 1-p, scaled by 1/(1-p)"
     }
 }
 
-TEST_CASE("decode kernels: dropout mask is a function of the seed; p = 0 keeps everything", "[decode]") {
+TEST_CASE("decode kernels: dropout mask is a function of the seed; p = 0 keeps everything", "[decode][dropout]") {
     const size_t count = 100000;
     std::vector<float> a(count), b(count), c(count);
     cpu::dropout_mask(a.data(), count, 42, 0.1f);
@@ -169,7 +170,7 @@ TEST_CASE("decode kernels: dropout mask is a function of the seed; p = 0 keeps e
 // ---------------------------------------------------------------------------------------------------------
 // CUDA against the CPU reference
 
-GPU_TEST_CASE("cuda kernels: attention step matches the CPU reference") {
+GPU_TEST_CASE("cuda kernels: attention step matches the CPU reference", "[kv_attention]") {
     // hs = 16 and 64 (GPT-2's), B = 1 and 5; hs = 300 (more channels than threads); a position past the default
     // 48 KiB of shared memory
     const StepShape shapes[] = {{1, 64, 4, 37},    {5, 64, 4, 1024}, {5, 768, 12, 1024}, {1, 128, 2, 9},
@@ -206,7 +207,7 @@ GPU_TEST_CASE("cuda kernels: attention step matches the CPU reference") {
     }
 }
 
-GPU_TEST_CASE("cuda kernels: attention steps over a sequence match the full causal attention") {
+GPU_TEST_CASE("cuda kernels: attention steps over a sequence match the full causal attention", "[kv_attention]") {
     const int B = 3, T = 50, C = 96, NH = 6, max_T = 64;
     std::vector<float> qkv = random_vector<float>(size_t(B) * T * 3 * C, 200, -2, 2);
     std::vector<float> full(size_t(B) * T * C), att(size_t(B) * NH * T * T);
@@ -230,7 +231,7 @@ GPU_TEST_CASE("cuda kernels: attention steps over a sequence match the full caus
     CHECK(relative_error(gpu, full) < FP32_TOLERANCE);
 }
 
-GPU_TEST_CASE("cuda kernels: attention step fails for a position outside the cache") {
+GPU_TEST_CASE("cuda kernels: attention step fails for a position outside the cache", "[kv_attention]") {
     DeviceBuffer<float> qkv(3 * 8), keys(4 * 8), values(4 * 8), out(8);
     for (int position : {-1, 4})
         REQUIRE_THROWS_WITH(cuda::attention_step_forward(out.data, keys.data, values.data, qkv.data, position, 1, 8, 2,
@@ -238,7 +239,7 @@ GPU_TEST_CASE("cuda kernels: attention step fails for a position outside the cac
                             Contains("position " + std::to_string(position)));
 }
 
-GPU_TEST_CASE("cuda kernels: argmax matches the CPU reference") {
+GPU_TEST_CASE("cuda kernels: argmax matches the CPU reference", "[argmax]") {
     const struct {
         int N, V, Vp;
     } shapes[] = {{7, 50257, 50304}, {3, 5, 8}, {4, 1, 1}, {6, 1000, 1024}, {2, 2049, 2049}};
@@ -275,7 +276,7 @@ GPU_TEST_CASE("cuda kernels: argmax matches the CPU reference") {
     CHECK(d_out.download() == std::vector<int>{0, 0, 0});
 }
 
-GPU_TEST_CASE("cuda kernels: dropout mask is bit-identical to the CPU's") {
+GPU_TEST_CASE("cuda kernels: dropout mask is bit-identical to the CPU's", "[dropout]") {
     for (size_t count : {size_t(1), size_t(1000), size_t(100003), size_t(3) * 1024 * 768 + 5})
         for (float p : {0.0f, 0.05f, 0.1f, 0.5f, 0.95f})
             for (uint64_t seed : {uint64_t(0), uint64_t(42), uint64_t(0xFFFFFFFFFFFFFFFFULL)}) {

@@ -1,5 +1,5 @@
 // GainLoRA (lora/methods/gainlora.h): the gate's CPU reference (lora/cpu/gate.h) against finite differences in
-// double precision and its CUDA version (model/cuda/gate.cu) against the reference in float; the GPM basis
+// double precision and its CUDA version (lora/cuda/gate.cu) against the reference in float; the GPM basis
 // extension (lora/gpm.h) on hand-made covariances; and the method on the synthetic benchmark: new gates stay shut
 // on old tasks' prompts, old tasks are kept better than by SeqLoRA, and a resumed run ends where an uninterrupted
 // one does. Without a GPU the "cuda kernels: " tests report themselves as skipped.
@@ -9,7 +9,7 @@
 #include "lora/continual.h"
 #include "lora/cpu/gate.h"
 #include "lora/gpm.h"
-#include "model/cuda/gate_kernels.h"
+#include "lora/cuda/gate_kernels.h"
 #include "test/cl_test_support.h"
 #include "test/cuda_test_support.h"
 #include "test/gradient_check.h"
@@ -79,7 +79,7 @@ std::vector<nlohmann::json> read_diagnostics(const std::string& dir) {
 
 }  // namespace
 
-TEST_CASE("gainlora gate: forward matches the formula; prompt mean, row broadcast and its adjoint") {
+TEST_CASE("gainlora gate: forward matches the formula; prompt mean, row broadcast and its adjoint", "[gate]") {
     const int S = 3, C = 6, m = 4;
     GateInputs<double> x(S, C, m, 1);
     GateOutputs<double> y = run_forward(x);
@@ -136,7 +136,7 @@ TEST_CASE("gainlora gate: forward matches the formula; prompt mean, row broadcas
     }
 }
 
-TEST_CASE("gainlora gate: backward matches finite differences (double) and accumulates") {
+TEST_CASE("gainlora gate: backward matches finite differences (double) and accumulates", "[gate]") {
     const std::tuple<int, int, int> shapes[] = {{1, 1, 1}, {3, 7, 5}, {6, 16, 9}};
     for (auto [S, C, m] : shapes) {
         INFO("S=" << S << " C=" << C << " m=" << m);
@@ -155,7 +155,8 @@ TEST_CASE("gainlora gate: backward matches finite differences (double) and accum
     }
 }
 
-TEST_CASE("gainlora gate: the projected update keeps W x for x in the basis' span, and can restore row norms") {
+TEST_CASE("gainlora gate: the projected update keeps W x for x in the basis' span, and can restore row norms",
+          "[gate]") {
     const int rows = 5, D = 8, k = 3;
     const Eigen::MatrixXd M = random_rotation(D, 3).leftCols(k);  // (D,k) orthonormal
     Vec Mt(size_t(k) * D);
@@ -316,7 +317,7 @@ TEST_CASE("gainlora: a run stopped after task 1 and resumed ends bit-identical t
     }
 }
 
-GPU_TEST_CASE("cuda kernels: gate prompt mean, forward and backward match the CPU reference") {
+GPU_TEST_CASE("cuda kernels: gate prompt mean, forward and backward match the CPU reference", "[gate]") {
     const std::tuple<int, int, int> shapes[] = {{1, 1, 1}, {5, 7, 3}, {32, 768, 100}, {3, 1600, 100}, {300, 64, 100}};
     for (auto [S, C, m] : shapes) {
         INFO("S=" << S << " C=" << C << " m=" << m);
@@ -366,7 +367,8 @@ GPU_TEST_CASE("cuda kernels: gate prompt mean, forward and backward match the CP
     }
 }
 
-GPU_TEST_CASE("cuda kernels: gate row broadcast, its backward and the projected update match the CPU reference") {
+GPU_TEST_CASE("cuda kernels: gate row broadcast, its backward and the projected update match the CPU reference",
+              "[gate]") {
     const int S = 7, T = 13, G = 3;
     const std::vector<float> gates = random_vector<float>(size_t(G) * S, 50);
     std::vector<float> weights(size_t(S) * T * G);

@@ -3,16 +3,12 @@
 #include "model/backend_cpu.h"
 #include "model/gpt2.h"
 #include "model/initialisation.h"
+#include "test/small_model.h"
 #include "test/gradient_check.h"
 
 namespace {
 // L=2, C=36, NH=4, V=67 (Vp=128), maxT=9: odd sizes so that no shape lines up by accident.
-GPT2Config tiny_config() {
-    GPT2Config c;
-    c.max_seq_len = 9, c.vocab_size = 67, c.padded_vocab_size = padded_vocab(67);
-    c.num_layers = 2, c.num_heads = 4, c.channels = 36;
-    return c;
-}
+GPT2Config tiny_config() { return test_config(2, 36, 4, 67, 9); }
 
 // Random parameters large enough that every path carries a real gradient.
 std::vector<float> lively_parameters(const GPT2Config& c, uint64_t seed) {

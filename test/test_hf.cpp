@@ -9,7 +9,7 @@
 #include "data/json_file.h"
 #include "data/safetensors.h"
 #include "lora/adapter_file.h"
-#include "lora/adapters.h"
+#include "model/lora_adapters.h"
 #include "lora/hf_adapters.h"
 #include "model/backend_cpu.h"
 #include "model/checkpoint.h"

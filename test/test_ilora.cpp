@@ -1,5 +1,5 @@
 // I-LoRA (lora/methods/ilora.h, lora/METHODS.md section 8): its kernels (the consistency loss and the EMA,
-// lora/cpu/consistency.h against model/cuda/consistency.cu), the slow adapter as the EMA of the fast one, the
+// lora/cpu/consistency.h against lora/cuda/consistency.cu), the slow adapter as the EMA of the fast one, the
 // consistency loss's gradient through the whole model against finite differences, and runs on the synthetic
 // benchmark: I-LoRA forgets less than SeqLoRA, and a resumed run ends bit-identical to an uninterrupted one.
 #include <algorithm>
@@ -11,7 +11,7 @@
 #include "lora/cpu/consistency.h"
 #include "lora/methods/ilora.h"
 #include "model/backend_cpu.h"
-#include "model/cuda/consistency_kernels.h"
+#include "lora/cuda/consistency_kernels.h"
 #include "model/initialisation.h"
 #include "test/cl_test_support.h"
 #include "test/cuda_test_support.h"
@@ -21,15 +21,6 @@
 namespace {
 
 using Cpu = CpuBackend<double>;
-
-LoraConfig every_module(int rank, float dropout = 0.0f) {
-    LoraConfig config;
-    config.rank = rank;
-    config.alpha = 2.0f * rank;
-    config.dropout = dropout;
-    config.modules = parse_lora_modules("all");
-    return config;
-}
 
 // A task of `count` training examples with prompts of 1..6 tokens and answers of 1..8 (eot = 28 included), so that
 // batches mix short rows (padding) with rows longer than the context of 12 (truncated).
@@ -59,7 +50,7 @@ MethodOptions ilora_options(float ema, float gamma) {
 
 }  // namespace
 
-TEST_CASE("ilora kernels: the consistency loss's gradient matches finite differences (CPU, double)") {
+TEST_CASE("ilora kernels: the consistency loss's gradient matches finite differences (CPU, double)", "[consistency]") {
     const int N = 5, C = 7;
     std::vector<double> fast = random_vector<double>(size_t(N) * C, 1), slow = random_vector<double>(size_t(N) * C, 2);
     std::vector<double> weights = {0.0, 0.3, 1.5, 0.0, 0.7};  // zero rows: positions outside the loss
@@ -306,9 +297,9 @@ TEST_CASE("ilora: a run stopped after task 1 and resumed ends bit-identical to a
 }
 
 // ---------------------------------------------------------------------------------------------------------------
-// GPU: model/cuda/consistency.cu against lora/cpu/consistency.h
+// GPU: lora/cuda/consistency.cu against lora/cpu/consistency.h
 
-GPU_TEST_CASE("cuda kernels: I-LoRA's consistency loss matches the CPU reference, deterministically") {
+GPU_TEST_CASE("cuda kernels: I-LoRA's consistency loss matches the CPU reference, deterministically", "[consistency]") {
     struct Shape {
         int N, C;
     } shapes[] = {{1, 1}, {1, 36}, {7, 771}, {64 * 33, 768}, {300, 33}};
@@ -336,7 +327,7 @@ GPU_TEST_CASE("cuda kernels: I-LoRA's consistency loss matches the CPU reference
     }
 }
 
-GPU_TEST_CASE("cuda kernels: I-LoRA's EMA update and device copy match the CPU reference") {
+GPU_TEST_CASE("cuda kernels: I-LoRA's EMA update and device copy match the CPU reference", "[consistency]") {
     for (size_t count : {size_t(1), size_t(7), size_t(64 * 33), size_t(4 * 768 * 33 + 5)}) {
         INFO("count " << count);
         std::vector<float> slow = random_vector<float>(count, 1), fast = random_vector<float>(count, 2);

@@ -1,4 +1,4 @@
-// Tests of the multi-branch LoRA linear's adapter path: the CPU reference (lora/cpu/lora_linear.h) against a
+// Tests of the multi-branch LoRA linear's adapter path: the CPU reference (model/cpu/lora_linear.h) against a
 // direct loop formula and finite differences in double precision, with and without dropout and block weights,
 // with frozen branches; and the CUDA version (model/cuda/lora_linear.cu) against the CPU reference in float.
 // Outputs a kernel overwrites are poisoned first; outputs that accumulate start from the same random values on
@@ -6,7 +6,7 @@
 #include <algorithm>
 #include <cstring>
 
-#include "lora/cpu/lora_linear.h"
+#include "model/cpu/lora_linear.h"
 #include "model/cuda/lora_kernels.h"
 #include "test/cuda_test_support.h"
 #include "test/gradient_check.h"
@@ -64,7 +64,8 @@ const bool on_off[] = {false, true};
 
 }  // namespace
 
-TEST_CASE("lora linear: forward matches the loop formula, with and without dropout and block weights") {
+TEST_CASE("lora linear: forward matches the loop formula, with and without dropout and block weights",
+          "[lora_linear]") {
     const LoraShape s{5, 7, 9, 3, 2, 2};
     for (bool dropout : on_off)
         for (bool weights : on_off) {
@@ -96,7 +97,7 @@ TEST_CASE("lora linear: forward matches the loop formula, with and without dropo
         }
 }
 
-TEST_CASE("lora linear: backward matches finite differences; frozen branches get exactly nothing") {
+TEST_CASE("lora linear: backward matches finite differences; frozen branches get exactly nothing", "[lora_linear]") {
     const LoraShape s{5, 7, 9, 3, 2, 2};  // branches 0 and 1 frozen, branch 2 trainable
     const int frozen = s.first_trainable_branch * s.rank;
     for (bool dropout : on_off)
@@ -136,7 +137,7 @@ TEST_CASE("lora linear: backward matches finite differences; frozen branches get
         }
 }
 
-TEST_CASE("lora linear: without block weights, d_block_weights is the gradient at weights of one") {
+TEST_CASE("lora linear: without block weights, d_block_weights is the gradient at weights of one", "[lora_linear]") {
     const LoraShape s{5, 7, 9, 3, 2, 0};
     for (bool dropout : on_off) {
         INFO("dropout " << dropout);
@@ -159,7 +160,7 @@ TEST_CASE("lora linear: without block weights, d_block_weights is the gradient a
     }
 }
 
-TEST_CASE("lora linear: each gradient may be skipped, and the others do not change") {
+TEST_CASE("lora linear: each gradient may be skipped, and the others do not change", "[lora_linear]") {
     const LoraShape s{5, 7, 9, 3, 2, 1};
     LoraInputs<double> x(s, true, true, 4);
     const Vec r = random_vector<double>(size_t(s.N) * s.OC, 40);
@@ -196,7 +197,7 @@ TEST_CASE("lora linear: each gradient may be skipped, and the others do not chan
     CHECK(frozen_dw == dw);
 }
 
-TEST_CASE("lora linear: a new branch with B = 0 leaves the output unchanged") {
+TEST_CASE("lora linear: a new branch with B = 0 leaves the output unchanged", "[lora_linear]") {
     for (bool dropout : on_off)
         for (bool weights : on_off) {
             INFO("dropout " << dropout << " block weights " << weights);
@@ -224,7 +225,7 @@ TEST_CASE("lora linear: a new branch with B = 0 leaves the output unchanged") {
         }
 }
 
-GPU_TEST_CASE("cuda kernels: lora linear forward and backward match the CPU reference") {
+GPU_TEST_CASE("cuda kernels: lora linear forward and backward match the CPU reference", "[lora_linear]") {
     // N, C, OC, branches, rank, first_trainable_branch: tiny, odd, all trainable, and GPT-2's qkv with 15 tasks
     const LoraShape shapes[] = {
         {1, 1, 1, 1, 1, 0}, {5, 7, 9, 3, 2, 2}, {33, 771, 67, 4, 3, 1}, {64, 36, 108, 2, 8, 0},
@@ -289,7 +290,8 @@ GPU_TEST_CASE("cuda kernels: lora linear forward and backward match the CPU refe
             }
 }
 
-GPU_TEST_CASE("cuda kernels: lora linear backward skips each unwanted gradient, the others unchanged") {
+GPU_TEST_CASE("cuda kernels: lora linear backward skips each unwanted gradient, the others unchanged",
+              "[lora_linear]") {
     const LoraShape s{33, 771, 67, 4, 3, 1};
     for (bool dropout : on_off)
         for (bool weights : on_off) {

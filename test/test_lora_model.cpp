@@ -1,4 +1,4 @@
-// LoRA inside the model (lora/adapters.h wired into model/gpt2.h), greedy decoding with the KV cache
+// LoRA inside the model (model/lora_adapters.h wired into model/gpt2.h), greedy decoding with the KV cache
 // (model/generate.h) and the adapter file (lora/adapter_file.h), on the CPU backend.
 #include <algorithm>
 #include <cmath>
@@ -20,15 +20,6 @@ template <class Backend>
 void add_random_branches(LoraAdapters<Backend>& adapters, int branches, uint64_t seed) {
     for (int b = 0; b < branches; b++) lora_add_branch(adapters, seed + b);
     adapters.parameters_from_host(random_vector<float>(adapters.num_parameters, seed + 100, -0.3, 0.3));
-}
-
-LoraConfig every_module(int rank, float dropout) {
-    LoraConfig config;
-    config.rank = rank;
-    config.alpha = 2.0f * rank;
-    config.dropout = dropout;
-    config.modules = parse_lora_modules("all");
-    return config;
 }
 
 }  // namespace

@@ -1,5 +1,5 @@
 // Tests of the O-LoRA and N-LoRA regularisers: the CPU reference (lora/cpu/regularizers.h) against a direct loop
-// formula and finite differences in double precision, and the CUDA version (model/cuda/lora_regularizers.cu)
+// formula and finite differences in double precision, and the CUDA version (lora/cuda/regularizers.cu)
 // against the CPU reference in float, loss values included. Gradients accumulate: both sides start from the same
 // random values, and what the kernel added is compared. Without a GPU the "cuda kernels: " tests report
 // themselves as skipped.
@@ -7,7 +7,7 @@
 #include <cstring>
 
 #include "lora/cpu/regularizers.h"
-#include "model/cuda/lora_regularizer_kernels.h"
+#include "lora/cuda/regularizer_kernels.h"
 #include "test/cuda_test_support.h"
 #include "test/gradient_check.h"
 
@@ -44,7 +44,8 @@ Vec transpose(const Vec& X, int rows, int cols) {
 
 }  // namespace
 
-TEST_CASE("regularizers: orthogonality loss matches the loop formula and finite differences (abs, squared)") {
+TEST_CASE("regularizers: orthogonality loss matches the loop formula and finite differences (abs, squared)",
+          "[regularizers]") {
     const int k = 6, r = 3, in = 7;  // two earlier branches of rank 3
     const double weight = 0.7;
     for (bool squared : {false, true}) {
@@ -69,7 +70,8 @@ TEST_CASE("regularizers: orthogonality loss matches the loop formula and finite 
     CHECK(dA == dA0);
 }
 
-TEST_CASE("regularizers: the L2 loss is the sum of Frobenius norms; its gradient matches finite differences") {
+TEST_CASE("regularizers: the L2 loss is the sum of Frobenius norms; its gradient matches finite differences",
+          "[regularizers]") {
     const int r = 3, in = 7, out = 5;
     const double weight = 0.3;
     Vec A_t = random_vector<double>(size_t(r) * in, 10), Bt_t = random_vector<double>(size_t(r) * out, 11);
@@ -94,7 +96,8 @@ TEST_CASE("regularizers: the L2 loss is the sum of Frobenius norms; its gradient
     CHECK(dB == dB0);
 }
 
-TEST_CASE("regularizers: the L1 loss of the update matches the loop formula and finite differences (full, rr)") {
+TEST_CASE("regularizers: the L1 loss of the update matches the loop formula and finite differences (full, rr)",
+          "[regularizers]") {
     const int r = 3;
     const double weight = 0.4;
     SECTION("full: ||B_t A_t||_1 over the out x in update") {
@@ -202,7 +205,7 @@ void compare_regularizer(const RegularizerShape& s, uint64_t seed, bool dyadic, 
 
 }  // namespace
 
-GPU_TEST_CASE("cuda kernels: orthogonality loss matches the CPU reference (abs, squared)") {
+GPU_TEST_CASE("cuda kernels: orthogonality loss matches the CPU reference (abs, squared)", "[regularizers]") {
     for (const RegularizerShape& s : cuda_shapes)
         for (bool squared : {false, true}) {
             INFO("k " << s.k << " r " << s.r << " in " << s.in << " squared " << squared);
@@ -217,7 +220,7 @@ GPU_TEST_CASE("cuda kernels: orthogonality loss matches the CPU reference (abs, 
         }
 }
 
-GPU_TEST_CASE("cuda kernels: L2 norm loss matches the CPU reference") {
+GPU_TEST_CASE("cuda kernels: L2 norm loss matches the CPU reference", "[regularizers]") {
     for (const RegularizerShape& s : cuda_shapes) {
         INFO("r " << s.r << " in " << s.in << " out " << s.out);
         compare_regularizer(
@@ -231,7 +234,7 @@ GPU_TEST_CASE("cuda kernels: L2 norm loss matches the CPU reference") {
     }
 }
 
-GPU_TEST_CASE("cuda kernels: L1 update loss matches the CPU reference (full, rr)") {
+GPU_TEST_CASE("cuda kernels: L1 update loss matches the CPU reference (full, rr)", "[regularizers]") {
     for (const RegularizerShape& s : cuda_shapes) {
         INFO("full: r " << s.r << " in " << s.in << " out " << s.out);
         compare_regularizer(

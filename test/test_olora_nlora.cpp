@@ -16,6 +16,7 @@
 #include "model/backend_cpu.h"
 #include "model/initialisation.h"
 #include "test/cl_test_support.h"
+#include "test/small_model.h"
 #include "test/test_support.h"
 
 namespace {
@@ -23,12 +24,7 @@ namespace {
 using Backend = CpuBackend<float>;
 
 // A tiny model with adapters on every linear: L=2, C=8, NH=2, V=16, maxT=8 (qkv 8 -> 24, fc 8 -> 32: not square).
-GPT2Config tiny_config() {
-    GPT2Config c;
-    c.max_seq_len = 8, c.vocab_size = 16, c.padded_vocab_size = padded_vocab(16);
-    c.num_layers = 2, c.num_heads = 2, c.channels = 8;
-    return c;
-}
+GPT2Config tiny_config() { return test_config(2, 8, 2, 16, 8); }
 
 struct MethodBench {
     GPT2Config config = tiny_config();

@@ -27,7 +27,8 @@ TEST_CASE("precision: apply_precision sets the process-wide precision, fp32 by d
     CHECK(cuda::matmul_precision() == MatmulPrecision::fp32);
 }
 
-GPU_TEST_CASE("cuda kernels: bf16 matmul forward and backward match the CPU reference within the bf16 tolerance") {
+GPU_TEST_CASE("cuda kernels: bf16 matmul forward and backward match the CPU reference within the bf16 tolerance",
+              "[matmul]") {
     const int N = 64 * 33, C = 768, OC = 2304;
     std::vector<float> inp = random_vector<float>(size_t(N) * C, 1), weight = random_vector<float>(size_t(OC) * C, 2);
     std::vector<float> bias = random_vector<float>(OC, 3), dout = random_vector<float>(size_t(N) * OC, 4);

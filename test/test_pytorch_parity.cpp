@@ -1,7 +1,7 @@
 // Parity with PyTorch on the committed fixtures: logits, loss and gradients through `verify`, the losses of 10 AdamW
 // steps, and a masked loss (dev/pytorch_reference.py); and LoRA adapters on every linear of the frozen base against
 // Hugging Face PEFT's (dev/peft_reference.py).
-#include "lora/adapters.h"
+#include "model/lora_adapters.h"
 #include "model/backend_cpu.h"
 #include "model/checkpoint.h"
 #include "model/debug_state.h"

@@ -13,7 +13,7 @@
 #include <vector>
 
 #include "data/file_io.h"
-#include "lora/lora_config.h"
+#include "model/lora_config.h"
 #include "model/cuda/cuda_check.h"
 #include "model/cuda/kernels.h"
 #include "model/cuda/nccl.h"

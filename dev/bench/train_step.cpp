@@ -31,7 +31,7 @@
 #include <vector>
 
 #include "data/file_io.h"
-#include "lora/adapters.h"
+#include "model/lora_adapters.h"
 #include "lora/continual.h"
 #include "lora/methods/registry.h"
 #include "model/backend.h"

@@ -9,12 +9,12 @@
 // Exits non-zero when a version disagrees with the reference. The last line sums up the shipped version (1).
 //
 // Versions:
-//   1. one thread per element, scalar loads: cuda::adamw_update, model/cuda/optimizer.cu (included below, not
+//   1. one thread per element, scalar loads: cuda::adamw_update, model/cuda/adamw.cu (included below, not
 //      copied): any N, any alignment
 //   2. one thread per four elements, float4 loads and stores; the N % 4 tail handled by the first threads
 // Memory-bound: 4 arrays read (params, grads, m, v), 3 written (params, m, v).
 #include "dev/cuda/lab_common.h"
-#include "model/cuda/optimizer.cu"
+#include "model/cuda/adamw.cu"
 
 struct Settings {
     float lr = 1e-3f, beta1 = 0.9f, beta2 = 0.95f, eps = 1e-8f, weight_decay = 0.1f, grad_scale = 0.5f;
@@ -37,7 +37,7 @@ void adamw_cpu(float* params, const float* grads, float* m, float* v, size_t N, 
 }
 
 // ---------------------------------------------------------------------------------------------------------
-// Kernels (version 1 is model/cuda/optimizer.cu's)
+// Kernels (version 1 is model/cuda/adamw.cu's)
 
 struct Coefficients {  // passed by value to the kernel
     float lr, beta1, beta2, eps, weight_decay, correction1, correction2, grad_scale;

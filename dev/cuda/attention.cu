@@ -197,15 +197,7 @@ __global__ void unpermute_backward_kernel(float* __restrict__ dy, const float* _
     dy[((size_t(b) * NH + h) * T + t) * hs + d] = dout[index];
 }
 
-__device__ float warp_max(float value) {
-    for (int offset = 16; offset > 0; offset >>= 1) value = fmaxf(value, __shfl_xor_sync(0xFFFFFFFFu, value, offset));
-    return value;
-}
-
-__device__ float warp_sum(float value) {
-    for (int offset = 16; offset > 0; offset >>= 1) value += __shfl_xor_sync(0xFFFFFFFFu, value, offset);
-    return value;
-}
+// warp_max and warp_sum: model/cuda/block_reduce.cuh (through model/cuda/attention.cu)
 
 // att (B*NH*T rows of T): on entry the raw scores S = Q K^T, on exit the probabilities
 // P[t, s] = softmax_s(S[t, s] * scale) over s <= t, and exactly 0 for s > t.

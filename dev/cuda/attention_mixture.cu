@@ -1,7 +1,7 @@
 // Kernel lab: AM-LoRA's attention over the branches of one adapted linear (lora/METHODS.md section 9; the
 // math is in lora/cpu/attention_mixture.h): P_i = s Bt_i D_i^T, z_i = tanh(hidden_i P_i), w_i = sigmoid(z_i . v_i),
 // and the backward from dw to d_hidden, dv, dP, dBt, dD.
-// A standalone program: a CPU reference (plain loops, double), the shipped version (model/cuda/attention_mixture.cu,
+// A standalone program: a CPU reference (plain loops, double), the shipped version (lora/cuda/attention_mixture.cu,
 // included below, not copied), a correctness check against the reference and timings at GPT-2 124M's qkv shape
 // (N = 8 x 1024 tokens, OC = 2304, r = 8, d_a = 64) with 15 branches, the newest trainable.
 //
@@ -10,14 +10,14 @@
 // Exits non-zero when the shipped version disagrees with the reference or is not bit-identical run to run.
 //
 // Versions:
-//   1. model/cuda/attention_mixture.cu: D_i o_i computed as hidden_i P_i with the small P_i (r x d_a), so nothing
+//   1. lora/cuda/attention_mixture.cu: D_i o_i computed as hidden_i P_i with the small P_i (r x d_a), so nothing
 //      of size N x OC is formed; strided-batched cuBLAS products over the branches, one thread per (row, branch)
 //      for tanh, the score and the sigmoid. Prediction: a few percent of the LoRA linear's own time at this shape
 //      (the products are N x r x d_a per branch against the linear's N x C x r).
 #include <cstring>
 
 #include "dev/cuda/lab_common.h"
-#include "model/cuda/attention_mixture.cu"
+#include "lora/cuda/attention_mixture.cu"
 
 // ---------------------------------------------------------------------------------------------------------
 // CPU reference (double): w, and from dw: d_hidden, dv (trainable branches)

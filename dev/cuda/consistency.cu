@@ -13,7 +13,7 @@
 //
 // Versions of the consistency kernel:
 //   1. one block of 256 threads per row, channels strided over the block, the row's sum by warp shuffles then one
-//      warp over the 8 warp sums: cuda::consistency_loss, model/cuda/consistency.cu (included below, not copied)
+//      warp over the 8 warp sums: cuda::consistency_loss, lora/cuda/consistency.cu (included below, not copied)
 //   2. one warp per row (8 rows per block of 256), the row's sum by warp shuffles alone: no shared memory and no
 //      barrier, 8 times fewer blocks
 // The EMA has one version: one thread per element (cuda::ema_update). Both are memory-bound.
@@ -21,10 +21,10 @@
 
 #include "dev/cuda/lab_common.h"
 #include "lora/cpu/consistency.h"
-#include "model/cuda/consistency.cu"
+#include "lora/cuda/consistency.cu"
 
 // ---------------------------------------------------------------------------------------------------------
-// Kernels (version 1 is model/cuda/consistency.cu's)
+// Kernels (version 1 is lora/cuda/consistency.cu's)
 
 // version 2: warp (blockIdx.x * 8 + threadIdx.x / 32) handles that row
 __global__ void consistency_loss_kernel2(float* __restrict__ dh, float* __restrict__ row_losses,
@@ -40,7 +40,7 @@ __global__ void consistency_loss_kernel2(float* __restrict__ dh, float* __restri
         dh[offset + c] = two_w * d;
         partial += d * d;
     }
-    for (int shift = 16; shift > 0; shift >>= 1) partial += __shfl_xor_sync(0xFFFFFFFFu, partial, shift);
+    partial = warp_sum(partial);  // model/cuda/block_reduce.cuh (through lora/cuda/consistency.cu)
     if (lane == 0) row_losses[row] = w * partial;
 }
 

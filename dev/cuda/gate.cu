@@ -1,7 +1,7 @@
 // Kernel lab: GainLoRA's gate (lora/METHODS.md section 7; the math is in lora/cpu/gate.h):
 //   g = |tanh(2 cos(SiLU(SiLU(p0 W1^T) W2^T), k))| for S prompts, its backward to W1, W2, k, and the projected
 //   update W <- W - (W - W_old) Mt^T Mt.
-// A standalone program: a CPU reference (plain loops, double), the shipped version (model/cuda/gate.cu, included
+// A standalone program: a CPU reference (plain loops, double), the shipped version (lora/cuda/gate.cu, included
 // below, not copied), a correctness check against the reference and timings at GPT-2 124M's shapes (C = 768,
 // m = 100, a batch of 16 prompts, a basis of 200 directions).
 //
@@ -10,13 +10,13 @@
 // Exits non-zero when the shipped version disagrees with the reference or is not bit-identical run to run.
 //
 // Versions:
-//   1. model/cuda/gate.cu: cuBLAS for the three products of each direction, one block per prompt for the cosine
+//   1. lora/cuda/gate.cu: cuBLAS for the three products of each direction, one block per prompt for the cosine
 //      and its backward (fixed tree reductions), one thread per channel for dk (prompts in order). The gate is a
 //      few microseconds of launches per step next to the model's milliseconds: no other version was worth trying.
 #include <cstring>
 
 #include "dev/cuda/lab_common.h"
-#include "model/cuda/gate.cu"
+#include "lora/cuda/gate.cu"
 
 // ---------------------------------------------------------------------------------------------------------
 // CPU reference (double): the forward's g, and the gradients of sum_s dg_s g_s

@@ -9,12 +9,12 @@
 // Exits non-zero when a version disagrees with the reference. The last line sums up the shipped version (1).
 //
 // Versions (forward and backward alike):
-//   1. one thread per element, scalar loads: cuda::gelu_forward and cuda::gelu_backward, model/cuda/elementwise.cu
+//   1. one thread per element, scalar loads: cuda::gelu_forward and cuda::gelu_backward, model/cuda/gelu.cu
 //      (included below, not copied): simple, and any N and alignment
 //   2. one thread per float4, 16-byte loads and stores; the N % 4 tail handled by the first threads
 // Both are memory-bound; version 2 issues a quarter of the memory instructions.
 #include "dev/cuda/lab_common.h"
-#include "model/cuda/elementwise.cu"
+#include "model/cuda/gelu.cu"
 
 constexpr float kScale = float(0.7978845608028654);  // sqrt(2 / pi)
 constexpr float kCubic = float(0.044715);
@@ -39,7 +39,7 @@ void gelu_backward_cpu(float* dinp, const float* inp, const float* dout, size_t 
 }
 
 // ---------------------------------------------------------------------------------------------------------
-// Kernels (version 1 is model/cuda/elementwise.cu's)
+// Kernels (version 1 is model/cuda/gelu.cu's)
 
 __device__ inline float gelu(float x) { return 0.5f * x * (1.0f + tanhf(kScale * (x + kCubic * x * x * x))); }
 

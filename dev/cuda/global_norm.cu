@@ -11,7 +11,7 @@
 // Versions (each accumulates squares in double: a float squared is exact in double):
 //   1. one block per 256 * 16 elements, block sums by warp shuffles, then one atomicAdd (double) per block into
 //      the result: the blocks arrive in a different order each run, so the last bits can change
-//   2. deterministic: cuda::sum_of_squares, model/cuda/optimizer.cu (included below, not copied): always 1024
+//   2. deterministic: cuda::sum_of_squares, model/cuda/global_norm.cu (included below, not copied): always 1024
 //      blocks of 256 threads, each thread a grid-stride loop, block sums in a fixed shuffle order into 1024
 //      partials, then one block sums the partials in a fixed order. The same grid whatever N and GPU:
 //      bit-identical results everywhere.
@@ -19,7 +19,8 @@
 #include <cstring>
 
 #include "dev/cuda/lab_common.h"
-#include "model/cuda/optimizer.cu"  // version 2; also block_sum (block_reduce.cuh) and kThreads (256), used by version 1
+// version 2; also block_sum (block_reduce.cuh) and kThreads (256), which version 1 uses
+#include "model/cuda/global_norm.cu"
 
 constexpr int kElementsPerThread1 = 16;  // version 1
 
@@ -33,7 +34,7 @@ double sum_of_squares_cpu(const float* x, size_t N) {
 }
 
 // ---------------------------------------------------------------------------------------------------------
-// Kernels (version 2 is model/cuda/optimizer.cu's)
+// Kernels (version 2 is model/cuda/global_norm.cu's)
 
 // version 1: each block sums kThreads * kElementsPerThread1 elements, then atomically adds into *result
 __global__ void sum_of_squares_kernel1(double* result, const float* __restrict__ x, size_t N) {

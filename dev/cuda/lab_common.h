@@ -1,7 +1,8 @@
 // The kernel lab's shared plumbing (dev/cuda/*.cu): checked calls that print and exit, deterministic random
 // inputs, relative error, host <-> device copies, event timing, and the lines each lab prints.
-// The version of a kernel that ships is not copied into a lab: the lab includes its model/cuda/*.cu source, whose
-// own checks (CUDA_CHECK, model/cuda/cuda_check.h) throw Error; an uncaught one ends the lab with its message.
+// The version of a kernel that ships is not copied into a lab: the lab includes its family's source (model/cuda/X.cu
+// or lora/cuda/X.cu, dev/README.md's kernel families), whose own checks (CUDA_CHECK, model/cuda/cuda_check.h) throw
+// Error; an uncaught one ends the lab with its message.
 // Exit status: 0 when every check passed, 1 when one failed, 2 on a CUDA or cuBLAS error or a bad argument.
 #pragma once
 #include <cublas_v2.h>
@@ -152,7 +153,7 @@ inline std::string timing(const char* what, float ms, double bytes) {
 }
 
 // The lab's last line, which dev/gpu_check.sh shows in its table (its first 70 characters):
-// "<lab>: check ok | <shipped>", shipped being the timings of the version in model/cuda. Returns the exit status.
+// "<lab>: check ok | <shipped>", shipped being the timings of the version that ships. Returns the exit status.
 inline int finish(const char* lab, bool ok, const std::string& shipped) {
     std::printf("%s: check %s | %s\n", lab, ok ? "ok" : "FAIL", shipped.c_str());
     return ok ? 0 : 1;

@@ -2,7 +2,7 @@
 // Per token n and branch i = 1..t, with the branch's output o_i = s B_i A_i h~ = s hidden_i Bt_i (OC):
 //   e_i = v_i^T tanh(D_i o_i)        D_i (d_a,OC), v_i (d_a): one attention module per branch and linear
 //   w_i = sigmoid(e_i)               (softmax variant: w = softmax over i of e)
-//   y   = W0 h + sum_i w_i o_i       = the LoRA linear with block weights w (lora/cpu/lora_linear.h)
+//   y   = W0 h + sum_i w_i o_i       = the LoRA linear with block weights w (model/cpu/lora_linear.h)
 // D_i o_i never needs o_i (N,OC): over all rows, u_i (N,d_a) = o_i D_i^T = hidden_i (N,r) P_i (r,d_a) with the small
 // P_i = s Bt_i D_i^T, so the attention costs O(N r d_a) per branch instead of O(N OC d_a).
 //
@@ -24,7 +24,7 @@
 //   mixture_project_backward  dBt_i += s dP_i D_i; dD_i += s dP_i^T Bt_i (trainable branches)
 // Branches below first_trainable_branch are frozen: their D, v, Bt get nothing (their rows of dP are not written).
 // T is float for training and double for the finite-difference checks (test/test_amlora.cpp); the GPU version is
-// model/cuda/attention_mixture.cu (model/cuda/attention_mixture_kernels.h).
+// lora/cuda/attention_mixture.cu (lora/cuda/attention_mixture_kernels.h).
 #pragma once
 #include <algorithm>
 #include <cmath>

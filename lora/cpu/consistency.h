@@ -1,7 +1,7 @@
 // I-LoRA's elementwise kernels (lora/METHODS.md section 8), CPU reference: the consistency loss between
 // the fast and the slow model's final hidden states, and the EMA that moves the slow adapter towards the fast one.
 // T is float for training and double for the finite-difference checks (test/test_ilora.cpp);
-// model/cuda/consistency.cu is the GPU version, checked against this one.
+// lora/cuda/consistency.cu is the GPU version, checked against this one.
 //
 // Consistency loss over N rows (tokens) of C channels, with one weight per row:
 //   L        = sum_n w[n] sum_c (h_fast[n,c] - h_slow[n,c])^2

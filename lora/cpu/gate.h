@@ -12,12 +12,12 @@
 //   (a norm clamped at eps is a constant: its term drops)
 //   dz2 = dp2 .* SiLU'(z2)    SiLU'(z) = s (1 + z (1 - s)), s = sigmoid(z)
 //   dW2 (C,m) += dz2^T p1     dp1 (S,m) = dz2 W2     dz1 = dp1 .* SiLU'(z1)     dW1 (m,C) += dz1^T p0
-// The embeddings are frozen: no dp0. The per-row block weights of the LoRA linear (lora/adapters.h) come from the
+// The embeddings are frozen: no dp0. The per-row block weights of the LoRA linear (model/lora_adapters.h) come from the
 // gates by broadcasting over each sequence's T rows (gate_expand_rows), and a gate's dg is the sum of its branch's
 // block-weight gradients over those rows (gate_rows_backward). GainLoRA's projected update of the gate's
 // parameters (W <- W - dW M M^T, section 7) is gate_project_update.
 // T is float for training and double for the finite-difference checks (test/test_gainlora.cpp); the GPU version is
-// model/cuda/gate.cu (model/cuda/gate_kernels.h).
+// lora/cuda/gate.cu (lora/cuda/gate_kernels.h).
 #pragma once
 #include <cmath>
 

@@ -1,5 +1,5 @@
 // The adapter regularisers of O-LoRA and N-LoRA (lora/METHODS.md sections 5 and 6), CPU reference, for
-// one adapted linear (one slot of lora/adapters.h). Each function returns the loss value and, when the gradient
+// one adapted linear (one slot of model/lora_adapters.h). Each function returns the loss value and, when the gradient
 // pointers are not null, ACCUMULATES the loss's gradient into them (the adapters' gradient buffer, which already
 // holds the cross-entropy's). Matrices are row-major, stored as the adapters store them:
 //     A_t (r,in)   the trainable branch's down projection (rows of A_cat)
@@ -7,7 +7,7 @@
 //     A_old (k,in) every earlier branch's rows of A_cat, stacked (k = earlier branches * r)
 // sign(0) = 0 throughout (the subgradient PyTorch's abs uses). Products run in T; the loss is summed in double.
 // T is float for training and double for the finite-difference checks (test/test_lora_regularizers.cpp);
-// model/cuda/lora_regularizers.cu is the GPU version.
+// lora/cuda/regularizers.cu is the GPU version.
 #pragma once
 #include <cmath>
 #include <string>

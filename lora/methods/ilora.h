@@ -29,7 +29,7 @@
 //
 // The gradient of gamma L_cons reaches the fast adapter through the model's backward: with w[n] = gamma / (count C)
 // on those positions (0 elsewhere), dL/d lnf[n,c] = 2 w[n] (h_fast - h_slow) is handed to gpt2_backward as
-// model.extra_dlnf and added there to the cross-entropy's d lnf (lora/cpu/consistency.h, model/cuda/consistency.cu).
+// model.extra_dlnf and added there to the cross-entropy's d lnf (lora/cpu/consistency.h, lora/cuda/consistency.cu).
 //
 // Per step (the hooks of lora/method.h, in the loop's order):
 //   extend_batch     the replay group (task t > 1)
@@ -56,11 +56,12 @@
 
 #include "data/replay_buffer.h"
 #include "lora/cpu/consistency.h"
+#include "lora/continual.h"
 #include "lora/method.h"
 #include "lora/method_options.h"
 #include "model/backend_cpu.h"
 #include "model/backend_cuda.h"
-#include "model/cuda/consistency_kernels.h"
+#include "lora/cuda/consistency_kernels.h"
 
 // I-LoRA's kernels of one backend, as the model's come from model/backend_*.h: one specialisation per backend, the
 // same names and arguments, pointers in the backend's memory. Shapes and math: lora/cpu/consistency.h.
@@ -86,7 +87,7 @@ struct ConsistencyKernels<CpuBackend<Real>> {
     }
 };
 
-// the GPU kernels (model/cuda/consistency.cu)
+// the GPU kernels (lora/cuda/consistency.cu)
 template <>
 struct ConsistencyKernels<CudaBackend> {
     using real = float;
@@ -99,6 +100,30 @@ struct ConsistencyKernels<CudaBackend> {
     }
     static void copy(real* destination, const real* source, size_t count) {
         cuda::copy_on_device(destination, source, count);
+    }
+};
+
+template <class Backend>
+struct ILora;
+
+// `--method ilora` and its flags (lora/method_info.h; registered in lora/methods/registry.h). Its replay buffer
+// holds `--replay-size` examples, as Replay's.
+struct ILoraMethod {
+    static const MethodInfo& info() {
+        static const MethodInfo info{
+            "ilora", false,
+            {real_option("ilora-ema", &MethodOptions::ilora_ema, NumberRange::unit(),
+                         "I-LoRA: slow = ema * slow + (1 - ema) * fast after every step (the paper's 0.99 is for "
+                         "thousands of steps per task)"),
+             real_option("ilora-gamma", &MethodOptions::ilora_gamma, NumberRange::non_negative(),
+                         "I-LoRA: weight of the consistency loss"),
+             choice_option("ilora-eval", &MethodOptions::ilora_eval, {"slow", "fast"},
+                           "I-LoRA: evaluate with the slow or the fast adapter")}};
+        return info;
+    }
+    template <class Backend>
+    static std::unique_ptr<ContinualMethod<Backend>> make(const ContinualOptions& options) {
+        return std::make_unique<ILora<Backend>>(options.method, options.replay_size, options.seed + 7);
     }
 };
 
@@ -144,7 +169,7 @@ struct ILora : ContinualMethod<Backend> {
     ILora& operator=(const ILora&) = delete;
     ~ILora() override { release_buffers(); }
 
-    std::string name() const override { return "ilora"; }
+    std::string name() const override { return ILoraMethod::info().name; }
 
     void task_start(Context& context) override {
         LoraAdapters<Backend>& fast = context.adapters;

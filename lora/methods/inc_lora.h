@@ -3,13 +3,31 @@
 // did to the shared activations. At every task boundary it reports the branch diagnostics of lora/diagnostics.h
 // (collision rates, orthogonality of the A's, cosine of the updates); O-LoRA and N-LoRA inherit both.
 #pragma once
+#include <memory>
+
+#include "lora/continual.h"
 #include "lora/diagnostics.h"
 #include "lora/method.h"
 
 template <class Backend>
+struct IncLora;
+
+// `--method inclora`, a baseline (lora/method_info.h; registered in lora/methods/registry.h)
+struct IncLoraMethod {
+    static const MethodInfo& info() {
+        static const MethodInfo info{"inclora", true, {}};
+        return info;
+    }
+    template <class Backend>
+    static std::unique_ptr<ContinualMethod<Backend>> make(const ContinualOptions&) {
+        return std::make_unique<IncLora<Backend>>();
+    }
+};
+
+template <class Backend>
 struct IncLora : ContinualMethod<Backend> {
     using Context = ContinualContext<Backend>;
-    std::string name() const override { return "inclora"; }
+    std::string name() const override { return IncLoraMethod::info().name; }
     void task_start(Context& context) override {
         lora_add_branch(context.adapters, context.seed + 1 + uint64_t(context.task), true);
     }

@@ -6,11 +6,33 @@
 // with A_old (k,in) the rows of every earlier branch (k = (branches - 1) * r; L_orth = 0 at task 1) and A_t (r,in),
 // Bt_t (r,out) the new branch's rows. Summed over the adapted linears, not averaged, as the official code does.
 // The gradients go into the adapters' gradient buffer after the cross-entropy's backward (the extra_loss hook),
-// so clipping and AdamW see their sum. Kernels: lora/cpu/regularizers.h and model/cuda/lora_regularizers.cu.
+// so clipping and AdamW see their sum. Kernels: lora/cpu/regularizers.h and lora/cuda/regularizers.cu.
 #pragma once
 #include "lora/method_options.h"
 #include "lora/methods/inc_lora.h"
 #include "lora/regularizer_backend.h"
+
+template <class Backend>
+struct OLora;
+
+// `--method olora` and its flags (lora/method_info.h; registered in lora/methods/registry.h)
+struct OLoraMethod {
+    static const MethodInfo& info() {
+        static const MethodInfo info{
+            "olora", false,
+            {real_option("olora-lambda1", &MethodOptions::olora_lambda1, NumberRange::non_negative(),
+                         "O-LoRA: weight of the orthogonality loss"),
+             real_option("olora-lambda2", &MethodOptions::olora_lambda2, NumberRange::non_negative(),
+                         "O-LoRA: weight of the L2 loss"),
+             choice_option("orth", &MethodOptions::olora_orth, {"abs", "squared"},
+                           "O-LoRA orthogonality loss: abs (sum |A_old A_t^T|) or squared (the paper)")}};
+        return info;
+    }
+    template <class Backend>
+    static std::unique_ptr<ContinualMethod<Backend>> make(const ContinualOptions& options) {
+        return std::make_unique<OLora<Backend>>(options.method);
+    }
+};
 
 template <class Backend>
 struct OLora : IncLora<Backend> {
@@ -24,7 +46,7 @@ struct OLora : IncLora<Backend> {
         if (options.olora_orth != "abs" && options.olora_orth != "squared")
             fail("olora: the orthogonality loss is 'abs' or 'squared', got '" + options.olora_orth + "'");
     }
-    std::string name() const override { return "olora"; }
+    std::string name() const override { return OLoraMethod::info().name; }
 
     double extra_loss(Context& context) override {
         LoraAdapters<Backend>& a = context.adapters;

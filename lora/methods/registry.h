@@ -1,8 +1,13 @@
-// Every continual-learning method by name: `train cl --method NAME`.
+// Every continual-learning method by name: `train cl --method NAME`. Each method's file declares, beside its class,
+// a struct <Name>Method with its MethodInfo (name, group, options with their flags and presets: lora/method_info.h)
+// and its factory; adding a method is its file and one line of RegisteredMethods below (and its #include).
 #pragma once
 #include <memory>
+#include <string>
+#include <vector>
 
 #include "lora/continual.h"
+#include "lora/method_info.h"
 #include "lora/methods/amlora.h"
 #include "lora/methods/gainlora.h"
 #include "lora/methods/ilora.h"
@@ -13,19 +18,25 @@
 #include "lora/methods/replay.h"
 #include "lora/methods/seq_lora.h"
 
+template <class... Method>
+struct MethodList {
+    static std::vector<const MethodInfo*> infos() { return {&Method::info()...}; }
+    // The method registered as `name`, or null.
+    template <class Backend>
+    static std::unique_ptr<ContinualMethod<Backend>> make(const std::string& name, const ContinualOptions& options) {
+        std::unique_ptr<ContinualMethod<Backend>> method;
+        (void)((name == Method::info().name && (method = Method::template make<Backend>(options), true)) || ...);
+        return method;
+    }
+};
+
+// The registry, in the order of `--method all` (lora/method_info.h, method_infos).
+using RegisteredMethods = MethodList<SeqLoraMethod, IncLoraMethod, ReplayMethod, MtlMethod, ILoraMethod, OLoraMethod,
+                                     NLoraMethod, GainLoraOLoraMethod, GainLoraInfLoraMethod, AmLoraMethod>;
+
 template <class Backend>
 std::unique_ptr<ContinualMethod<Backend>> make_method(const std::string& name, const ContinualOptions& options) {
-    if (name == "seqlora") return std::make_unique<SeqLora<Backend>>();
-    if (name == "inclora") return std::make_unique<IncLora<Backend>>();
-    if (name == "replay") return std::make_unique<Replay<Backend>>(size_t(options.replay_size), options.seed + 7);
-    if (name == "mtl") return std::make_unique<Mtl<Backend>>();
-    if (name == "ilora") return std::make_unique<ILora<Backend>>(options.method, options.replay_size, options.seed + 7);
-    if (name == "olora") return std::make_unique<OLora<Backend>>(options.method);
-    if (name == "nlora") return std::make_unique<NLora<Backend>>(options.method);
-    if (name == "gainlora-olora")
-        return std::make_unique<GainLora<Backend>>(GainLora<Backend>::Variant::olora, options);
-    if (name == "gainlora-inflora")
-        return std::make_unique<GainLora<Backend>>(GainLora<Backend>::Variant::inflora, options);
-    if (name == "amlora") return std::make_unique<AmLora<Backend>>(options);
-    fail("unknown method '" + name + "'");
+    std::unique_ptr<ContinualMethod<Backend>> method = RegisteredMethods::make<Backend>(name, options);
+    if (!method) fail("unknown method '" + name + "'");
+    return method;
 }

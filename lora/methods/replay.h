@@ -1,10 +1,26 @@
 // Replay / ER (lora/METHODS.md section 4): SeqLoRA plus a reservoir buffer (Vitter's algorithm R over
 // the whole stream of training examples, default 500). Each step trains on the current batch plus an equal-size
 // batch drawn from the buffer; the loss is the mean of the two batches' losses. A task's examples enter the buffer
-// when the task ends, so replay during task t draws from tasks 1..t-1 (task 1 trains alone).
+// when the task ends, so replay during task t draws from tasks 1..t-1 (task 1 trains alone). Its capacity is
+// `--replay-size` (ContinualOptions::replay_size, which I-LoRA's buffer shares).
 #pragma once
 #include "data/replay_buffer.h"
 #include "lora/methods/seq_lora.h"
+
+template <class Backend>
+struct Replay;
+
+// `--method replay`, a baseline (lora/method_info.h; registered in lora/methods/registry.h)
+struct ReplayMethod {
+    static const MethodInfo& info() {
+        static const MethodInfo info{"replay", true, {}};
+        return info;
+    }
+    template <class Backend>
+    static std::unique_ptr<ContinualMethod<Backend>> make(const ContinualOptions& options) {
+        return std::make_unique<Replay<Backend>>(size_t(options.replay_size), options.seed + 7);
+    }
+};
 
 template <class Backend>
 struct Replay : SeqLora<Backend> {
@@ -12,7 +28,7 @@ struct Replay : SeqLora<Backend> {
     ReplayBuffer buffer;
     explicit Replay(size_t capacity, uint64_t seed) : buffer(capacity, seed) {}
 
-    std::string name() const override { return "replay"; }
+    std::string name() const override { return ReplayMethod::info().name; }
     void extend_batch(Context&, std::vector<std::vector<const EncodedExample*>>& groups, uint64_t step_seed) override {
         if (buffer.size() == 0) return;
         Random random(step_seed);

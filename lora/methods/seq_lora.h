@@ -1,12 +1,30 @@
 // SeqLoRA (lora/METHODS.md section 4): one LoRA, trained on task after task with a fresh optimizer at
 // each task (the loop resets it). Nothing protects old tasks: the lower bound.
 #pragma once
+#include <memory>
+
+#include "lora/continual.h"
 #include "lora/method.h"
+
+template <class Backend>
+struct SeqLora;
+
+// `--method seqlora`, a baseline (lora/method_info.h; registered in lora/methods/registry.h)
+struct SeqLoraMethod {
+    static const MethodInfo& info() {
+        static const MethodInfo info{"seqlora", true, {}};
+        return info;
+    }
+    template <class Backend>
+    static std::unique_ptr<ContinualMethod<Backend>> make(const ContinualOptions&) {
+        return std::make_unique<SeqLora<Backend>>();
+    }
+};
 
 template <class Backend>
 struct SeqLora : ContinualMethod<Backend> {
     using Context = ContinualContext<Backend>;
-    std::string name() const override { return "seqlora"; }
+    std::string name() const override { return SeqLoraMethod::info().name; }
     void task_start(Context& context) override {
         if (context.adapters.branches == 0) lora_add_branch(context.adapters, context.seed + 1, false);
     }

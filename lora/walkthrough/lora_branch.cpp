@@ -1,6 +1,6 @@
 // The walkthrough's first program (lora/walkthrough/README.md, part 1): one LoRA branch on one linear.
 //
-// It runs clora's CPU reference (cpu::lora_forward / cpu::lora_backward, lora/cpu/lora_linear.h) on a tiny linear
+// It runs clora's CPU reference (cpu::lora_forward / cpu::lora_backward, model/cpu/lora_linear.h) on a tiny linear
 // and checks, in double precision, what the walkthrough says of it:
 //   1. a new branch (B = 0) changes nothing: y = W0 h + b;
 //   2. the forward is y = W0 h + b + s B A h, written out with plain loops;
@@ -10,7 +10,7 @@
 #include <cstdio>
 #include <vector>
 
-#include "lora/cpu/lora_linear.h"
+#include "model/cpu/lora_linear.h"
 
 namespace {
 

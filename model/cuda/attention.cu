@@ -18,6 +18,7 @@
 #include <cmath>
 
 #include "model/attention_tiles.h"
+#include "model/cuda/block_reduce.cuh"
 #include "model/cuda/cuda_check.h"
 #include "model/cuda/kernels.h"
 #include "model/cuda/scratch.h"
@@ -31,17 +32,6 @@ constexpr int SCORES_PITCH = TILE + 1;     // row stride of a (TILE,TILE) tile o
 constexpr int ROWS_PER_WARP = TILE / WARPS;
 
 DeviceScratch<float> row_dot_scratch;  // backward: D (B,NH,T)
-
-__device__ inline float warp_max(float value) {
-    for (int offset = 16; offset > 0; offset >>= 1) value = fmaxf(value, __shfl_xor_sync(0xFFFFFFFFu, value, offset));
-    return value;
-}
-
-// Every lane ends with the same bits: at each step a lane and its partner add the same two values.
-__device__ inline float warp_sum(float value) {
-    for (int offset = 16; offset > 0; offset >>= 1) value += __shfl_xor_sync(0xFFFFFFFFu, value, offset);
-    return value;
-}
 
 // Thread layout of every fused kernel: warp w owns the rows w, w + WARPS, ... (ROWS_PER_WARP of them) of a tile;
 // lane l owns column l of a (TILE,TILE) tile of scores, and the channels l, l + 32, ... (HS_MAX / 32 of them) of a

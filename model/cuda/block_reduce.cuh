@@ -1,13 +1,23 @@
-// Order-fixed sums in double for the deterministic reductions (no atomics): every lane of a warp gets the same
-// butterfly sum (a + b == b + a exactly at each step), and a block sums its warps' totals in warp order. The
-// same inputs on the same launch shape give bit-identical results run to run.
+// The one warp sum (and warp max) of every CUDA kernel, and order-fixed block sums in double for the deterministic
+// reductions (no atomics). Every lane of a warp gets the same butterfly result (a + b == b + a exactly at each
+// step, and max is symmetric), and a block sums its warps' totals in warp order. The same inputs on the same launch
+// shape give bit-identical results run to run.
 #pragma once
 
 constexpr int kReduceWarpSize = 32;
 
-__device__ inline double warp_sum(double value) {
+// Sum over the 32 lanes of a full warp, in float or double; every lane ends with the same value.
+template <typename T>
+__device__ inline T warp_sum(T value) {
     for (int offset = kReduceWarpSize / 2; offset > 0; offset >>= 1)
         value += __shfl_xor_sync(0xffffffffu, value, offset);
+    return value;
+}
+
+// Max over the 32 lanes of a full warp; every lane ends with the same value.
+__device__ inline float warp_max(float value) {
+    for (int offset = kReduceWarpSize / 2; offset > 0; offset >>= 1)
+        value = fmaxf(value, __shfl_xor_sync(0xffffffffu, value, offset));
     return value;
 }
 

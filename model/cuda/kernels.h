@@ -26,9 +26,10 @@ void layernorm_backward(float* dinp, float* dweight, float* dbias, const float* 
 void fused_residual_layernorm_forward(float* residual_out, float* out, float* mean, float* rstd, const float* a,
                                       const float* b, const float* weight, const float* bias, int N, int C);
 
-// model/cuda/elementwise.cu
+// model/cuda/gelu.cu
 void gelu_forward(float* out, const float* inp, size_t N);
 void gelu_backward(float* dinp, const float* inp, const float* dout, size_t N);
+// model/cuda/residual.cu
 void residual_forward(float* out, const float* a, const float* b, size_t N);
 void residual_backward(float* da, float* db, const float* dout, size_t N);
 void scale(float* x, float factor, size_t N);  // x (N) *= factor
@@ -72,9 +73,10 @@ void argmax_rows(int* out, const float* logits, int N, int V, int Vp);
 // (seed, first + i) (model/dropout_hash.h): bit-identical to model/cpu/dropout.h. Fails unless 0 <= p < 1.
 void dropout_mask(float* mask, size_t count, uint64_t seed, float p, uint64_t first = 0);
 
-// model/cuda/optimizer.cu
-// sum of squares of x (N), deterministic (fixed two-stage reduction), returned to the host.
+// model/cuda/global_norm.cu: sum of squares of x (N), deterministic (fixed two-stage reduction), returned to the
+// host.
 double sum_of_squares(const float* x, size_t N);
+// model/cuda/adamw.cu
 void adamw_update(float* params, const float* grads, float* m, float* v, size_t N, float lr, float beta1,
                   float beta2, float eps, float weight_decay, int t, float grad_scale);
 

@@ -15,22 +15,13 @@
 #include <cmath>
 #include <string>
 
+#include "model/cuda/block_reduce.cuh"
 #include "model/cuda/cuda_check.h"
 #include "model/cuda/kernels.h"
 
 namespace {
 
 constexpr int THREADS = 256;  // a multiple of 32
-
-__device__ float warp_sum(float value) {
-    for (int offset = 16; offset > 0; offset >>= 1) value += __shfl_xor_sync(0xFFFFFFFFu, value, offset);
-    return value;
-}
-
-__device__ float warp_max(float value) {
-    for (int offset = 16; offset > 0; offset >>= 1) value = fmaxf(value, __shfl_xor_sync(0xFFFFFFFFu, value, offset));
-    return value;
-}
 
 // The block's max (MAX) or sum of value, returned to every thread. Each warp reduces the warps' results itself, in
 // the same order, so no broadcast is needed. Starts with a barrier: the partials of a previous call may still be

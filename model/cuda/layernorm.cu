@@ -2,8 +2,9 @@
 // deterministic backward. Math and shapes as model/cpu/layernorm.h:
 //   y = (x - mean) * rstd * w + b,  rstd = 1 / sqrt(var + 1e-5);
 //   dx += rstd * (g - mean(g) - xhat * mean(g * xhat)),  g = dy * w,  xhat = (x - mean) * rstd.
-// Determinism: warp sums use an xor butterfly (every lane gets the same, order-fixed sum), and dweight/dbias
-// are reduced in two fixed-order stages without atomics. Lab: dev/cuda/layernorm.cu.
+// Determinism: warp sums use an xor butterfly (model/cuda/block_reduce.cuh: every lane gets the same, order-fixed
+// sum), and dweight/dbias are reduced in two fixed-order stages without atomics. Lab: dev/cuda/layernorm.cu.
+#include "model/cuda/block_reduce.cuh"
 #include "model/cuda/cuda_check.h"
 #include "model/cuda/kernels.h"
 #include "model/cuda/scratch.h"
@@ -15,12 +16,6 @@ constexpr int kThreads = 256;                        // 8 warps per block
 constexpr int kWarpsPerBlock = kThreads / kWarpSize;
 constexpr int kBackwardRowsPerBlock = 32;            // rows each backward block owns (and sums dweight over)
 constexpr float kEpsilon = 1e-5f;
-
-// Sum over the 32 lanes; every lane ends with the same value (a + b == b + a exactly at each step).
-__device__ inline float warp_sum(float value) {
-    for (int offset = kWarpSize / 2; offset > 0; offset >>= 1) value += __shfl_xor_sync(0xffffffffu, value, offset);
-    return value;
-}
 
 // One warp per row of x (N,C): x = a, or x = a + b (written to residual_out) when kResidual.
 // out (N,C); mean, rstd (N); weight, bias (C). Two passes for the variance, as the CPU reference; the row is

@@ -1,10 +1,10 @@
 // The multi-branch LoRA linear's adapter path on the GPU (model/cuda/lora_linear.cu), declared in plain C++
-// (no CUDA types) like kernels.h; LoraShape (lora/lora_shape.h) is shared with the CPU reference
-// lora/cpu/lora_linear.h.
+// (no CUDA types) like kernels.h; LoraShape (model/lora_shape.h) is shared with the CPU reference
+// model/cpu/lora_linear.h.
 // Every pointer is device memory; the math (lora/METHODS.md section 1) is written out line by line in
 // the CPU reference, which each kernel is tested against (test/test_lora_linear.cpp).
 #pragma once
-#include "lora/lora_shape.h"
+#include "model/lora_shape.h"
 
 namespace cuda {
 
@@ -21,7 +21,7 @@ void lora_backward(float* dinp, float* dA, float* dBt, float* d_block_weights, c
                    const float* hidden, const float* A, const float* Bt, const float* block_weights,
                    const float* dropout_mask, float scale, LoraShape shape);
 
-// The same two products in halves (lora/cpu/lora_linear.h): hidden (N,R) = (inp .* dropout_mask) A^T, written;
+// The same two products in halves (model/cpu/lora_linear.h): hidden (N,R) = (inp .* dropout_mask) A^T, written;
 // then out (N,OC) += scale * (hidden .* w) Bt.
 void lora_down_forward(float* hidden, const float* inp, const float* A, const float* dropout_mask, LoraShape shape);
 void lora_up_forward(float* out, const float* hidden, const float* Bt, const float* block_weights, float scale,

@@ -1,4 +1,4 @@
-// The multi-branch LoRA linear's adapter path on the GPU, the CUDA version of lora/cpu/lora_linear.h (the math,
+// The multi-branch LoRA linear's adapter path on the GPU, the CUDA version of model/cpu/lora_linear.h (the math,
 // line by line, is there and in lora/METHODS.md section 1). R = branches * rank; .* = elementwise.
 //   forward:  down: h~ = inp .* mask (scratch); hidden = h~ A^T (cuBLAS)
 //             up:   weighted = hidden .* w (scratch); out += scale * weighted Bt (cuBLAS)

@@ -13,7 +13,7 @@
 // (N, t*d_a) are windows i*r and i*d_a elements in, with leading dimension t*r and t*d_a.
 #include <cmath>
 
-#include "model/cuda/attention_mixture_kernels.h"
+#include "lora/cuda/attention_mixture_kernels.h"
 #include "model/cuda/block_reduce.cuh"
 #include "model/cuda/cuda_check.h"
 #include "model/cuda/kernels.h"

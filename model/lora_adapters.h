@@ -1,5 +1,5 @@
-// The LoRA adapters of a whole GPT-2: at every layer, each adapted module (lora/lora_config.h) carries a
-// multi-branch LoRA linear (lora/cpu/lora_linear.h: A_cat (R,in), Bt = B_cat^T (R,out), R = branches * rank).
+// The LoRA adapters of a whole GPT-2: at every layer, each adapted module (model/lora_config.h) carries a
+// multi-branch LoRA linear (model/cpu/lora_linear.h: A_cat (R,in), Bt = B_cat^T (R,out), R = branches * rank).
 // Parameters, gradients and AdamW moments live in one allocation each, layer by layer, module by module:
 //     [layer 0: qkv A, qkv Bt, (attn_proj A, Bt, ...)] [layer 1: ...] ...
 // so that each branch's rows are a contiguous slice of every A and Bt. Branches below first_trainable are
@@ -16,10 +16,11 @@
 #include <vector>
 
 #include "data/file_io.h"
-#include "lora/lora_config.h"
-#include "lora/lora_shape.h"
+#include "model/lora_config.h"
+#include "model/lora_shape.h"
 #include "model/gpt2_config.h"
-#include "model/random.h"
+#include "model/growing_buffer.h"
+#include "data/random.h"
 
 // Where one adapted linear's tensors sit in the adapters' allocation (offsets in elements).
 struct LoraSlot {
@@ -89,9 +90,9 @@ struct LoraAdapters {
 
     // activations for the current number of rows N = B*T
     int rows = 0;
-    size_t hidden_capacity = 0, dropout_capacity = 0;  // elements allocated (ensure_rows)
-    real* hidden_memory = nullptr;   // per slot: (N,R) = h~ A^T, kept for the backward
-    real* dropout_memory = nullptr;  // per slot: (N,in) inverted-dropout mask, when training with dropout > 0
+    GrowingBuffer<Backend, real> hidden_memory;   // per slot: (N,R) = h~ A^T, kept for the backward
+    GrowingBuffer<Backend, real> dropout_memory;  // per slot: (N,in) inverted-dropout mask, when training with
+                                                  // dropout > 0
     const real* block_weights = nullptr;  // (N, branches) per-row branch weights set by a method; null = ones
     real* block_weight_gradients = nullptr;  // (N, branches) when a method trains the weights (gates): the
                                              // backward accumulates dL/dw of every adapted linear into it
@@ -139,17 +140,15 @@ struct LoraAdapters {
         parameters = gradients = adam_m = adam_v = nullptr;
     }
     void release_activations() {
-        Backend::release(hidden_memory);
-        Backend::release(dropout_memory);
-        hidden_memory = dropout_memory = nullptr;
+        hidden_memory.release();
+        dropout_memory.release();
         rows = 0;
-        hidden_capacity = dropout_capacity = 0;
     }
 
     // Activation buffers for N rows, laid out for N and the branch count, in buffers that only grow (reallocated
     // when the layout needs more than they hold: continual learning's batches change N at every step).
     void ensure_rows(int N) {
-        if (N == rows && hidden_memory) return;
+        if (N == rows && hidden_memory.data()) return;
         size_t hidden = 0, dropout = 0;
         for (LoraSlot& s : slots) {
             s.hidden = hidden;
@@ -157,14 +156,8 @@ struct LoraAdapters {
             s.dropout = dropout;
             dropout += size_t(N) * s.shape.in;
         }
-        if (!hidden_memory || hidden > hidden_capacity || (config.dropout > 0 && dropout > dropout_capacity)) {
-            const size_t grown_hidden = std::max(hidden, hidden_capacity);
-            const size_t grown_dropout = std::max(dropout, dropout_capacity);
-            release_activations();
-            hidden_memory = Backend::template allocate<real>(std::max<size_t>(grown_hidden, 1));
-            if (config.dropout > 0) dropout_memory = Backend::template allocate<real>(std::max<size_t>(grown_dropout, 1));
-            hidden_capacity = grown_hidden, dropout_capacity = grown_dropout;
-        }
+        hidden_memory.reserve(std::max<size_t>(hidden, 1));
+        if (config.dropout > 0) dropout_memory.reserve(std::max<size_t>(dropout, 1));
         rows = N;
     }
 
@@ -265,12 +258,13 @@ void lora_module_forward(LoraAdapters<Backend>& adapters, int layer, int module,
     using real = typename Backend::real;
     real* mask = nullptr;
     if (adapters.training && adapters.config.dropout > 0) {
-        mask = adapters.dropout_memory + s->dropout;
-        Backend::dropout_mask(mask, size_t(N) * s->shape.in, lora_slot_seed(adapters.dropout_seed, s - &adapters.slots[0]),
-                              adapters.config.dropout, uint64_t(adapters.dropout_first_row) * s->shape.in);
+        mask = adapters.dropout_memory.data() + s->dropout;
+        const uint64_t seed = lora_slot_seed(adapters.dropout_seed, s - &adapters.slots[0]);
+        Backend::dropout_mask(mask, size_t(N) * s->shape.in, seed, adapters.config.dropout,
+                              uint64_t(adapters.dropout_first_row) * s->shape.in);
     }
     if (adapters.mixture) return adapters.mixture->forward(adapters, size_t(s - &adapters.slots[0]), out, inp, mask, N);
-    Backend::lora_forward(out, adapters.hidden_memory + s->hidden, inp, adapters.parameters + s->A,
+    Backend::lora_forward(out, adapters.hidden_memory.data() + s->hidden, inp, adapters.parameters + s->A,
                           adapters.parameters + s->Bt, adapters.block_weights, mask, real(adapters.config.scale()),
                           adapters.shape(*s, N));
 }
@@ -282,13 +276,14 @@ void lora_module_backward(LoraAdapters<Backend>& adapters, int layer, int module
     const LoraSlot* s = adapters.slot(layer, module);
     if (!s || adapters.branches == 0) return;
     using real = typename Backend::real;
-    const real* mask = adapters.training && adapters.config.dropout > 0 ? adapters.dropout_memory + s->dropout : nullptr;
+    const bool dropout = adapters.training && adapters.config.dropout > 0;
+    const real* mask = dropout ? adapters.dropout_memory.data() + s->dropout : nullptr;
     if (adapters.mixture)
         return adapters.mixture->backward(adapters, size_t(s - &adapters.slots[0]), dinp, dout, inp, mask, N);
     Backend::lora_backward(dinp, adapters.gradients + s->A, adapters.gradients + s->Bt,
-                           adapters.block_weight_gradients, dout, inp,
-                           adapters.hidden_memory + s->hidden, adapters.parameters + s->A, adapters.parameters + s->Bt,
-                           adapters.block_weights, mask, real(adapters.config.scale()), adapters.shape(*s, N));
+                           adapters.block_weight_gradients, dout, inp, adapters.hidden_memory.data() + s->hidden,
+                           adapters.parameters + s->A, adapters.parameters + s->Bt, adapters.block_weights, mask,
+                           real(adapters.config.scale()), adapters.shape(*s, N));
 }
 
 // The global L2 norm of the adapters' gradients (frozen rows are 0 and add nothing).

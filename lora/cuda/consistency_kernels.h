@@ -1,4 +1,4 @@
-// I-LoRA's elementwise kernels on the GPU (model/cuda/consistency.cu), declared in plain C++ (no CUDA types) like
+// I-LoRA's elementwise kernels on the GPU (lora/cuda/consistency.cu), declared in plain C++ (no CUDA types) like
 // kernels.h, so that the method (lora/methods/ilora.h), compiled by the host compiler, can call them. Every pointer
 // is device memory; the math is written out in the CPU reference lora/cpu/consistency.h, which each kernel is
 // tested against (test/test_ilora.cpp). Both kernels are deterministic: no atomics, fixed-order reductions.

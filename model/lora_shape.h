@@ -1,5 +1,5 @@
 // The shape of one multi-branch LoRA linear (lora/METHODS.md section 1), shared by the CPU
-// reference (lora/cpu/lora_linear.h) and the CUDA version (model/cuda/lora_kernels.h).
+// reference (model/cpu/lora_linear.h) and the CUDA version (model/cuda/lora_kernels.h).
 #pragma once
 
 // `branches` LoRA branches of rank `rank` stacked at one linear: R = branches * rank intermediate channels.

@@ -8,7 +8,7 @@
 //             dp1 = dz2 W2, dW2 += dz2^T p1 (cuBLAS); dz1 = dp1 .* SiLU'(z1); dW1 += dz1^T p0 (cuBLAS)
 // Deterministic: fixed-shape reductions, no atomics.
 #include "model/cuda/cuda_check.h"
-#include "model/cuda/gate_kernels.h"
+#include "lora/cuda/gate_kernels.h"
 #include "model/cuda/kernels.h"
 #include "model/cuda/scratch.h"
 

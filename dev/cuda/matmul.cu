@@ -1,11 +1,12 @@
-// Kernel lab: the bf16 matrix products of GPT-2 124M's linears, and what storing their operands in bf16 would buy.
+// Kernel lab: matmul (model/cuda/matmul.cu, the CPU reference model/cpu/matmul.h): the bf16 matrix products of
+// GPT-2 124M's linears, and what storing their operands in bf16 would buy.
 // Mixed precision (model/cuda/matmul_precision.h) keeps the operands in fp32 and asks cuBLAS for
 // CUBLAS_COMPUTE_32F_FAST_16BF, except a frozen base's forward products, which read a bf16 copy of the weights
 // (GPT2::bf16_base, issue 7's bf16 storage). This lab measures, at the model's shapes (B=8, T=1024, C=768,
 // Vp=50304), what each way of getting bf16 operands costs.
 //
 // Build and run (from the repository root):
-//   make lab && ./build/lab/matmul_bf16 [version]
+//   make lab && ./build/lab/matmul [version]
 // Exits non-zero when a version disagrees with its reference. The last line sums up the shipped version (1).
 //
 // Each product is written as the row-major out (rows, cols) = X (rows, K) . Y (K, cols), where the stored X or Y
@@ -217,5 +218,5 @@ int main(int argc, char** argv) {
         for (void* pointer : {(void*)b.x, (void*)b.y, (void*)b.out, (void*)b.x16, (void*)b.y16, (void*)b.out16})
             CHECK_CUDA(cudaFree(pointer));
     }
-    return finish("matmul_bf16", ok, shipped);
+    return finish("matmul", ok, shipped);
 }

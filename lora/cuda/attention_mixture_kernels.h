@@ -1,4 +1,4 @@
-// AM-LoRA's attention over the branches of one adapted linear on the GPU (model/cuda/attention_mixture.cu),
+// AM-LoRA's attention over the branches of one adapted linear on the GPU (lora/cuda/attention_mixture.cu),
 // declared in plain C++ (no CUDA types) like kernels.h. The math, line by line, is in the CPU reference
 // lora/cpu/attention_mixture.h (lora/METHODS.md section 9), which every kernel is tested against
 // (test/test_amlora.cpp, "cuda kernels: attention mixture ..."). Every pointer is device memory; shapes are the

@@ -1,18 +1,14 @@
 // I-LoRA's elementwise kernels on the GPU (lora/METHODS.md section 8): the consistency loss between the
 // fast and slow models' final hidden states, and the EMA of the slow adapter. Math as lora/cpu/consistency.h.
 // Lab: dev/cuda/consistency.cu.
-#include "model/cuda/consistency_kernels.h"
+#include "lora/cuda/consistency_kernels.h"
+#include "model/cuda/block_reduce.cuh"
 #include "model/cuda/cuda_check.h"
 
 namespace {
 
 constexpr int kThreads = 256;          // elementwise kernels: one thread per element
 constexpr int kRowThreads = 256;       // consistency: one block of 8 warps per row
-
-__device__ inline float warp_sum_consistency(float value) {
-    for (int offset = 16; offset > 0; offset >>= 1) value += __shfl_xor_sync(0xFFFFFFFFu, value, offset);
-    return value;
-}
 
 // Block n handles row n: thread k visits channels c = k, k + 256, ...;
 //   d = h_fast[n,c] - h_slow[n,c];  dh[n,c] = 2 w[n] d;  partial += d^2
@@ -30,13 +26,13 @@ __global__ void consistency_loss_kernel(float* __restrict__ dh, float* __restric
         dh[row + c] = two_w * d;
         partial += d * d;
     }
-    partial = warp_sum_consistency(partial);
+    partial = warp_sum(partial);
     const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
     if (lane == 0) warp_sums[warp] = partial;
     __syncthreads();
     if (warp == 0) {
         float total = lane < kRowThreads / 32 ? warp_sums[lane] : 0.0f;
-        total = warp_sum_consistency(total);
+        total = warp_sum(total);
         if (lane == 0) row_losses[blockIdx.x] = w * total;
     }
 }

@@ -1,4 +1,4 @@
-// The adapter regularisers of O-LoRA and N-LoRA on the GPU (model/cuda/lora_regularizers.cu), declared in plain C++
+// The adapter regularisers of O-LoRA and N-LoRA on the GPU (lora/cuda/regularizers.cu), declared in plain C++
 // (no CUDA types) like kernels.h. Same arguments, shapes and math as the CPU reference lora/cpu/regularizers.h,
 // which each is tested against (test/test_lora_regularizers.cpp); every pointer is device memory, the loss comes
 // back to the host (each call synchronises once for it). Gradients ACCUMULATE into dA_t / dBt_t, which may be null.

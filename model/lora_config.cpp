@@ -1,4 +1,4 @@
-#include "lora/lora_config.h"
+#include "model/lora_config.h"
 
 #include <cmath>
 #include <sstream>

@@ -9,7 +9,7 @@
 // for the finite-difference checks (test/test_lora_linear.cpp); model/cuda/lora_linear.cu is the GPU version.
 #pragma once
 #include "model/cpu/eigen_views.h"
-#include "lora/lora_shape.h"
+#include "model/lora_shape.h"
 
 namespace cpu {
 

@@ -1,4 +1,4 @@
-// GainLoRA's gate on the GPU (model/cuda/gate.cu), declared in plain C++ (no CUDA types) like kernels.h. The math,
+// GainLoRA's gate on the GPU (lora/cuda/gate.cu), declared in plain C++ (no CUDA types) like kernels.h. The math,
 // line by line, is in the CPU reference lora/cpu/gate.h (lora/METHODS.md section 7), which every kernel
 // is tested against (test/test_gainlora.cpp, "cuda kernels: gate ..."). Every pointer is device memory; shapes are
 // the reference's: S sequences, C channels, gate hidden size m, G gates. Deterministic: cuBLAS products and

@@ -2,7 +2,7 @@
 // line by line, is there and in lora/METHODS.md sections 5 and 6). For one adapted linear:
 //   orthogonality: M = A_old A_t^T (cuBLAS, scratch); G = sign(M) or 2 M and the partial sums of |M| or M^2 (one
 //                  kernel); the partials summed in a fixed order (one block); dA_t += weight * G^T A_old (cuBLAS)
-//   L2 norms:      ||A_t||, ||Bt_t|| by cuda::sum_of_squares (model/cuda/optimizer.cu); dX += weight / ||X|| * X
+//   L2 norms:      ||A_t||, ||Bt_t|| by cuda::sum_of_squares (model/cuda/global_norm.cu); dX += weight / ||X|| * X
 //                  (a kernel)
 //   L1 of update:  P = B_t A_t (or A_t B_t, rr) (cuBLAS, scratch); S = sign(P) in place with the partial sums of
 //                  |P| (the same kernel as above); dBt_t, dA_t += products with S (cuBLAS)
@@ -18,7 +18,7 @@
 #include "model/cuda/block_reduce.cuh"
 #include "model/cuda/cuda_check.h"
 #include "model/cuda/kernels.h"
-#include "model/cuda/lora_regularizer_kernels.h"
+#include "lora/cuda/regularizer_kernels.h"
 #include "model/cuda/scratch.h"
 
 namespace {
