@@ -1,5 +1,5 @@
-// Diagnostics of the per-task branches (lora/METHODS.md section 3), computed on the host from the
-// adapters' parameters (LoraAdapters::parameters_to_host, layout in model/lora_adapters.h) at a task boundary. For every
+// Diagnostics of the per-task branches (lora/METHODS.md section 3), computed on the host from the adapters'
+// parameters (LoraAdapters::parameters_to_host, layout in model/lora_adapters.h) at a task boundary. For every
 // adapted linear (slot) with branches i = 0..t-1 of rank r: A_i = rows i*r .. i*r+r-1 of A (R,in), Bt_i the same
 // rows of Bt (R,out), B_i = Bt_i^T (out,r), and the branch's update DW_i = s B_i A_i (out,in), s = alpha / r.
 // For every pair i < j of one slot:

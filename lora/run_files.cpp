@@ -41,6 +41,17 @@ void write_json(const std::string& path, const json& value) {
     writer.commit();
 }
 
+// What results.json and comparison.json both say of a method: the primary mode's metrics at the top level (as
+// before label ranking), every mode's in "modes".
+json method_summary(const MethodResult& result) {
+    json summary = metrics_json(result.metrics);
+    summary["method"] = result.method;
+    summary["eval"] = result.eval;
+    summary["seconds_per_task"] = result.seconds_per_task;
+    for (const auto& [name, mode] : result.modes) summary["modes"][name] = metrics_json(mode.metrics);
+    return summary;
+}
+
 }  // namespace
 
 RunDescription describe_run(const ContinualOptions& o, Device device, MatmulPrecision precision) {
@@ -177,36 +188,17 @@ void append_task_records(const std::string& dir, int t, const std::string& task_
 }
 
 void write_results(const std::string& dir, const MethodResult& result) {
-    // the primary mode's matrix and metrics at the top level (as before label ranking), every mode's in "modes"
-    json results = {{"method", result.method},
-                    {"tasks", result.task_names},
-                    {"task_metrics", result.task_metrics},
-                    {"eval", result.eval},
-                    {"accuracy", result.accuracy},
-                    {"average_accuracy", result.metrics.average_accuracy},
-                    {"backward_transfer", result.metrics.backward_transfer},
-                    {"forgetting", result.metrics.forgetting},
-                    {"diagonal_mean", result.metrics.diagonal_mean},
-                    {"seconds_per_task", result.seconds_per_task}};
-    for (const auto& [name, mode] : result.modes) {
-        results["modes"][name] = metrics_json(mode.metrics);
-        results["modes"][name]["accuracy"] = mode.accuracy;
-    }
+    // the summary, the tasks and their metrics, and every mode's accuracy matrix
+    json results = method_summary(result);
+    results["tasks"] = result.task_names;
+    results["task_metrics"] = result.task_metrics;
+    results["accuracy"] = result.accuracy;
+    for (const auto& [name, mode] : result.modes) results["modes"][name]["accuracy"] = mode.accuracy;
     write_json(dir + "/results.json", results);
 }
 
 void write_comparison(const std::string& out_dir, const std::vector<MethodResult>& results) {
     json comparison = json::array();
-    for (const MethodResult& r : results) {
-        json entry = {{"method", r.method},
-                      {"eval", r.eval},
-                      {"average_accuracy", r.metrics.average_accuracy},
-                      {"backward_transfer", r.metrics.backward_transfer},
-                      {"forgetting", r.metrics.forgetting},
-                      {"diagonal_mean", r.metrics.diagonal_mean},
-                      {"seconds_per_task", r.seconds_per_task}};
-        for (const auto& [name, mode] : r.modes) entry["modes"][name] = metrics_json(mode.metrics);
-        comparison.push_back(entry);
-    }
+    for (const MethodResult& result : results) comparison.push_back(method_summary(result));
     write_json(out_dir + "/comparison.json", comparison);
 }

@@ -3,8 +3,8 @@
 //   y = W0 h + sum_i g_i(prompt) s B_i A_i h,   g_i = |2 sigmoid(4 cos(p2_i, k_i)) - 1|,
 //   p0 = mean wte over the prompt (C), p1 = SiLU(W1_i p0) (m), p2 = SiLU(W2_i p1) (C)
 // at training and evaluation alike (every branch, each with its own gate: no task id). The gates are the adapters'
-// block weights (model/lora_adapters.h): (B*T, branches), row (b, t) = the gates of sequence b; the backward accumulates
-// dL/dw into block_weight_gradients and dg_t (per sequence) = the sum of column t over the sequence's rows.
+// block weights (model/lora_adapters.h): (B*T, branches), row (b, t) = the gates of sequence b; the backward
+// accumulates dL/dw into block_weight_gradients and dg_t (per sequence) = the sum of column t over the sequence's rows.
 //
 // Task t (0-based here, t+1 in METHODS.md):
 //   task_start   add branch t (old ones frozen); gate t = (W1, W2 of gate t-1, or PyTorch's default Linear init
@@ -75,32 +75,26 @@ struct GainLora;
 // `--method gainlora-olora` and `--method gainlora-inflora`, the two variants of one class; their flags, listed
 // with gainlora-olora, apply to both (lora/method_info.h; registered in lora/methods/registry.h).
 struct GainLoraOLoraMethod {
-    static const MethodInfo& info() {
-        static const MethodInfo info{
-            "gainlora-olora", false,
-            {count_option("gainlora-gate-hidden", &MethodOptions::gainlora_gate_hidden, 1,
-                          "GainLoRA: gate hidden size m"),
-             real_option("gainlora-epsilon0", &MethodOptions::gainlora_epsilon0, NumberRange::above_zero_to_one(),
-                         "GainLoRA: GPM threshold at task 1"),
-             count_option("gainlora-max-batches", &MethodOptions::gainlora_max_batches, 1,
-                          "GainLoRA: batches of covariance collection per task"),
-             on_off_option("gainlora-restore-norm", &MethodOptions::gainlora_restore_norm,
-                           "GainLoRA: restore each row's norm after the projection, as the official code does: on "
-                           "or off")}};
-        return info;
-    }
+    static inline const MethodInfo info{
+        "gainlora-olora", false,
+        {count_option("gainlora-gate-hidden", &MethodOptions::gainlora_gate_hidden, 1,
+                      "GainLoRA: gate hidden size m"),
+         real_option("gainlora-epsilon0", &MethodOptions::gainlora_epsilon0, NumberRange::above_zero_to_one(),
+                     "GainLoRA: GPM threshold at task 1"),
+         count_option("gainlora-max-batches", &MethodOptions::gainlora_max_batches, 1,
+                      "GainLoRA: batches of covariance collection per task"),
+         on_off_option("gainlora-restore-norm", &MethodOptions::gainlora_restore_norm,
+                       "GainLoRA: restore each row's norm after the projection, as the official code does: on "
+                       "or off")}};
     template <class Backend>
-    static std::unique_ptr<ContinualMethod<Backend>> make(const ContinualOptions& options) {
+    static auto make(const ContinualOptions& options) {
         return std::make_unique<GainLora<Backend>>(GainLora<Backend>::Variant::olora, options);
     }
 };
 struct GainLoraInfLoraMethod {
-    static const MethodInfo& info() {
-        static const MethodInfo info{"gainlora-inflora", false, {}};  // gainlora-olora's flags
-        return info;
-    }
+    static inline const MethodInfo info{"gainlora-inflora", false, {}};  // gainlora-olora's flags
     template <class Backend>
-    static std::unique_ptr<ContinualMethod<Backend>> make(const ContinualOptions& options) {
+    static auto make(const ContinualOptions& options) {
         return std::make_unique<GainLora<Backend>>(GainLora<Backend>::Variant::inflora, options);
     }
 };
@@ -126,7 +120,7 @@ struct GainLora : ContinualMethod<Backend> {
         Backend::release(block_weight_gradients);
     }
     std::string name() const override {
-        return (variant == Variant::olora ? GainLoraOLoraMethod::info() : GainLoraInfLoraMethod::info()).name;
+        return (variant == Variant::olora ? GainLoraOLoraMethod::info : GainLoraInfLoraMethod::info).name;
     }
 
     // ---- task boundaries ----

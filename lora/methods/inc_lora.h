@@ -14,20 +14,15 @@ struct IncLora;
 
 // `--method inclora`, a baseline (lora/method_info.h; registered in lora/methods/registry.h)
 struct IncLoraMethod {
-    static const MethodInfo& info() {
-        static const MethodInfo info{"inclora", true, {}};
-        return info;
-    }
+    static inline const MethodInfo info{"inclora", true, {}};
     template <class Backend>
-    static std::unique_ptr<ContinualMethod<Backend>> make(const ContinualOptions&) {
-        return std::make_unique<IncLora<Backend>>();
-    }
+    static auto make(const ContinualOptions&) { return std::make_unique<IncLora<Backend>>(); }
 };
 
 template <class Backend>
 struct IncLora : ContinualMethod<Backend> {
     using Context = ContinualContext<Backend>;
-    std::string name() const override { return IncLoraMethod::info().name; }
+    std::string name() const override { return IncLoraMethod::info.name; }
     void task_start(Context& context) override {
         lora_add_branch(context.adapters, context.seed + 1 + uint64_t(context.task), true);
     }

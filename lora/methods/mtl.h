@@ -16,20 +16,15 @@ struct Mtl;
 
 // `--method mtl`, a baseline (lora/method_info.h; registered in lora/methods/registry.h)
 struct MtlMethod {
-    static const MethodInfo& info() {
-        static const MethodInfo info{"mtl", true, {}};
-        return info;
-    }
+    static inline const MethodInfo info{"mtl", true, {}};
     template <class Backend>
-    static std::unique_ptr<ContinualMethod<Backend>> make(const ContinualOptions&) {
-        return std::make_unique<Mtl<Backend>>();
-    }
+    static auto make(const ContinualOptions&) { return std::make_unique<Mtl<Backend>>(); }
 };
 
 template <class Backend>
 struct Mtl : SeqLora<Backend> {
     using Context = ContinualContext<Backend>;
-    std::string name() const override { return MtlMethod::info().name; }
+    std::string name() const override { return MtlMethod::info.name; }
     void task_start(Context& context) override { lora_reinitialize(context.adapters, context.seed + 1); }
     std::vector<const EncodedExample*> training_examples(Context& context) override {
         std::vector<const EncodedExample*> rows;

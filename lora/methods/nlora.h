@@ -44,21 +44,16 @@ struct NLora;
 // times the study base's (256 channels), and there the official 0.4 holds the new branch near 0 (task 1: 5%), 0.1
 // learns 82%, 0.04 97% with a collision rate (1e-2) of 0.25 against IncLoRA's 0.83. Real tasks keep 0.4.
 struct NLoraMethod {
-    static const MethodInfo& info() {
-        static const MethodInfo info{
-            "nlora", false,
-            {real_option("nlora-lambda", &MethodOptions::nlora_lambda, NumberRange::non_negative(),
-                         "N-LoRA: weight of the L1 loss of the update (official: 0.4)", "0.04"),
-             choice_option("nlora-form", &MethodOptions::nlora_form, {"full", "rr", "scaled"},
-                           "N-LoRA: scaled (r^2 * mean |B_t A_t|, the official scale on any module), full (sum "
-                           "|B_t A_t| over the d_out x d_in update, the paper's) or rr (sum |A_t B_t|, r x r, the "
-                           "official code's, square modules)")}};
-        return info;
-    }
+    static inline const MethodInfo info{
+        "nlora", false,
+        {real_option("nlora-lambda", &MethodOptions::nlora_lambda, NumberRange::non_negative(),
+                     "N-LoRA: weight of the L1 loss of the update (official: 0.4)", "0.04"),
+         choice_option("nlora-form", &MethodOptions::nlora_form, {"full", "rr", "scaled"},
+                       "N-LoRA: scaled (r^2 * mean |B_t A_t|, the official scale on any module), full (sum "
+                       "|B_t A_t| over the d_out x d_in update, the paper's) or rr (sum |A_t B_t|, r x r, the "
+                       "official code's, square modules)")}};
     template <class Backend>
-    static std::unique_ptr<ContinualMethod<Backend>> make(const ContinualOptions& options) {
-        return std::make_unique<NLora<Backend>>(options.method);
-    }
+    static auto make(const ContinualOptions& options) { return std::make_unique<NLora<Backend>>(options.method); }
 };
 
 template <class Backend>
@@ -77,7 +72,7 @@ struct NLora : IncLora<Backend> {
     static float slot_weight(float lambda, bool scaled, int r, int in, int out) {
         return scaled ? float(double(lambda) * double(r) * r / (double(in) * double(out))) : lambda;
     }
-    std::string name() const override { return NLoraMethod::info().name; }
+    std::string name() const override { return NLoraMethod::info.name; }
 
     void task_start(Context& context) override {
         if (rr)  // before any training: A_t B_t needs d_in = d_out at every adapted linear

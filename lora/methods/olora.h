@@ -17,21 +17,16 @@ struct OLora;
 
 // `--method olora` and its flags (lora/method_info.h; registered in lora/methods/registry.h)
 struct OLoraMethod {
-    static const MethodInfo& info() {
-        static const MethodInfo info{
-            "olora", false,
-            {real_option("olora-lambda1", &MethodOptions::olora_lambda1, NumberRange::non_negative(),
-                         "O-LoRA: weight of the orthogonality loss"),
-             real_option("olora-lambda2", &MethodOptions::olora_lambda2, NumberRange::non_negative(),
-                         "O-LoRA: weight of the L2 loss"),
-             choice_option("orth", &MethodOptions::olora_orth, {"abs", "squared"},
-                           "O-LoRA orthogonality loss: abs (sum |A_old A_t^T|) or squared (the paper)")}};
-        return info;
-    }
+    static inline const MethodInfo info{
+        "olora", false,
+        {real_option("olora-lambda1", &MethodOptions::olora_lambda1, NumberRange::non_negative(),
+                     "O-LoRA: weight of the orthogonality loss"),
+         real_option("olora-lambda2", &MethodOptions::olora_lambda2, NumberRange::non_negative(),
+                     "O-LoRA: weight of the L2 loss"),
+         choice_option("orth", &MethodOptions::olora_orth, {"abs", "squared"},
+                       "O-LoRA orthogonality loss: abs (sum |A_old A_t^T|) or squared (the paper)")}};
     template <class Backend>
-    static std::unique_ptr<ContinualMethod<Backend>> make(const ContinualOptions& options) {
-        return std::make_unique<OLora<Backend>>(options.method);
-    }
+    static auto make(const ContinualOptions& options) { return std::make_unique<OLora<Backend>>(options.method); }
 };
 
 template <class Backend>
@@ -46,7 +41,7 @@ struct OLora : IncLora<Backend> {
         if (options.olora_orth != "abs" && options.olora_orth != "squared")
             fail("olora: the orthogonality loss is 'abs' or 'squared', got '" + options.olora_orth + "'");
     }
-    std::string name() const override { return OLoraMethod::info().name; }
+    std::string name() const override { return OLoraMethod::info.name; }
 
     double extra_loss(Context& context) override {
         LoraAdapters<Backend>& a = context.adapters;

@@ -20,12 +20,12 @@
 
 template <class... Method>
 struct MethodList {
-    static std::vector<const MethodInfo*> infos() { return {&Method::info()...}; }
+    static std::vector<const MethodInfo*> infos() { return {&Method::info...}; }
     // The method registered as `name`, or null.
     template <class Backend>
     static std::unique_ptr<ContinualMethod<Backend>> make(const std::string& name, const ContinualOptions& options) {
         std::unique_ptr<ContinualMethod<Backend>> method;
-        (void)((name == Method::info().name && (method = Method::template make<Backend>(options), true)) || ...);
+        (void)((name == Method::info.name && (method = Method::template make<Backend>(options), true)) || ...);
         return method;
     }
 };

@@ -12,12 +12,9 @@ struct Replay;
 
 // `--method replay`, a baseline (lora/method_info.h; registered in lora/methods/registry.h)
 struct ReplayMethod {
-    static const MethodInfo& info() {
-        static const MethodInfo info{"replay", true, {}};
-        return info;
-    }
+    static inline const MethodInfo info{"replay", true, {}};
     template <class Backend>
-    static std::unique_ptr<ContinualMethod<Backend>> make(const ContinualOptions& options) {
+    static auto make(const ContinualOptions& options) {
         return std::make_unique<Replay<Backend>>(size_t(options.replay_size), options.seed + 7);
     }
 };
@@ -28,7 +25,7 @@ struct Replay : SeqLora<Backend> {
     ReplayBuffer buffer;
     explicit Replay(size_t capacity, uint64_t seed) : buffer(capacity, seed) {}
 
-    std::string name() const override { return ReplayMethod::info().name; }
+    std::string name() const override { return ReplayMethod::info.name; }
     void extend_batch(Context&, std::vector<std::vector<const EncodedExample*>>& groups, uint64_t step_seed) override {
         if (buffer.size() == 0) return;
         Random random(step_seed);

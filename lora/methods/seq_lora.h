@@ -11,20 +11,15 @@ struct SeqLora;
 
 // `--method seqlora`, a baseline (lora/method_info.h; registered in lora/methods/registry.h)
 struct SeqLoraMethod {
-    static const MethodInfo& info() {
-        static const MethodInfo info{"seqlora", true, {}};
-        return info;
-    }
+    static inline const MethodInfo info{"seqlora", true, {}};
     template <class Backend>
-    static std::unique_ptr<ContinualMethod<Backend>> make(const ContinualOptions&) {
-        return std::make_unique<SeqLora<Backend>>();
-    }
+    static auto make(const ContinualOptions&) { return std::make_unique<SeqLora<Backend>>(); }
 };
 
 template <class Backend>
 struct SeqLora : ContinualMethod<Backend> {
     using Context = ContinualContext<Backend>;
-    std::string name() const override { return SeqLoraMethod::info().name; }
+    std::string name() const override { return SeqLoraMethod::info.name; }
     void task_start(Context& context) override {
         if (context.adapters.branches == 0) lora_add_branch(context.adapters, context.seed + 1, false);
     }
