@@ -54,10 +54,6 @@ void consistency_loss(int version, float* dh, float* row_losses, const float* h_
 // ---------------------------------------------------------------------------------------------------------
 // Check and timing
 
-bool same_bits(const std::vector<float>& a, const std::vector<float>& b) {
-    return a.size() == b.size() && std::memcmp(a.data(), b.data(), a.size() * sizeof(float)) == 0;
-}
-
 int main(int argc, char** argv) {
     print_device();
     const std::vector<int> versions = versions_to_run(argc, argv, 2);

@@ -14,6 +14,7 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <string>
 #include <vector>
 
@@ -42,6 +43,11 @@ inline std::vector<float> random_floats(size_t count, uint64_t seed, float low =
         value = float(low + (high - low) * (double(state >> 11) * (1.0 / 9007199254740992.0)));
     }
     return values;
+}
+
+// Whether two outputs are the same to the bit (a kernel that must repeat, or match the CPU reference exactly).
+inline bool same_bits(const std::vector<float>& a, const std::vector<float>& b) {
+    return a.size() == b.size() && std::memcmp(a.data(), b.data(), a.size() * sizeof(float)) == 0;
 }
 
 // ||a - b|| / ||b|| over the first a.size() elements (b may be longer): NaN anywhere makes it NaN, which fails

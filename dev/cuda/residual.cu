@@ -73,10 +73,6 @@ void residual_backward(int version, float* da, float* db, const float* dout, siz
 // ---------------------------------------------------------------------------------------------------------
 // Check and timing
 
-bool same_bits(const std::vector<float>& a, const std::vector<float>& b) {
-    return a.size() == b.size() && std::memcmp(a.data(), b.data(), a.size() * sizeof(float)) == 0;
-}
-
 int main(int argc, char** argv) {
     print_device();
     const std::vector<int> versions = versions_to_run(argc, argv, 2);
