@@ -161,7 +161,7 @@ test: $(TRAIN) $(BUILD)/test_runner $(BUILD)/bench/train_step $(WALKTHROUGH)
 
 # The walkthrough's programs (lora/walkthrough/README.md): each checks what the text says of clora's CPU kernels
 # and exits 1 if a check fails; `make test` runs them quietly, `make walkthrough` shows their output.
-$(BUILD)/walkthrough/%: lora/walkthrough/%.cpp $(BUILD)/data/file_io.o
+$(BUILD)/walkthrough/%: lora/walkthrough/%.cpp lora/walkthrough/values.h $(BUILD)/data/file_io.o
 	@mkdir -p $(dir $@)
 	$(CXX) $(CPPFLAGS) $(CXXFLAGS) $< $(BUILD)/data/file_io.o -o $@
 walkthrough: $(WALKTHROUGH)

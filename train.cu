@@ -40,9 +40,7 @@ int command_pretrain(int argc, char** argv) {
                                   "synthetic: 2:64:4:256:64); a base for real tasks (GPT-2's tokenizer) needs "
                                   "V = 50257, e.g. 6:256:8:50257:128 on a CPU (README: a first real run)");
     flags.add("out", o.out_dir, "output directory");
-    flags.add("device", o.device, "cpu, cuda or auto");
-    flags.add("threads", "auto", THREADS_HELP);
-    flags.add("precision", "auto", PRECISION_HELP);
+    add_device_flags(flags, o.device);
     flags.add("batch-size", std::to_string(o.batch_size), "sequences per step (B)");
     flags.add("seq-len", std::to_string(o.seq_len), "tokens per sequence (T)");
     flags.add("data-order", "random", "random: each row at a seeded random offset of all the shards (every step "
@@ -103,8 +101,7 @@ int command_verify(int argc, char** argv) {
                 "of the 16 gradient tensors.\nExit status 0 only when all are within the tolerance.");
     flags.add("model", "", "llm.c model checkpoint (version 3 fp32 or 5 bf16)");
     flags.add("state", "", "llm.c debug state (inputs, targets, logits, loss, gradients)");
-    flags.add("device", "auto", "cpu, cuda or auto");
-    flags.add("threads", "auto", THREADS_HELP);
+    add_device_flags(flags, "auto", false);
     flags.add("tolerance", "1e-4", "largest relative error accepted (fp32)");
     if (!flags.parse(argc, argv, 2)) return 0;
     apply_threads(flags);

@@ -40,9 +40,7 @@ void add_data_and_model_flags(Flags& flags, const ContinualOptions& o) {
     flags.add_switch("synthetic-disjoint", "built-in benchmark: each task's inputs in its own characters");
     flags.add("base", "", "base model checkpoint (llm.c format); required with --order");
     flags.add("base-config", o.base_config, "random base for the synthetic benchmark: L:C:NH:V:maxT");
-    flags.add("device", o.device, "cpu, cuda or auto");
-    flags.add("threads", "auto", THREADS_HELP);
-    flags.add("precision", "auto", PRECISION_HELP);
+    add_device_flags(flags, o.device);
 }
 
 void add_training_flags(Flags& flags, const ContinualOptions& o) {

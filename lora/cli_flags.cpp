@@ -163,6 +163,12 @@ void apply_threads(Flags& flags) {
     cpu::set_cpu_threads(int(count));
 }
 
+void add_device_flags(Flags& flags, const std::string& device, bool with_precision) {
+    flags.add("device", device, "cpu, cuda or auto");
+    flags.add("threads", "auto", THREADS_HELP);
+    if (with_precision) flags.add("precision", "auto", PRECISION_HELP);
+}
+
 void add_run_flags(Flags& flags, const std::string& resume_help) {
     flags.add_switch("resume", resume_help + " (an error when --out holds no run)");
     flags.add_switch("resume-or-start", "resume the run in --out if there is one, else start it (runs in stages)");

@@ -89,6 +89,8 @@ extern const char* const PRECISION_HELP;
 // --threads of the commands that compute (model/cpu/threads.h), and setting it
 extern const char* const THREADS_HELP;
 void apply_threads(Flags& flags);
+// --device (default `device`), --threads and, with_precision, --precision: the commands that compute
+void add_device_flags(Flags& flags, const std::string& device, bool with_precision = true);
 // --resume, --resume-or-start and --overwrite of the commands that write a run folder (model/run_directory.h)
 void add_run_flags(Flags& flags, const std::string& resume_help);
 void apply_run_flags(Flags& flags, StartMode& start, bool& overwrite);

@@ -83,7 +83,7 @@ public:
         result.modes["generate"] = {rows.generate, continual_metrics(rows.generate)};
         if (rank_mode_complete()) result.modes["rank"] = {rows.rank, continual_metrics(rows.rank)};
         if (!result.modes.count(result.eval))  // resume() refuses a run whose rank rows it cannot restore
-            fail("cl: " + method->name() + ": the " + result.eval + " evaluation's matrix is incomplete");
+            fail("cl: " + result.method + ": the " + result.eval + " evaluation's matrix is incomplete");
         result.accuracy = result.modes.at(result.eval).accuracy;
         result.metrics = result.modes.at(result.eval).metrics;
         result.final_adapters = adapters.parameters_to_host();
@@ -127,7 +127,7 @@ private:
         const long batches = long((method->training_examples(context).size() + size_t(o.batch_size) - 1) /
                                   size_t(o.batch_size));
         const long total_steps = batches * o.epochs;
-        const std::string task_label = method->name() + " task " + std::to_string(t + 1) + "/" +
+        const std::string task_label = result.method + " task " + std::to_string(t + 1) + "/" +
                                        std::to_string(setup.tasks.size()) + " (" + setup.tasks[t].name + ")";
         Progress progress(task_label, total_steps, !quiet && progress_on_terminal());
         for (int epoch = 0; epoch < o.epochs; epoch++) {
@@ -176,7 +176,7 @@ private:
         method_loss = method->extra_loss(context);
         const double loss = model.mean_loss + method_loss;
         if (!std::isfinite(loss))
-            fail("cl: " + method->name() + " task " + setup.tasks[t].name + " step " + std::to_string(step + 1) +
+            fail("cl: " + result.method + " task " + setup.tasks[t].name + " step " + std::to_string(step + 1) +
                  ": the loss is not finite; stopped (the latest adapters are those of task " + std::to_string(t) +
                  ")");
         double norm = std::sqrt(Backend::sum_of_squares(adapters.gradients, adapters.num_parameters) +
@@ -227,7 +227,7 @@ private:
         const int T = int(setup.tasks.size()), evaluated = o.eval_all ? T : t + 1;
         std::vector<double> generated, ranked;
         generate_seconds = rank_seconds = 0;
-        Progress progress(method->name() + " evaluation after task " + std::to_string(t + 1) + "/" + std::to_string(T),
+        Progress progress(result.method + " evaluation after task " + std::to_string(t + 1) + "/" + std::to_string(T),
                           evaluated, !quiet && progress_on_terminal());
         TaskEvaluation<Backend> evaluation{model, *method, context, setup, o, max_T};
         for (int i = 0; i < evaluated; i++) {
@@ -278,7 +278,7 @@ private:
         predictions.clear();
         write_adapter_file(adapter_path(dir, t + 1), file);
         if (!quiet)
-            print_task_boundary(method->name(), t, setup, result, rows, diagnostics, rank_seconds, generate_seconds);
+            print_task_boundary(result.method, t, setup, result, rows, diagnostics, rank_seconds, generate_seconds);
     }
 
     // Restores the latest task boundary saved in dir; returns the number of tasks it completed (0: none saved).
@@ -297,7 +297,7 @@ private:
         }
         context.task = completed;
         method->load_state(context, file);
-        if (!quiet) std::printf("%s: resumed from %s (%d tasks done)\n", method->name().c_str(), path.c_str(), completed);
+        if (!quiet) std::printf("%s: resumed from %s (%d tasks done)\n", result.method.c_str(), path.c_str(), completed);
         return completed;
     }
 };

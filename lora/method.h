@@ -35,11 +35,13 @@
 #pragma once
 #include <memory>
 #include <string>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
 #include "data/cl_batches.h"
 #include "lora/adapter_file.h"
+#include "lora/continual.h"
 #include "model/lora_adapters.h"
 #include "lora/task_metrics.h"
 #include "model/distributed.h"
@@ -83,7 +85,6 @@ template <class Backend>
 struct ContinualMethod {
     using Context = ContinualContext<Backend>;
     virtual ~ContinualMethod() = default;
-    virtual std::string name() const = 0;
 
     virtual void task_start(Context&) {}
     // The examples task t's epochs run over; by default the task's training set.
@@ -110,4 +111,20 @@ struct ContinualMethod {
     virtual Diagnostics diagnostics(Context&) { return {}; }
     virtual void save_state(Context&, AdapterFile&) {}
     virtual void load_state(Context&, const AdapterFile&) {}
+};
+
+// The factory of a method class built from the run's options alone: Class<Backend>(options) when it takes them,
+// else Class<Backend>(options.method) when it takes its method options, else Class<Backend>(). A method file's
+// <Name>Method derives from it (lora/method_info.h), or writes its own make where the class needs more.
+template <template <class> class Class>
+struct MethodFactory {
+    template <class Backend>
+    static std::unique_ptr<ContinualMethod<Backend>> make(const ContinualOptions& options) {
+        if constexpr (std::is_constructible_v<Class<Backend>, const ContinualOptions&>)
+            return std::make_unique<Class<Backend>>(options);
+        else if constexpr (std::is_constructible_v<Class<Backend>, const MethodOptions&>)
+            return std::make_unique<Class<Backend>>(options.method);
+        else
+            return std::make_unique<Class<Backend>>();
+    }
 };

@@ -1,5 +1,5 @@
 // What `train cl` knows of a continual-learning method, declared once in the method's own file
-// (lora/methods/<file>.h, the struct <Name>Method beside the class) and registered in lora/methods/registry.h:
+// (lora/methods/<file>.h, the struct <Name>Method after the class) and registered in lora/methods/registry.h:
 // its name, whether it is one of the baselines, and its options: each a field of MethodOptions (whose default is
 // the field's initialiser, lora/method_options.h) with its `train cl` flag, help text, the values it accepts and,
 // where the built-in synthetic benchmark needs another value, that preset. `train cl --help`, the flags' parsing,

@@ -133,10 +133,7 @@ struct LoraAdapters {
     }
 
     void release_parameters() {
-        Backend::release(parameters);
-        Backend::release(gradients);
-        Backend::release(adam_m);
-        Backend::release(adam_v);
+        for (real* p : {parameters, gradients, adam_m, adam_v}) Backend::release(p);
         parameters = gradients = adam_m = adam_v = nullptr;
     }
     void release_activations() {

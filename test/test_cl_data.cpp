@@ -1,7 +1,7 @@
 // The data side of continual learning: the byte and GPT-2 codecs, the built-in synthetic benchmark (deterministic,
 // conflicting tasks that name themselves), training rows (answer-only loss weights, truncation that keeps the
-// prompt's end, padding), shuffled epochs, and the reservoir replay buffer (sizes and, statistically, algorithm R's
-// uniform retention). The last test encodes order 1 of the shared benchmark and is skipped when it is absent.
+// prompt's end, padding) and shuffled epochs (the replay buffer's tests: test/test_replay_buffer.cpp). The last test
+// encodes order 1 of the shared benchmark and is skipped when it is absent.
 #include <algorithm>
 #include <cmath>
 #include <filesystem>
@@ -9,7 +9,6 @@
 #include <set>
 
 #include "data/cl_batches.h"
-#include "data/replay_buffer.h"
 #include "data/synthetic_tasks.h"
 #include "data/text_codec.h"
 #include "data/tokenizer.h"
@@ -405,66 +404,6 @@ TEST_CASE("cl data: EpochBatches visits every example once per epoch, determinis
     CHECK(empty.batches_per_epoch() == 0);
     CHECK_FALSE(empty.next(batch));
     REQUIRE_THROWS_WITH(EpochBatches(examples, 0, 64, 1), Contains("batch size"));
-}
-
-TEST_CASE("cl data: the reservoir holds min(seen, capacity) examples and samples without replacement",
-          "[cl_data]") {
-    auto item = [](int i) { return example({i}, {256}); };
-    ReplayBuffer buffer(10, 3);
-    CHECK(buffer.capacity() == 10);
-    for (int i = 0; i < 7; i++) buffer.offer(item(i));
-    CHECK(buffer.size() == 7);
-    CHECK(buffer.seen() == 7);
-    for (int i = 0; i < 7; i++) CHECK(buffer.items()[size_t(i)].prompt[0] == i);  // the first capacity fill in order
-    for (int i = 7; i < 100; i++) buffer.offer(item(i));
-    CHECK(buffer.size() == 10);
-    CHECK(buffer.seen() == 100);
-    std::set<int> held;
-    for (const EncodedExample& e : buffer.items()) held.insert(e.prompt[0]);
-    CHECK(held.size() == 10);
-
-    // Deterministic given the seed and the offers.
-    ReplayBuffer same(10, 3);
-    for (int i = 0; i < 100; i++) same.offer(item(i));
-    for (size_t k = 0; k < 10; k++) CHECK(same.items()[k].prompt == buffer.items()[k].prompt);
-
-    // Without replacement: a sample of size() is a permutation of the buffer; larger samples cycle through it.
-    Random random(5);
-    std::vector<const EncodedExample*> all = buffer.sample(10, random);
-    REQUIRE(all.size() == 10);
-    CHECK(std::set<const EncodedExample*>(all.begin(), all.end()).size() == 10);
-    std::vector<const EncodedExample*> four = buffer.sample(4, random);
-    CHECK(std::set<const EncodedExample*>(four.begin(), four.end()).size() == 4);
-    std::vector<const EncodedExample*> many = buffer.sample(25, random);
-    REQUIRE(many.size() == 25);
-    std::map<const EncodedExample*, int> counts;
-    for (const EncodedExample* e : many) counts[e]++;
-    CHECK(counts.size() == 10);
-    for (auto [e, count] : counts) CHECK((count == 2 || count == 3));
-    CHECK(buffer.sample(0, random).empty());
-    CHECK(ReplayBuffer(10, 1).sample(4, random).empty());
-
-    ReplayBuffer none(0, 1);
-    none.offer(item(1));
-    CHECK(none.size() == 0);
-    CHECK(none.seen() == 1);
-}
-
-TEST_CASE("cl data: the reservoir keeps every example of the stream with probability capacity / N", "[cl_data]") {
-    // 2000 trials of a stream of N = 50 into a buffer of 10: each item's frequency is 0.2 with a standard deviation
-    // of 0.009; 0.04 is 4.5 of those (a fixed seed makes the outcome reproducible in any case).
-    const int trials = 2000, N = 50, capacity = 10;
-    std::vector<int> kept(N, 0);
-    for (int trial = 0; trial < trials; trial++) {
-        ReplayBuffer buffer(capacity, uint64_t(trial) + 1000);
-        for (int i = 0; i < N; i++) buffer.offer(example({i}, {256}));
-        REQUIRE(buffer.size() == size_t(capacity));
-        for (const EncodedExample& e : buffer.items()) kept[size_t(e.prompt[0])]++;
-    }
-    for (int i = 0; i < N; i++) {
-        INFO("item " << i << " kept in " << kept[size_t(i)] << " of " << trials << " trials");
-        CHECK(std::abs(double(kept[size_t(i)]) / trials - 0.2) < 0.04);
-    }
 }
 
 TEST_CASE("cl data: every example of order 1 encodes with GPT-2 into weighted training rows", "[cl_data]") {

@@ -25,7 +25,7 @@
 
 #include "dev/cuda/lab_common.h"
 #include "model/cpu/argmax.h"
-#include "model/cuda/argmax.cu"  // version 1; also Best, better() and warp_best(), which version 2 uses
+#include "model/cuda/argmax.cu"  // version 1; also Best and better(), which version 2 uses
 
 // ---------------------------------------------------------------------------------------------------------
 // Kernels (version 1 is model/cuda/argmax.cu's)
@@ -37,7 +37,6 @@ constexpr int kThreads2 = 256;
 // replaces its best, so each thread keeps its first largest; the merge then breaks ties by index.
 __global__ void __launch_bounds__(kThreads2)
     argmax_kernel2(int* __restrict__ out, const float* __restrict__ logits, int V, int Vp) {
-    __shared__ Best warp_results[kThreads2 / 32];
     const float* z = logits + size_t(blockIdx.x) * Vp;
     Best best{-INFINITY, INT_MAX};
     auto visit = [&](float x, int v) {
@@ -52,14 +51,8 @@ __global__ void __launch_bounds__(kThreads2)
         visit(x.w, 4 * i + 3);
     }
     for (int v = 4 * vectors + threadIdx.x; v < V; v += blockDim.x) visit(z[v], v);
-    best = warp_best(best);
-    const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
-    if (lane == 0) warp_results[warp] = best;
-    __syncthreads();
-    if (warp == 0) {
-        best = warp_best(lane < kThreads2 / 32 ? warp_results[lane] : Best{-INFINITY, INT_MAX});
-        if (lane == 0) out[blockIdx.x] = best.index;
-    }
+    best = block_reduce(best, Best{-INFINITY, INT_MAX}, better);
+    if (threadIdx.x == 0) out[blockIdx.x] = best.index;
 }
 
 void argmax_rows(int version, int* out, const float* logits, int N, int V, int Vp) {

@@ -1,7 +1,8 @@
 // The adapter regularisers of O-LoRA and N-LoRA on the GPU, the CUDA version of lora/cpu/regularizers.h (the math,
 // line by line, is there and in lora/METHODS.md sections 5 and 6). For one adapted linear:
 //   orthogonality: M = A_old A_t^T (cuBLAS, scratch); G = sign(M) or 2 M and the partial sums of |M| or M^2 (one
-//                  kernel); the partials summed in a fixed order (one block); dA_t += weight * G^T A_old (cuBLAS)
+//                  kernel); the partials summed in a fixed order (cuda::sum_partials, one block);
+//                  dA_t += weight * G^T A_old (cuBLAS)
 //   L2 norms:      ||A_t||, ||Bt_t|| by cuda::sum_of_squares (model/cuda/global_norm.cu); dX += weight / ||X|| * X
 //                  (a kernel)
 //   L1 of update:  P = B_t A_t (or A_t B_t, rr) (cuBLAS, scratch); S = sign(P) in place with the partial sums of
@@ -27,7 +28,7 @@ constexpr int kThreads = 256;
 constexpr int kMaxBlocks = 256;  // partial sums of stage 1, at most
 
 DeviceScratch<float> product_scratch;   // M (k,r), P (out,in) or Q (r,r); then their sign / 2 M
-DeviceScratch<double> partial_scratch;  // the stage-1 partial sums, then the total
+DeviceScratch<double> partial_scratch;  // the stage-1 partial sums
 
 __device__ inline float sign(float x) { return float((x > 0.0f) - (x < 0.0f)); }
 
@@ -53,14 +54,6 @@ __global__ void gradient_and_partial_sums_kernel(double* __restrict__ partials, 
     if (threadIdx.x == 0) partials[blockIdx.x] = total;
 }
 
-// Stage 2, one block: *result = the sum of the count partials, thread i taking i, i + kThreads, ... in order.
-__global__ void sum_partials_kernel(double* __restrict__ result, const double* __restrict__ partials, int count) {
-    double sum = 0.0;
-    for (int i = threadIdx.x; i < count; i += blockDim.x) sum += partials[i];
-    const double total = block_sum<kThreads>(sum);
-    if (threadIdx.x == 0) *result = total;
-}
-
 // out (count) += factor * x
 __global__ void scaled_add_kernel(float* __restrict__ out, const float* __restrict__ x, float factor, size_t count) {
     size_t i = size_t(blockIdx.x) * blockDim.x + threadIdx.x;
@@ -72,15 +65,10 @@ __global__ void scaled_add_kernel(float* __restrict__ out, const float* __restri
 double gradient_and_sum(float* values, size_t count, bool squared) {
     if (count == 0) return 0.0;
     const int blocks = std::min<int>(kMaxBlocks, ceil_div(count, kThreads));
-    double* partials = partial_scratch.get(kMaxBlocks + 1);
-    double* result = partials + kMaxBlocks;
+    double* partials = partial_scratch.get(kMaxBlocks);
     gradient_and_partial_sums_kernel<<<blocks, kThreads>>>(partials, values, count, squared);
     CUDA_CHECK_LAUNCH();
-    sum_partials_kernel<<<1, kThreads>>>(result, partials, blocks);
-    CUDA_CHECK_LAUNCH();
-    double total = 0.0;
-    CUDA_CHECK(cudaMemcpy(&total, result, sizeof(double), cudaMemcpyDeviceToHost));
-    return total;
+    return cuda::sum_partials(partials, blocks);
 }
 
 }  // namespace

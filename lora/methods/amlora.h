@@ -27,26 +27,6 @@
 #include "lora/methods/inc_lora.h"
 
 template <class Backend>
-struct AmLora;
-
-// `--method amlora` and its flags (lora/method_info.h; registered in lora/methods/registry.h). The synthetic
-// benchmark's preset lambda_sp is 1e-4: there 0.01 shuts the new branch's attention before the branch has learned
-// anything (the cross-entropy's gradient is weak: the random frozen output embedding keeps the loss near 4.3 nats),
-// so task 1 reaches 6% instead of 90%; 1e-4 learns (test/test_amlora.cpp runs the penalty at 0.01).
-struct AmLoraMethod {
-    static inline const MethodInfo info{
-        "amlora", false,
-        {count_option("amlora-attention-dim", &MethodOptions::amlora_attention_dim, 1,
-                      "AM-LoRA: attention size d_a"),
-         real_option("amlora-lambda", &MethodOptions::amlora_lambda, NumberRange::non_negative(),
-                     "AM-LoRA: weight of the sparsity penalty", "1e-4"),
-         choice_option("amlora-norm", &MethodOptions::amlora_norm, {"sigmoid", "softmax"},
-                       "AM-LoRA: sigmoid (+ L1) or softmax (+ entropy)")}};
-    template <class Backend>
-    static auto make(const ContinualOptions& options) { return std::make_unique<AmLora<Backend>>(options); }
-};
-
-template <class Backend>
 struct AmLora : IncLora<Backend> {
     using Context = ContinualContext<Backend>;
 
@@ -60,7 +40,6 @@ struct AmLora : IncLora<Backend> {
         if (m.amlora_norm != "sigmoid" && m.amlora_norm != "softmax")
             fail("amlora: --amlora-norm is 'sigmoid' or 'softmax', got '" + m.amlora_norm + "'");
     }
-    std::string name() const override { return AmLoraMethod::info.name; }
 
     void task_start(Context& context) override {
         IncLora<Backend>::task_start(context);
@@ -167,4 +146,19 @@ private:
         }
         return mask;
     }
+};
+
+// `--method amlora` and its flags (lora/method_info.h; registered in lora/methods/registry.h). The synthetic
+// benchmark's preset lambda_sp is 1e-4: there 0.01 shuts the new branch's attention before the branch has learned
+// anything (the cross-entropy's gradient is weak: the random frozen output embedding keeps the loss near 4.3 nats),
+// so task 1 reaches 6% instead of 90%; 1e-4 learns (test/test_amlora.cpp runs the penalty at 0.01).
+struct AmLoraMethod : MethodFactory<AmLora> {
+    static inline const MethodInfo info{
+        "amlora", false,
+        {count_option("amlora-attention-dim", &MethodOptions::amlora_attention_dim, 1,
+                      "AM-LoRA: attention size d_a"),
+         real_option("amlora-lambda", &MethodOptions::amlora_lambda, NumberRange::non_negative(),
+                     "AM-LoRA: weight of the sparsity penalty", "1e-4"),
+         choice_option("amlora-norm", &MethodOptions::amlora_norm, {"sigmoid", "softmax"},
+                       "AM-LoRA: sigmoid (+ L1) or softmax (+ entropy)")}};
 };

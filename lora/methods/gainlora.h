@@ -70,36 +70,6 @@
 #include "lora/methods/olora.h"
 
 template <class Backend>
-struct GainLora;
-
-// `--method gainlora-olora` and `--method gainlora-inflora`, the two variants of one class; their flags, listed
-// with gainlora-olora, apply to both (lora/method_info.h; registered in lora/methods/registry.h).
-struct GainLoraOLoraMethod {
-    static inline const MethodInfo info{
-        "gainlora-olora", false,
-        {count_option("gainlora-gate-hidden", &MethodOptions::gainlora_gate_hidden, 1,
-                      "GainLoRA: gate hidden size m"),
-         real_option("gainlora-epsilon0", &MethodOptions::gainlora_epsilon0, NumberRange::above_zero_to_one(),
-                     "GainLoRA: GPM threshold at task 1"),
-         count_option("gainlora-max-batches", &MethodOptions::gainlora_max_batches, 1,
-                      "GainLoRA: batches of covariance collection per task"),
-         on_off_option("gainlora-restore-norm", &MethodOptions::gainlora_restore_norm,
-                       "GainLoRA: restore each row's norm after the projection, as the official code does: on "
-                       "or off")}};
-    template <class Backend>
-    static auto make(const ContinualOptions& options) {
-        return std::make_unique<GainLora<Backend>>(GainLora<Backend>::Variant::olora, options);
-    }
-};
-struct GainLoraInfLoraMethod {
-    static inline const MethodInfo info{"gainlora-inflora", false, {}};  // gainlora-olora's flags
-    template <class Backend>
-    static auto make(const ContinualOptions& options) {
-        return std::make_unique<GainLora<Backend>>(GainLora<Backend>::Variant::inflora, options);
-    }
-};
-
-template <class Backend>
 struct GainLora : ContinualMethod<Backend> {
     using Context = ContinualContext<Backend>;
     using real = typename Backend::real;
@@ -118,9 +88,6 @@ struct GainLora : ContinualMethod<Backend> {
     ~GainLora() override {
         Backend::release(block_weights);
         Backend::release(block_weight_gradients);
-    }
-    std::string name() const override {
-        return (variant == Variant::olora ? GainLoraOLoraMethod::info : GainLoraInfLoraMethod::info).name;
     }
 
     // ---- task boundaries ----
@@ -475,5 +442,32 @@ private:
             frozen_A[i].assign(A_t, A_t + size_t(r) * in);
         }
         a.parameters_from_host(values);
+    }
+};
+
+// `--method gainlora-olora` and `--method gainlora-inflora`, the two variants of one class; their flags, listed
+// with gainlora-olora, apply to both (lora/method_info.h; registered in lora/methods/registry.h).
+struct GainLoraOLoraMethod {
+    static inline const MethodInfo info{
+        "gainlora-olora", false,
+        {count_option("gainlora-gate-hidden", &MethodOptions::gainlora_gate_hidden, 1,
+                      "GainLoRA: gate hidden size m"),
+         real_option("gainlora-epsilon0", &MethodOptions::gainlora_epsilon0, NumberRange::above_zero_to_one(),
+                     "GainLoRA: GPM threshold at task 1"),
+         count_option("gainlora-max-batches", &MethodOptions::gainlora_max_batches, 1,
+                      "GainLoRA: batches of covariance collection per task"),
+         on_off_option("gainlora-restore-norm", &MethodOptions::gainlora_restore_norm,
+                       "GainLoRA: restore each row's norm after the projection, as the official code does: on "
+                       "or off")}};
+    template <class Backend>
+    static auto make(const ContinualOptions& options) {
+        return std::make_unique<GainLora<Backend>>(GainLora<Backend>::Variant::olora, options);
+    }
+};
+struct GainLoraInfLoraMethod {
+    static inline const MethodInfo info{"gainlora-inflora", false, {}};  // gainlora-olora's flags
+    template <class Backend>
+    static auto make(const ContinualOptions& options) {
+        return std::make_unique<GainLora<Backend>>(GainLora<Backend>::Variant::inflora, options);
     }
 };

@@ -104,27 +104,6 @@ struct ConsistencyKernels<CudaBackend> {
 };
 
 template <class Backend>
-struct ILora;
-
-// `--method ilora` and its flags (lora/method_info.h; registered in lora/methods/registry.h). Its replay buffer
-// holds `--replay-size` examples, as Replay's.
-struct ILoraMethod {
-    static inline const MethodInfo info{
-        "ilora", false,
-        {real_option("ilora-ema", &MethodOptions::ilora_ema, NumberRange::unit(),
-                     "I-LoRA: slow = ema * slow + (1 - ema) * fast after every step (the paper's 0.99 is for "
-                     "thousands of steps per task)"),
-         real_option("ilora-gamma", &MethodOptions::ilora_gamma, NumberRange::non_negative(),
-                     "I-LoRA: weight of the consistency loss"),
-         choice_option("ilora-eval", &MethodOptions::ilora_eval, {"slow", "fast"},
-                       "I-LoRA: evaluate with the slow or the fast adapter")}};
-    template <class Backend>
-    static auto make(const ContinualOptions& options) {
-        return std::make_unique<ILora<Backend>>(options.method, options.replay_size, options.seed + 7);
-    }
-};
-
-template <class Backend>
 struct ILora : ContinualMethod<Backend> {
     using Context = ContinualContext<Backend>;
     using real = typename Backend::real;
@@ -166,7 +145,6 @@ struct ILora : ContinualMethod<Backend> {
     ILora& operator=(const ILora&) = delete;
     ~ILora() override { release_buffers(); }
 
-    std::string name() const override { return ILoraMethod::info.name; }
 
     void task_start(Context& context) override {
         LoraAdapters<Backend>& fast = context.adapters;
@@ -317,11 +295,26 @@ private:
         capacity_rows = N;
     }
     void release_buffers() {
-        Backend::release(h_slow);
-        Backend::release(dlnf);
-        Backend::release(row_weights);
-        Backend::release(row_losses);
+        for (real* p : {h_slow, dlnf, row_weights, row_losses}) Backend::release(p);
         h_slow = dlnf = row_weights = row_losses = nullptr;
         capacity_rows = 0;
+    }
+};
+
+// `--method ilora` and its flags (lora/method_info.h; registered in lora/methods/registry.h). Its replay buffer
+// holds `--replay-size` examples, as Replay's.
+struct ILoraMethod {
+    static inline const MethodInfo info{
+        "ilora", false,
+        {real_option("ilora-ema", &MethodOptions::ilora_ema, NumberRange::unit(),
+                     "I-LoRA: slow = ema * slow + (1 - ema) * fast after every step (the paper's 0.99 is for "
+                     "thousands of steps per task)"),
+         real_option("ilora-gamma", &MethodOptions::ilora_gamma, NumberRange::non_negative(),
+                     "I-LoRA: weight of the consistency loss"),
+         choice_option("ilora-eval", &MethodOptions::ilora_eval, {"slow", "fast"},
+                       "I-LoRA: evaluate with the slow or the fast adapter")}};
+    template <class Backend>
+    static auto make(const ContinualOptions& options) {
+        return std::make_unique<ILora<Backend>>(options.method, options.replay_size, options.seed + 7);
     }
 };

@@ -10,19 +10,8 @@
 #include "lora/method.h"
 
 template <class Backend>
-struct IncLora;
-
-// `--method inclora`, a baseline (lora/method_info.h; registered in lora/methods/registry.h)
-struct IncLoraMethod {
-    static inline const MethodInfo info{"inclora", true, {}};
-    template <class Backend>
-    static auto make(const ContinualOptions&) { return std::make_unique<IncLora<Backend>>(); }
-};
-
-template <class Backend>
 struct IncLora : ContinualMethod<Backend> {
     using Context = ContinualContext<Backend>;
-    std::string name() const override { return IncLoraMethod::info.name; }
     void task_start(Context& context) override {
         lora_add_branch(context.adapters, context.seed + 1 + uint64_t(context.task), true);
     }
@@ -32,4 +21,33 @@ struct IncLora : ContinualMethod<Backend> {
         expect_tasks_completed(file, context.task, context.tasks.size());
         expect_branches(file, context.task, context.task > 0 ? context.task - 1 : 0);
     }
+};
+
+// The newest branch of one adapted linear, as the regularisers of O-LoRA and N-LoRA see it. A_cat (R,in) and
+// Bt_cat (R,out) stack the branches' rows: the k = (branches - 1) r rows of the earlier ones, then the new one's r.
+template <class Backend>
+struct NewBranch {
+    using real = typename Backend::real;
+    int k, r, in, out;
+    const real* A_cat;              // (R,in): A_old = rows 0..k-1
+    const real *A_t, *Bt_t;         // (r,in), (r,out)
+    real *dA_t, *dBt_t;             // their gradients
+};
+
+// sum over the adapted linears of loss(NewBranch): a regulariser of the new branch, which adds its gradient.
+template <class Backend, class Loss>
+double sum_over_new_branches(LoraAdapters<Backend>& a, Loss loss) {
+    const int r = a.config.rank, k = (a.branches - 1) * r;
+    double sum = 0;
+    for (const LoraSlot& s : a.slots) {
+        const size_t A_t = s.A + size_t(k) * s.shape.in, Bt_t = s.Bt + size_t(k) * s.shape.out;
+        sum += loss(NewBranch<Backend>{k, r, s.shape.in, s.shape.out, a.parameters + s.A, a.parameters + A_t,
+                                       a.parameters + Bt_t, a.gradients + A_t, a.gradients + Bt_t});
+    }
+    return sum;
+}
+
+// `--method inclora`, a baseline (lora/method_info.h; registered in lora/methods/registry.h)
+struct IncLoraMethod : MethodFactory<IncLora> {
+    static inline const MethodInfo info{"inclora", true, {}};
 };

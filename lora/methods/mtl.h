@@ -12,19 +12,8 @@
 #include "lora/methods/seq_lora.h"
 
 template <class Backend>
-struct Mtl;
-
-// `--method mtl`, a baseline (lora/method_info.h; registered in lora/methods/registry.h)
-struct MtlMethod {
-    static inline const MethodInfo info{"mtl", true, {}};
-    template <class Backend>
-    static auto make(const ContinualOptions&) { return std::make_unique<Mtl<Backend>>(); }
-};
-
-template <class Backend>
 struct Mtl : SeqLora<Backend> {
     using Context = ContinualContext<Backend>;
-    std::string name() const override { return MtlMethod::info.name; }
     void task_start(Context& context) override { lora_reinitialize(context.adapters, context.seed + 1); }
     std::vector<const EncodedExample*> training_examples(Context& context) override {
         std::vector<const EncodedExample*> rows;
@@ -32,4 +21,9 @@ struct Mtl : SeqLora<Backend> {
             for (const EncodedExample& e : context.tasks[t].train) rows.push_back(&e);
         return rows;
     }
+};
+
+// `--method mtl`, a baseline (lora/method_info.h; registered in lora/methods/registry.h)
+struct MtlMethod : MethodFactory<Mtl> {
+    static inline const MethodInfo info{"mtl", true, {}};
 };

@@ -13,23 +13,6 @@
 #include "lora/regularizer_backend.h"
 
 template <class Backend>
-struct OLora;
-
-// `--method olora` and its flags (lora/method_info.h; registered in lora/methods/registry.h)
-struct OLoraMethod {
-    static inline const MethodInfo info{
-        "olora", false,
-        {real_option("olora-lambda1", &MethodOptions::olora_lambda1, NumberRange::non_negative(),
-                     "O-LoRA: weight of the orthogonality loss"),
-         real_option("olora-lambda2", &MethodOptions::olora_lambda2, NumberRange::non_negative(),
-                     "O-LoRA: weight of the L2 loss"),
-         choice_option("orth", &MethodOptions::olora_orth, {"abs", "squared"},
-                       "O-LoRA orthogonality loss: abs (sum |A_old A_t^T|) or squared (the paper)")}};
-    template <class Backend>
-    static auto make(const ContinualOptions& options) { return std::make_unique<OLora<Backend>>(options.method); }
-};
-
-template <class Backend>
 struct OLora : IncLora<Backend> {
     using Context = ContinualContext<Backend>;
     using real = typename Backend::real;
@@ -41,24 +24,27 @@ struct OLora : IncLora<Backend> {
         if (options.olora_orth != "abs" && options.olora_orth != "squared")
             fail("olora: the orthogonality loss is 'abs' or 'squared', got '" + options.olora_orth + "'");
     }
-    std::string name() const override { return OLoraMethod::info.name; }
 
     double extra_loss(Context& context) override {
-        LoraAdapters<Backend>& a = context.adapters;
-        const int r = a.config.rank;
-        const int k = (a.branches - 1) * r;  // rows of the earlier branches; the new branch's follow
-        double loss = 0;
-        for (const LoraSlot& s : a.slots) {
-            const int in = s.shape.in, out = s.shape.out;
-            const real* A = a.parameters + s.A;                    // A_cat (R,in): A_old = rows 0..k-1
-            const real* A_t = A + size_t(k) * in;                  // (r,in)
-            const real* Bt_t = a.parameters + s.Bt + size_t(k) * out;  // (r,out)
-            real* dA_t = a.gradients + s.A + size_t(k) * in;
-            real* dBt_t = a.gradients + s.Bt + size_t(k) * out;
-            using Kernels = RegularizerKernels<Backend>;
-            if (lambda1 != 0 && k > 0) loss += Kernels::orthogonality_loss(A, A_t, dA_t, k, r, in, lambda1, squared);
-            if (lambda2 != 0) loss += Kernels::l2_norm_loss(A_t, Bt_t, dA_t, dBt_t, r, in, out, lambda2);
-        }
-        return loss;
+        using Kernels = RegularizerKernels<Backend>;
+        return sum_over_new_branches(context.adapters, [&](const NewBranch<Backend>& b) {
+            double loss = 0;
+            if (lambda1 != 0 && b.k > 0)
+                loss += Kernels::orthogonality_loss(b.A_cat, b.A_t, b.dA_t, b.k, b.r, b.in, lambda1, squared);
+            if (lambda2 != 0) loss += Kernels::l2_norm_loss(b.A_t, b.Bt_t, b.dA_t, b.dBt_t, b.r, b.in, b.out, lambda2);
+            return loss;
+        });
     }
+};
+
+// `--method olora` and its flags (lora/method_info.h; registered in lora/methods/registry.h)
+struct OLoraMethod : MethodFactory<OLora> {
+    static inline const MethodInfo info{
+        "olora", false,
+        {real_option("olora-lambda1", &MethodOptions::olora_lambda1, NumberRange::non_negative(),
+                     "O-LoRA: weight of the orthogonality loss"),
+         real_option("olora-lambda2", &MethodOptions::olora_lambda2, NumberRange::non_negative(),
+                     "O-LoRA: weight of the L2 loss"),
+         choice_option("orth", &MethodOptions::olora_orth, {"abs", "squared"},
+                       "O-LoRA orthogonality loss: abs (sum |A_old A_t^T|) or squared (the paper)")}};
 };

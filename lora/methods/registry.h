@@ -1,6 +1,7 @@
-// Every continual-learning method by name: `train cl --method NAME`. Each method's file declares, beside its class,
+// Every continual-learning method by name: `train cl --method NAME`. Each method's file declares, after its class,
 // a struct <Name>Method with its MethodInfo (name, group, options with their flags and presets: lora/method_info.h)
-// and its factory; adding a method is its file and one line of RegisteredMethods below (and its #include).
+// and its factory (MethodFactory, lora/method.h, or its own make); adding a method is its file and one line of
+// RegisteredMethods below (and its #include).
 #pragma once
 #include <memory>
 #include <string>

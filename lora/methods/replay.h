@@ -8,24 +8,11 @@
 #include "lora/methods/seq_lora.h"
 
 template <class Backend>
-struct Replay;
-
-// `--method replay`, a baseline (lora/method_info.h; registered in lora/methods/registry.h)
-struct ReplayMethod {
-    static inline const MethodInfo info{"replay", true, {}};
-    template <class Backend>
-    static auto make(const ContinualOptions& options) {
-        return std::make_unique<Replay<Backend>>(size_t(options.replay_size), options.seed + 7);
-    }
-};
-
-template <class Backend>
 struct Replay : SeqLora<Backend> {
     using Context = ContinualContext<Backend>;
     ReplayBuffer buffer;
     explicit Replay(size_t capacity, uint64_t seed) : buffer(capacity, seed) {}
 
-    std::string name() const override { return ReplayMethod::info.name; }
     void extend_batch(Context&, std::vector<std::vector<const EncodedExample*>>& groups, uint64_t step_seed) override {
         if (buffer.size() == 0) return;
         Random random(step_seed);
@@ -42,4 +29,13 @@ struct Replay : SeqLora<Backend> {
             for (const EncodedExample& e : context.tasks[t].train) buffer.offer(e);
     }
     Diagnostics diagnostics(Context&) override { return {{"replay_buffer_size", double(buffer.size())}}; }
+};
+
+// `--method replay`, a baseline (lora/method_info.h; registered in lora/methods/registry.h)
+struct ReplayMethod {
+    static inline const MethodInfo info{"replay", true, {}};
+    template <class Backend>
+    static auto make(const ContinualOptions& options) {
+        return std::make_unique<Replay<Backend>>(size_t(options.replay_size), options.seed + 7);
+    }
 };

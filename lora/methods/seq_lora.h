@@ -7,19 +7,8 @@
 #include "lora/method.h"
 
 template <class Backend>
-struct SeqLora;
-
-// `--method seqlora`, a baseline (lora/method_info.h; registered in lora/methods/registry.h)
-struct SeqLoraMethod {
-    static inline const MethodInfo info{"seqlora", true, {}};
-    template <class Backend>
-    static auto make(const ContinualOptions&) { return std::make_unique<SeqLora<Backend>>(); }
-};
-
-template <class Backend>
 struct SeqLora : ContinualMethod<Backend> {
     using Context = ContinualContext<Backend>;
-    std::string name() const override { return SeqLoraMethod::info.name; }
     void task_start(Context& context) override {
         if (context.adapters.branches == 0) lora_add_branch(context.adapters, context.seed + 1, false);
     }
@@ -28,4 +17,9 @@ struct SeqLora : ContinualMethod<Backend> {
         expect_tasks_completed(file, context.task, context.tasks.size());
         expect_branches(file, context.task > 0 ? 1 : 0, 0);
     }
+};
+
+// `--method seqlora`, a baseline (lora/method_info.h; registered in lora/methods/registry.h)
+struct SeqLoraMethod : MethodFactory<SeqLora> {
+    static inline const MethodInfo info{"seqlora", true, {}};
 };

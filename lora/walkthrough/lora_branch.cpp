@@ -11,19 +11,9 @@
 #include <vector>
 
 #include "model/cpu/lora_linear.h"
+#include "lora/walkthrough/values.h"
 
 namespace {
-
-// Deterministic values in [-1, 1).
-std::vector<double> values(size_t count, unsigned seed) {
-    std::vector<double> v(count);
-    unsigned state = seed * 2654435761u + 1;
-    for (double& x : v) {
-        state = state * 1664525u + 1013904223u;
-        x = double(state >> 8) / double(1u << 23) - 1.0;
-    }
-    return v;
-}
 
 double largest_difference(const std::vector<double>& a, const std::vector<double>& b) {
     double largest = 0;

@@ -14,18 +14,9 @@
 #include <vector>
 
 #include "lora/cpu/regularizers.h"
+#include "lora/walkthrough/values.h"
 
 namespace {
-
-std::vector<double> values(size_t count, unsigned seed) {
-    std::vector<double> v(count);
-    unsigned state = seed * 2654435761u + 1;
-    for (double& x : v) {
-        state = state * 1664525u + 1013904223u;
-        x = double(state >> 8) / double(1u << 23) - 1.0;
-    }
-    return v;
-}
 
 double frobenius(const std::vector<double>& x) {
     double total = 0;

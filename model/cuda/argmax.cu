@@ -8,6 +8,7 @@
 #include <cmath>
 #include <string>
 
+#include "model/cuda/block_reduce.cuh"
 #include "model/cuda/cuda_check.h"
 #include "model/cuda/kernels.h"
 
@@ -26,34 +27,17 @@ __device__ Best better(Best a, Best b) {
     return (b.value > a.value || (b.value == a.value && b.index < a.index)) ? b : a;
 }
 
-__device__ Best warp_best(Best value) {
-    for (int offset = 16; offset > 0; offset >>= 1) {
-        Best other;
-        other.value = __shfl_xor_sync(0xFFFFFFFFu, value.value, offset);
-        other.index = __shfl_xor_sync(0xFFFFFFFFu, value.index, offset);
-        value = better(value, other);
-    }
-    return value;
-}
-
 // out (N); logits (N,Vp). grid N, THREADS threads.
 __global__ void __launch_bounds__(THREADS)
     argmax_kernel(int* __restrict__ out, const float* __restrict__ logits, int V, int Vp) {
-    __shared__ Best warp_results[32];
     const float* z = logits + size_t(blockIdx.x) * Vp;
     Best best{-INFINITY, INT_MAX};
     for (int v = threadIdx.x; v < V; v += blockDim.x) {
         const float x = z[v];
         if (x > best.value || best.index == INT_MAX) best = Best{x, v};  // the first column always counts
     }
-    best = warp_best(best);
-    const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, warps = blockDim.x / 32;
-    if (lane == 0) warp_results[warp] = best;
-    __syncthreads();
-    if (warp == 0) {
-        best = warp_best(lane < warps ? warp_results[lane] : Best{-INFINITY, INT_MAX});
-        if (lane == 0) out[blockIdx.x] = best.index;
-    }
+    best = block_reduce(best, Best{-INFINITY, INT_MAX}, better);
+    if (threadIdx.x == 0) out[blockIdx.x] = best.index;
 }
 
 }  // namespace

@@ -56,6 +56,27 @@ __device__ void load_rows(float* tile, const float* __restrict__ source, int fir
 }
 
 // The shared memory of the forward, in floats: Q, K, V tiles and the weights.
+// accumulator[i][j] += sum_c scores[warp + i * WARPS, c] * tile[c, lane + 32 j]: the warp's rows of a (TILE,
+// SCORES_PITCH) tile of scores (weights or dS) times a (TILE, HS_MAX + 1) tile of keys or values.
+template <int HS_MAX>
+__device__ void accumulate_scores_times_tile(float (&accumulator)[ROWS_PER_WARP][HS_MAX / 32],
+                                             const float* scores, const float* tile) {
+    constexpr int PITCH = HS_MAX + 1;
+    constexpr int CHANNELS_PER_LANE = HS_MAX / 32;
+    const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
+    for (int c = 0; c < TILE; c++) {
+        float row[CHANNELS_PER_LANE];
+#pragma unroll
+        for (int j = 0; j < CHANNELS_PER_LANE; j++) row[j] = tile[c * PITCH + lane + 32 * j];
+#pragma unroll
+        for (int i = 0; i < ROWS_PER_WARP; i++) {
+            const float score = scores[(warp + i * WARPS) * SCORES_PITCH + c];
+#pragma unroll
+            for (int j = 0; j < CHANNELS_PER_LANE; j++) accumulator[i][j] += score * row[j];
+        }
+    }
+}
+
 template <int HS_MAX>
 constexpr size_t forward_shared_floats() {
     return 3 * TILE * (HS_MAX + 1) + TILE * SCORES_PITCH;
@@ -122,18 +143,7 @@ __global__ void __launch_bounds__(THREADS)
             for (int j = 0; j < CHANNELS_PER_LANE; j++) accumulator[i][j] *= factor;
         }
         __syncwarp();  // the warp's weights are written
-        // o += weights V
-        for (int c = 0; c < TILE; c++) {
-            float value[CHANNELS_PER_LANE];
-#pragma unroll
-            for (int j = 0; j < CHANNELS_PER_LANE; j++) value[j] = v_tile[c * PITCH + lane + 32 * j];
-#pragma unroll
-            for (int i = 0; i < ROWS_PER_WARP; i++) {
-                const float weight = weights[(warp + i * WARPS) * SCORES_PITCH + c];
-#pragma unroll
-                for (int j = 0; j < CHANNELS_PER_LANE; j++) accumulator[i][j] += weight * value[j];
-            }
-        }
+        accumulate_scores_times_tile<HS_MAX>(accumulator, weights, v_tile);  // o += weights V
         __syncwarp();  // the warp's weights are read before the next tile's overwrite them
     }
 
@@ -221,31 +231,52 @@ __device__ void recompute_probabilities_and_score_gradients(const BackwardTiles&
     }
 }
 
+// The backward's arguments: dqkv (B,T,3C) += the gradient of qkv (B,T,3C), from dout (B,T,C) and the forward's lse
+// and D = row_dot (B,NH,T).
+struct BackwardArgs {
+    float* dqkv;
+    const float *dout, *qkv, *lse, *row_dot;
+    int T, NH, hs;
+    float scale;
+};
+
+// A block's (batch b = blockIdx.z, head h = blockIdx.y) slices of the backward's tensors, at row 0 of its head: row t
+// of Q (and of dQ) sits t * row_stride further, its K at + C and its V at + 2 C; dO rows are C apart, lse and D rows 1.
+struct BackwardHead {
+    int C;
+    size_t row_stride;
+    const float *q, *dout, *lse, *row_dot;
+    float* dq;
+};
+
+__device__ BackwardHead backward_head(const BackwardArgs& args) {
+    const int h = blockIdx.y, b = blockIdx.z;
+    BackwardHead head;
+    head.C = args.NH * args.hs;
+    head.row_stride = 3 * size_t(head.C);
+    const size_t offset = size_t(b) * args.T * head.row_stride + size_t(h) * args.hs;
+    head.q = args.qkv + offset;
+    head.dq = args.dqkv + offset;
+    head.dout = args.dout + size_t(b) * args.T * head.C + size_t(h) * args.hs;
+    head.lse = args.lse + (size_t(b) * args.NH + h) * args.T;
+    head.row_dot = args.row_dot + (size_t(b) * args.NH + h) * args.T;
+    return head;
+}
+
 // dqkv's K and V parts += dK, dV. Grid (key tiles, NH, B): block owns keys k0.. and visits the query tiles from the
 // one holding row k0 to the last; the first key tiles (the most query tiles) are scheduled first.
 //   dV[c] = sum_r P[r,c] dO[r],  dK[c] = sum_r dS[r,c] Q[r]; warp w accumulates keys w, w + WARPS, ...
 template <int HS_MAX>
-__global__ void __launch_bounds__(THREADS)
-    attention_backward_key_value_kernel(float* __restrict__ dqkv, const float* __restrict__ dout,
-                                        const float* __restrict__ qkv, const float* __restrict__ lse,
-                                        const float* __restrict__ row_dot, int T, int NH, int hs, float scale) {
-    constexpr int PITCH = HS_MAX + 1;
-    constexpr int CHANNELS_PER_LANE = HS_MAX / 32;
+__global__ void __launch_bounds__(THREADS) attention_backward_key_value_kernel(const BackwardArgs args) {
+    constexpr int PITCH = HS_MAX + 1, CHANNELS_PER_LANE = HS_MAX / 32;
     extern __shared__ float shared[];
     const BackwardTiles tiles = carve_backward_tiles<HS_MAX>(shared);
-
-    const int C = NH * hs;
-    const int k0 = blockIdx.x * TILE, h = blockIdx.y, b = blockIdx.z;
+    const BackwardHead head = backward_head(args);
+    const int T = args.T, hs = args.hs, C = head.C, k0 = blockIdx.x * TILE;
     const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
-    const size_t row_stride = 3 * size_t(C);
-    const size_t head_offset = size_t(b) * T * row_stride + size_t(h) * hs;
-    const float* q_head = qkv + head_offset;
-    const float* dout_head = dout + size_t(b) * T * C + size_t(h) * hs;
-    const float* lse_head = lse + (size_t(b) * NH + h) * T;
-    const float* row_dot_head = row_dot + (size_t(b) * NH + h) * T;
 
-    load_tile<HS_MAX>(tiles.k, q_head + C, row_stride, k0, T, hs);
-    load_tile<HS_MAX>(tiles.v, q_head + 2 * C, row_stride, k0, T, hs);
+    load_tile<HS_MAX>(tiles.k, head.q + C, head.row_stride, k0, T, hs);
+    load_tile<HS_MAX>(tiles.v, head.q + 2 * C, head.row_stride, k0, T, hs);
     float dk[ROWS_PER_WARP][CHANNELS_PER_LANE], dv[ROWS_PER_WARP][CHANNELS_PER_LANE];  // keys warp + i * WARPS
 #pragma unroll
     for (int i = 0; i < ROWS_PER_WARP; i++)
@@ -254,12 +285,12 @@ __global__ void __launch_bounds__(THREADS)
 
     for (int q0 = k0; q0 < T; q0 += TILE) {  // k0 is a multiple of TILE: the query tile holding row k0 starts there
         __syncthreads();  // the previous query tile's Q, dO, P and dS are consumed
-        load_tile<HS_MAX>(tiles.q, q_head, row_stride, q0, T, hs);
-        load_tile<HS_MAX>(tiles.dout, dout_head, C, q0, T, hs);
-        load_rows(tiles.lse, lse_head, q0, T);
-        load_rows(tiles.row_dot, row_dot_head, q0, T);
+        load_tile<HS_MAX>(tiles.q, head.q, head.row_stride, q0, T, hs);
+        load_tile<HS_MAX>(tiles.dout, head.dout, C, q0, T, hs);
+        load_rows(tiles.lse, head.lse, q0, T);
+        load_rows(tiles.row_dot, head.row_dot, q0, T);
         __syncthreads();
-        recompute_probabilities_and_score_gradients<HS_MAX>(tiles, q0, k0, T, hs, scale);
+        recompute_probabilities_and_score_gradients<HS_MAX>(tiles, q0, k0, T, hs, args.scale);
         __syncthreads();  // a key's column of P and dS comes from every warp
         for (int r = 0; r < TILE; r++) {
             float query[CHANNELS_PER_LANE], gradient[CHANNELS_PER_LANE];
@@ -285,7 +316,7 @@ __global__ void __launch_bounds__(THREADS)
     for (int i = 0; i < ROWS_PER_WARP; i++) {
         const int s = k0 + warp + i * WARPS;
         if (s >= T) continue;
-        float* key_gradient = dqkv + head_offset + size_t(s) * row_stride + C;
+        float* key_gradient = head.dq + size_t(s) * head.row_stride + C;
 #pragma unroll
         for (int j = 0; j < CHANNELS_PER_LANE; j++) {
             const int d = lane + 32 * j;
@@ -300,26 +331,18 @@ __global__ void __launch_bounds__(THREADS)
 // dqkv's Q part += dQ. Grid (query tiles, NH, B): block owns query rows q0.. and visits the key tiles up to the
 // diagonal; the longest rows are scheduled first.   dQ[r] = sum_c dS[r,c] K[c]; a row stays in its warp.
 template <int HS_MAX>
-__global__ void __launch_bounds__(THREADS)
-    attention_backward_query_kernel(float* __restrict__ dqkv, const float* __restrict__ dout,
-                                    const float* __restrict__ qkv, const float* __restrict__ lse,
-                                    const float* __restrict__ row_dot, int T, int NH, int hs, float scale) {
-    constexpr int PITCH = HS_MAX + 1;
+__global__ void __launch_bounds__(THREADS) attention_backward_query_kernel(const BackwardArgs args) {
     constexpr int CHANNELS_PER_LANE = HS_MAX / 32;
     extern __shared__ float shared[];
     const BackwardTiles tiles = carve_backward_tiles<HS_MAX>(shared);
-
-    const int C = NH * hs;
-    const int q0 = (gridDim.x - 1 - blockIdx.x) * TILE, h = blockIdx.y, b = blockIdx.z;
+    const BackwardHead head = backward_head(args);
+    const int T = args.T, hs = args.hs, C = head.C, q0 = (gridDim.x - 1 - blockIdx.x) * TILE;
     const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
-    const size_t row_stride = 3 * size_t(C);
-    const size_t head_offset = size_t(b) * T * row_stride + size_t(h) * hs;
-    const float* q_head = qkv + head_offset;
 
-    load_tile<HS_MAX>(tiles.q, q_head, row_stride, q0, T, hs);
-    load_tile<HS_MAX>(tiles.dout, dout + size_t(b) * T * C + size_t(h) * hs, C, q0, T, hs);
-    load_rows(tiles.lse, lse + (size_t(b) * NH + h) * T, q0, T);
-    load_rows(tiles.row_dot, row_dot + (size_t(b) * NH + h) * T, q0, T);
+    load_tile<HS_MAX>(tiles.q, head.q, head.row_stride, q0, T, hs);
+    load_tile<HS_MAX>(tiles.dout, head.dout, C, q0, T, hs);
+    load_rows(tiles.lse, head.lse, q0, T);
+    load_rows(tiles.row_dot, head.row_dot, q0, T);
     float dq[ROWS_PER_WARP][CHANNELS_PER_LANE];  // rows warp + i * WARPS, channels lane + 32 j
 #pragma unroll
     for (int i = 0; i < ROWS_PER_WARP; i++)
@@ -329,22 +352,12 @@ __global__ void __launch_bounds__(THREADS)
     const int last_query = min(q0 + TILE, T) - 1;
     for (int k0 = 0; k0 <= last_query; k0 += TILE) {
         __syncthreads();  // every warp is done with the previous key tile's K (and Q, dO, lse, D are loaded)
-        load_tile<HS_MAX>(tiles.k, q_head + C, row_stride, k0, T, hs);
-        load_tile<HS_MAX>(tiles.v, q_head + 2 * C, row_stride, k0, T, hs);
+        load_tile<HS_MAX>(tiles.k, head.q + C, head.row_stride, k0, T, hs);
+        load_tile<HS_MAX>(tiles.v, head.q + 2 * C, head.row_stride, k0, T, hs);
         __syncthreads();
-        recompute_probabilities_and_score_gradients<HS_MAX>(tiles, q0, k0, T, hs, scale);
+        recompute_probabilities_and_score_gradients<HS_MAX>(tiles, q0, k0, T, hs, args.scale);
         __syncwarp();  // the warp's rows of dS are written
-        for (int c = 0; c < TILE; c++) {
-            float key[CHANNELS_PER_LANE];
-#pragma unroll
-            for (int j = 0; j < CHANNELS_PER_LANE; j++) key[j] = tiles.k[c * PITCH + lane + 32 * j];
-#pragma unroll
-            for (int i = 0; i < ROWS_PER_WARP; i++) {
-                const float ds = tiles.ds[(warp + i * WARPS) * SCORES_PITCH + c];
-#pragma unroll
-                for (int j = 0; j < CHANNELS_PER_LANE; j++) dq[i][j] += ds * key[j];
-            }
-        }
+        accumulate_scores_times_tile<HS_MAX>(dq, tiles.ds, tiles.k);  // dQ += dS K
         __syncwarp();  // the warp's rows of dS are read before the next tile's overwrite them
     }
 
@@ -352,7 +365,7 @@ __global__ void __launch_bounds__(THREADS)
     for (int i = 0; i < ROWS_PER_WARP; i++) {
         const int t = q0 + warp + i * WARPS;
         if (t >= T) continue;
-        float* query_gradient = dqkv + head_offset + size_t(t) * row_stride;
+        float* query_gradient = head.dq + size_t(t) * head.row_stride;
 #pragma unroll
         for (int j = 0; j < CHANNELS_PER_LANE; j++) {
             const int d = lane + 32 * j;
@@ -387,15 +400,14 @@ template <int HS_MAX>
 void fused_backward(float* dqkv, const float* dout, const float* qkv, const float* lse, const float* row_dot, int B,
                     int T, int NH, int hs, float scale) {
     const dim3 grid(ceil_div(T, TILE), NH, B);
+    const BackwardArgs args{dqkv, dout, qkv, lse, row_dot, T, NH, hs, scale};
     const size_t key_value_bytes =
         allow_shared_memory(attention_backward_key_value_kernel<HS_MAX>, backward_shared_floats<HS_MAX>());
-    attention_backward_key_value_kernel<HS_MAX>
-        <<<grid, THREADS, key_value_bytes>>>(dqkv, dout, qkv, lse, row_dot, T, NH, hs, scale);
+    attention_backward_key_value_kernel<HS_MAX><<<grid, THREADS, key_value_bytes>>>(args);
     CUDA_CHECK_LAUNCH();
     const size_t query_bytes =
         allow_shared_memory(attention_backward_query_kernel<HS_MAX>, backward_shared_floats<HS_MAX>());
-    attention_backward_query_kernel<HS_MAX>
-        <<<grid, THREADS, query_bytes>>>(dqkv, dout, qkv, lse, row_dot, T, NH, hs, scale);
+    attention_backward_query_kernel<HS_MAX><<<grid, THREADS, query_bytes>>>(args);
     CUDA_CHECK_LAUNCH();
 }
 

@@ -6,7 +6,7 @@
 //   pass 2 (when dlogits is not null): dlogits[i, v] = (exp(z[v] - max) / sum - [v == target]) * weights[i] /
 //           weight_sum for v < V, 0 for the padded columns V <= v < Vp.
 // dlogits may be logits itself (the model overwrites the logits with their gradient): every read of pass 1 and the
-// target's logit come before block_merge synchronises the block, and pass 2 reads each element before the same
+// target's logit come before block_reduce synchronises the block, and pass 2 reads each element before the same
 // thread writes it.
 // Rows are read as float4 when Vp % 4 == 0 and the buffers are 16-byte aligned (Vp is a multiple of 128 in
 // practice), else one float at a time. Deterministic: no atomics, fixed reduction order.
@@ -14,6 +14,7 @@
 #include <algorithm>
 #include <cstdint>
 
+#include "model/cuda/block_reduce.cuh"
 #include "model/cuda/cuda_check.h"
 #include "model/cuda/kernels.h"
 
@@ -45,36 +46,6 @@ __device__ MaxSum merge(MaxSum a, MaxSum b) {
     return merged;
 }
 
-__device__ MaxSum warp_merge(MaxSum value) {
-    for (int offset = 16; offset > 0; offset >>= 1) {
-        MaxSum other;
-        other.max = __shfl_xor_sync(0xFFFFFFFFu, value.max, offset);
-        other.sum = __shfl_xor_sync(0xFFFFFFFFu, value.sum, offset);
-        value = merge(value, other);
-    }
-    return value;
-}
-
-// Every thread of the block gets the block's merged pair. blockDim.x is a multiple of 32, at most 1024.
-__device__ MaxSum block_merge(MaxSum value) {
-    __shared__ float warp_max[32], warp_sum[32];
-    __shared__ MaxSum result;
-    const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, warps = blockDim.x / 32;
-    value = warp_merge(value);
-    if (lane == 0) {
-        warp_max[warp] = value.max;
-        warp_sum[warp] = value.sum;
-    }
-    __syncthreads();
-    if (warp == 0) {
-        MaxSum partial = lane < warps ? MaxSum{warp_max[lane], warp_sum[lane]} : MaxSum{-INFINITY, 0.0f};
-        partial = warp_merge(partial);
-        if (lane == 0) result = partial;
-    }
-    __syncthreads();
-    return result;
-}
-
 // One block per row. VECTOR: Vp % 4 == 0 and logits, dlogits 16-byte aligned.
 // losses (N) or null; dlogits (N,Vp) or null, possibly logits; logits (N,Vp); targets (N); weights (N).
 template <bool VECTOR>
@@ -103,7 +74,7 @@ __global__ void __launch_bounds__(MAX_THREADS)
         scalar_start = full * 4;
     }
     for (int v = scalar_start + threadIdx.x; v < V; v += blockDim.x) accumulate(thread_pair, z[v]);
-    const MaxSum row_pair = block_merge(thread_pair);
+    const MaxSum row_pair = block_reduce(thread_pair, MaxSum{-INFINITY, 0.0f}, merge);
 
     if (losses && threadIdx.x == 0) losses[row] = logf(row_pair.sum) + row_pair.max - target_logit;
     if (!dlogits) return;

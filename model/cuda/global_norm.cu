@@ -33,7 +33,8 @@ __global__ void sum_partials_kernel(double* __restrict__ result, const double* _
     if (threadIdx.x == 0) *result = total;
 }
 
-DeviceScratch<double> sum_scratch;  // kSumBlocks partials, then the result
+DeviceScratch<double> partial_scratch;  // sum_of_squares' kSumBlocks partials
+DeviceScratch<double> result_scratch;   // sum_partials' result
 
 }  // namespace
 
@@ -42,11 +43,15 @@ namespace cuda {
 // sum_i x_i^2 over x (N), in double, deterministic.
 double sum_of_squares(const float* x, size_t N) {
     if (N == 0) return 0.0;
-    double* partials = sum_scratch.get(kSumBlocks + 1);
-    double* result = partials + kSumBlocks;
+    double* partials = partial_scratch.get(kSumBlocks);
     sum_of_squares_kernel<<<kSumBlocks, kThreads>>>(partials, x, N);
     CUDA_CHECK_LAUNCH();
-    sum_partials_kernel<<<1, kThreads>>>(result, partials, kSumBlocks);
+    return sum_partials(partials, kSumBlocks);
+}
+
+double sum_partials(const double* partials, int count) {
+    double* result = result_scratch.get(1);
+    sum_partials_kernel<<<1, kThreads>>>(result, partials, count);
     CUDA_CHECK_LAUNCH();
     double total = 0.0;
     CUDA_CHECK(cudaMemcpy(&total, result, sizeof(double), cudaMemcpyDeviceToHost));

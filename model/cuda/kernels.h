@@ -76,6 +76,9 @@ void dropout_mask(float* mask, size_t count, uint64_t seed, float p, uint64_t fi
 // model/cuda/global_norm.cu: sum of squares of x (N), deterministic (fixed two-stage reduction), returned to the
 // host.
 double sum_of_squares(const float* x, size_t N);
+// The same file's second stage, for any two-stage sum: the sum of count device doubles (stage-1 partial sums, launched
+// with 256 threads a block), in a fixed order, returned to the host.
+double sum_partials(const double* partials, int count);
 // model/cuda/adamw.cu
 void adamw_update(float* params, const float* grads, float* m, float* v, size_t N, float lr, float beta1,
                   float beta2, float eps, float weight_decay, int t, float grad_scale);
