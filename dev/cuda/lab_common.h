@@ -18,6 +18,8 @@
 #include <string>
 #include <vector>
 
+#include "model/cuda/event_timer.cuh"
+
 inline void lab_check(cudaError_t status, const char* call, const char* file, int line) {
     if (status == cudaSuccess) return;
     std::fprintf(stderr, "CUDA error: %s in %s at %s:%d\n", cudaGetErrorString(status), call, file, line);
@@ -87,24 +89,10 @@ std::vector<T> download(const T* device, size_t count) {
 // one call takes long: about half a second in all).
 template <typename Launch>
 float time_ms(Launch&& launch, int repeats = 20) {
-    cudaEvent_t start, stop;
-    CHECK_CUDA(cudaEventCreate(&start));
-    CHECK_CUDA(cudaEventCreate(&stop));
-    auto timed = [&](int calls) {
-        CHECK_CUDA(cudaEventRecord(start));
-        for (int i = 0; i < calls; i++) launch();
-        CHECK_CUDA(cudaEventRecord(stop));
-        CHECK_CUDA(cudaEventSynchronize(stop));
-        float ms = 0;
-        CHECK_CUDA(cudaEventElapsedTime(&ms, start, stop));
-        return ms / calls;
-    };
     launch();
-    const float first = timed(1);
-    const float ms = timed(std::clamp(int(500.0f / std::max(first, 1e-3f)), 1, repeats));
-    CHECK_CUDA(cudaEventDestroy(start));
-    CHECK_CUDA(cudaEventDestroy(stop));
-    return ms;
+    const float first = event_time_ms(1, launch);
+    const int calls = std::clamp(int(500.0f / std::max(first, 1e-3f)), 1, repeats);
+    return event_time_ms(calls, launch) / calls;
 }
 
 // printf into a string

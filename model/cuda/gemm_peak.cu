@@ -2,6 +2,7 @@
 #include <cuda_bf16.h>
 
 #include "model/cuda/cuda_check.h"
+#include "model/cuda/event_timer.cuh"
 #include "model/cuda/gemm_peak.h"
 #include "model/cuda/kernels.h"
 
@@ -65,17 +66,7 @@ double gemm_tflops(GemmPrecision precision, int n, int iterations) {
                                   type, n, compute, CUBLAS_GEMM_DEFAULT));
     };
     for (int i = 0; i < 3; i++) product();
-    cudaEvent_t start, stop;
-    CUDA_CHECK(cudaEventCreate(&start));
-    CUDA_CHECK(cudaEventCreate(&stop));
-    CUDA_CHECK(cudaEventRecord(start));
-    for (int i = 0; i < iterations; i++) product();
-    CUDA_CHECK(cudaEventRecord(stop));
-    CUDA_CHECK(cudaEventSynchronize(stop));
-    float ms = 0;
-    CUDA_CHECK(cudaEventElapsedTime(&ms, start, stop));
-    CUDA_CHECK(cudaEventDestroy(start));
-    CUDA_CHECK(cudaEventDestroy(stop));
+    const float ms = event_time_ms(iterations, product);
     CUBLAS_CHECK(cublasDestroy(handle));
     device_free(a);
     device_free(b);
