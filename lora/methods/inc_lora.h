@@ -29,9 +29,9 @@ template <class Backend>
 struct NewBranch {
     using real = typename Backend::real;
     int k, r, in, out;
-    const real* A_cat;              // (R,in): A_old = rows 0..k-1
-    const real *A_t, *Bt_t;         // (r,in), (r,out)
-    real *dA_t, *dBt_t;             // their gradients
+    const real* A_cat;       // (R,in): A_old = rows 0..k-1
+    const real *A_t, *Bt_t;  // (r,in), (r,out)
+    real *dA_t, *dBt_t;      // their gradients
 };
 
 // sum over the adapted linears of loss(NewBranch): a regulariser of the new branch, which adds its gradient.
