@@ -182,6 +182,11 @@ $(BUILD)/bench/%: $(BUILD)/dev/bench/%.o $(LIB_OBJECTS)
 	@mkdir -p $(dir $@)
 	$(LINK) -o $@ $^ $(LDFLAGS) $(LDLIBS)
 
+# The study's base losses and samples (dev/experiments/sample.cpp, run by dev/experiments/run.sh), over the library.
+$(BUILD)/experiments/sample: $(BUILD)/dev/experiments/sample.o $(LIB_OBJECTS)
+	@mkdir -p $(dir $@)
+	$(LINK) -o $@ $^ $(LDFLAGS) $(LDLIBS)
+
 # A lab whose family calls another family's kernels links that family's object too (it cannot include a second
 # family's .cu: both define their file-local helpers): the regularisers' L2 norms call cuda::sum_of_squares.
 $(BUILD)/lab/regularizers: $(BUILD)/model/cuda/global_norm.o

@@ -133,9 +133,12 @@ BASE=$(printf '%s/model_%08d.bin' "$BASE_DIR" "$PRE_STEPS")
 OMP_NUM_THREADS=$(nproc) timed pretrain pretrain_stages "$BASE_DIR" "$MODEL" "$PRE_STEPS" "$PRE_LR" "$PRE_WARMUP" random \
     "$TOKENS/*/train_*.bin"
 say "pretrain: done ($BASE); $(grep val_loss "$BASE_DIR/metrics.jsonl" | tail -1)"
-bash dev/experiments/build_sample.sh
+# dev/experiments/sample.cpp, over the library, in the Makefile's build folder (build-cpu/ when CPU_ONLY=1 or no nvcc)
+SAMPLE=build/experiments/sample
+{ [ "${CPU_ONLY:-0}" = 1 ] || ! command -v "${NVCC:-nvcc}" >/dev/null; } && SAMPLE=build-cpu/experiments/sample
+make -s "$SAMPLE"
 describe_base() {  # describe_base MODEL OUT: losses on held-out books and prompts, greedy and sampled text
-    OMP_NUM_THREADS=$(nproc) ./build/experiments/sample --model "$1" --tokenizer "$TOKENIZER" --tokens 40 \
+    OMP_NUM_THREADS=$(nproc) "./$SAMPLE" --model "$1" --tokenizer "$TOKENIZER" --tokens 40 \
         --loss "held-out books=$TOKENS/books/val_*.bin" --loss "held-out task prompts=$WORK/held_out_prompts/train_*.bin" \
         --loss-batches 16 \
         --prompt "The old man looked at the sea and" --prompt "ROMEO:" --prompt "It was a dark and stormy night," \

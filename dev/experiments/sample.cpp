@@ -2,7 +2,7 @@
 // sampled (temperature, top-k), each token by a full forward pass over the context (the model is small); and the
 // base's mean loss on token shards (--loss NAME=GLOB: --loss-batches batches of 8 rows of the model's context, at
 // the same seeded random offsets as `train pretrain`'s validation, so the numbers compare).
-// A development tool of the experiment (dev/experiments/run.sh), built by dev/experiments/build_sample.sh.
+// A development tool of the experiment (dev/experiments/run.sh), built by `make build/experiments/sample`.
 //   sample --model M.bin [--tokenizer DIR] [--tokens N] [--temperature 0.8] [--top-k 40] [--seed 1]
 //          [--prompt P ...] [--loss NAME=GLOB ... [--loss-batches 16]]
 #include <algorithm>
