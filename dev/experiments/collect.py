@@ -194,7 +194,7 @@ def main():
     lines += ["## Training loss and diagnostics (mean over the runs)\n",
               "The logged training loss (cross-entropy + the method's regularizer) at the end of each task, in the "
               "order's sequence, and the diagnostics after the last task (metrics.jsonl).\n",
-              "| method | loss 1 | 2 | 3 | 4 | " + " | ".join(keys) + " |", "|---|" + "---:|" * (4 + len(keys))]
+              "| " + " | ".join(["method", "loss 1", "2", "3", "4"] + keys) + " |", "|---|" + "---:|" * (4 + len(keys))]
     for method in METHODS:
         done = [(s, o) for (s, o, m), r in cells.items() if m == method and complete(r)]
         if not done:
