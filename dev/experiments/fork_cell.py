@@ -9,7 +9,7 @@ evaluation rows; metrics.jsonl and predictions.jsonl: the records) and resumes f
 target order that finds the source's first K boundaries resumes exactly as if it had trained those tasks itself
 (dev/experiments/check_fork.sh checks that, byte for byte, for every method).
 Copies nothing (and says why) when the target has begun, the source has not passed task K, the source's first tasks
-are not the shared ones, or the two runs' settings differ in anything but the order.
+are not the shared ones, or the two runs' settings differ beyond the order and what a resume may change.
 Python 3 standard library only.
 """
 import argparse
@@ -17,9 +17,6 @@ import json
 import os
 import shutil
 import sys
-
-# run.json options that may differ between the two runs (train cl's may_change, and the order itself)
-FREE = {"order", "method", "device", "precision", "threads", "stop-after", "log-every"}
 
 
 def main():
@@ -50,8 +47,9 @@ def main():
     target_record = os.path.join(a.target, "run.json")
     if os.path.exists(target_record):
         other = json.load(open(target_record))["options"]
+        free = set(record.get("may_change", [])) | {"order"}  # what a resumed run may change, and the order
         differ = sorted(n for n in set(other) | set(record["options"])
-                        if n not in FREE and other.get(n) != record["options"].get(n))
+                        if n not in free and other.get(n) != record["options"].get(n))
         if differ:
             return skip(f"its settings differ from the source's in {', '.join(differ)}")
     else:  # the target's first run: its record is the source's with its own order, no session yet
