@@ -8,7 +8,9 @@
 #       the previous study's recipe (books only, read in order), to compare; losses and samples of both,
 #   (c) the sanity gate: SeqLoRA trained on each task alone, its label-ranking accuracy on that task,
 #   (d) every method (ten) x Standard CL orders 1, 2, 3 x the seeds, each (method, order, seed) a cell of its
-#       own: a finished cell is never retrained, an interrupted one resumes from its last finished task,
+#       own: a finished cell is never retrained, an interrupted one resumes from its last finished task;
+#       orders run as 1, 3, 2, and order 2 starts from a copy of order 1's state after their two shared first
+#       tasks (dev/experiments/fork_cell.py),
 #   (e) the tables, summary.json and the plots (collect.py, plots.py).
 #
 #   bash dev/experiments/run.sh --scale cpu     # hours on 2 cores, in as many sessions as it takes (RESULTS.md)
