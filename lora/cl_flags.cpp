@@ -13,13 +13,15 @@ std::string preset_help(const std::string& value, const std::string& synthetic_v
 // Each method option's flag (lora/method_info.h), in registry order.
 void add_method_flags(Flags& flags) {
     for (const MethodOption* option : method_options()) {
-        if (option->synthetic.empty()) {
-            flags.add(option->flag, option->default_text(), option->help);
-            continue;
-        }
-        const bool integer = option->kind == MethodOption::Kind::count;
-        flags.add(option->flag, "", option->help + preset_help(option->default_text(), option->synthetic),
-                  integer ? "N" : "FLOAT");
+        // a real option is FLOAT even when its default reads as an integer (--ilora-gamma 1)
+        const std::string metavar = option->kind == MethodOption::Kind::real    ? "FLOAT"
+                                    : option->kind == MethodOption::Kind::count ? "N"
+                                                                                : "";
+        if (option->synthetic.empty())
+            flags.add(option->flag, option->default_text(), option->help, metavar);
+        else
+            flags.add(option->flag, "", option->help + preset_help(option->default_text(), option->synthetic),
+                      metavar);
     }
 }
 
@@ -48,14 +50,14 @@ void add_training_flags(Flags& flags, const ContinualOptions& o) {
     flags.add("lora-modules", "", "adapted linears: comma list of qkv, attn_proj, fc, fc_proj; or all" +
                                       preset_help(real.lora_modules, synthetic.lora_modules));
     flags.add("lora-rank", "", "r" + preset_help(std::to_string(real.lora_rank), std::to_string(synthetic.lora_rank)));
-    flags.add("lora-alpha", "32", "alpha (scale = alpha / r)");
+    flags.add("lora-alpha", "32", "alpha (scale = alpha / r)", "FLOAT");
     flags.add("lora-dropout", "0.1", "dropout on the adapters' input while training");
     flags.add("epochs", "", "epochs per task" +
                                 preset_help(std::to_string(real.epochs), std::to_string(synthetic.epochs)));
     flags.add("batch-size", std::to_string(o.batch_size), "sequences per step");
     flags.add("max-seq-len", "0", "longest training sequence (0: the model's context)");
     flags.add("lr", "", "learning rate (constant)" + preset_help("1e-3", "3e-3"));
-    flags.add("weight-decay", "0", "AdamW weight decay");
+    flags.add("weight-decay", "0", "AdamW weight decay", "FLOAT");
     flags.add("grad-clip", "1.0", "clip the global gradient norm to this (0: off)");
     flags.add("replay-size", std::to_string(o.replay_size), "replay buffer capacity (reservoir)");
 }

@@ -168,7 +168,10 @@ TEST_CASE("cli: --flag=value is --flag value; a misspelt flag or command gets a 
     Run help = run_train("cl --help");
     CHECK(help.status == 0);
     for (const char* shown : {"--lr FLOAT", "--out PATH", "--method LIST", "--epochs N", "--base-config SPEC",
-                              "--eval CHOICE", "(default 0.5)", "(default 0.95)"})
+                              "--eval CHOICE", "(default 0.5)", "(default 0.95)",
+                              // real flags whose defaults read as integers
+                              "--ilora-gamma FLOAT", "--olora-lambda2 FLOAT", "--weight-decay FLOAT",
+                              "--lora-alpha FLOAT", "--replay-size N"})
         CHECK_THAT(help.output, Catch::Contains(shown));
     CHECK_THAT(help.output, !Catch::Contains("0.500000"));
 }
