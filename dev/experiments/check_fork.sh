@@ -6,28 +6,33 @@
 # tokenizer and a base.
 #
 #   bash dev/experiments/check_fork.sh BASE.bin [WORK]      # TRAIN=path runs that binary instead of ./train
-# Prints one line per method and task boundary, "same" or "DIFFER"; exits 1 when anything differs.
+#                                                           # METHODS="mtl ..." checks only those
+# The order-1 source stops after its second task, the state of an order-1 cell still running when run.sh forks it.
+# Prints one line per method and task boundary, "same" or "DIFFER", and exits 1 when anything differs or a method
+# was not forked (an unforked order 2 would match trivially).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 BASE=${1:?usage: check_fork.sh BASE.bin [WORK]}
 WORK=${2:-/tmp/clora_check_fork}
 TRAIN=${TRAIN:-./train}
-METHODS="seqlora inclora replay mtl ilora olora nlora gainlora-olora gainlora-inflora amlora"
+METHODS=${METHODS:-seqlora inclora replay mtl ilora olora nlora gainlora-olora gainlora-inflora amlora}
 export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1}
 FLAGS="--device cpu --seed 1 --base $BASE --max-train 16 --max-test 4 --max-seq-len 128 --epochs 1 --batch-size 8
        --lr 1e-3 --lora-dropout 0 --lora-modules all --max-new-tokens 8 --eval-batch-size 32 --ilora-ema 0.99
        --method $(echo $METHODS | tr ' ' ,)"
 rm -rf "$WORK" && mkdir -p "$WORK"
 # shellcheck disable=SC2086
-run() { "$TRAIN" cl $FLAGS --order "$1" --out "$WORK/$2" > "$WORK/$2.log" 2>&1 || { cat "$WORK/$2.log"; exit 1; }; }
-run 1 order1
+run() { "$TRAIN" cl $FLAGS --order "$1" --out "$WORK/$2" "${@:3}" > "$WORK/$2.log" 2>&1 || { cat "$WORK/$2.log"; exit 1; }; }
+run 1 order1 --stop-after 2
+failed=0
 for method in $METHODS; do
-    python3 dev/experiments/fork_cell.py --source "$WORK/order1" --target "$WORK/forked" --method "$method" \
-        --shared dbpedia,amazon --order 2
+    said=$(python3 dev/experiments/fork_cell.py --source "$WORK/order1" --target "$WORK/forked" --method "$method" \
+        --shared dbpedia,amazon --order 2)
+    echo "$said"
+    case "$said" in *"starts after task 2"*) ;; *) echo "$method: NOT FORKED"; failed=1 ;; esac
 done
 "$TRAIN" cl $FLAGS --order 2 --out "$WORK/forked" --resume > "$WORK/forked.log" 2>&1 || { cat "$WORK/forked.log"; exit 1; }
 run 2 order2
-failed=0
 for method in $METHODS; do
     for k in 01 02 03 04; do
         if cmp -s "$WORK/order2/$method/adapters_task$k.bin" "$WORK/forked/$method/adapters_task$k.bin"; then

@@ -40,9 +40,17 @@ def main():
     boundary = os.path.join(src, f"adapters_task{k:02d}.bin")
     if not os.path.exists(boundary):
         return skip(f"{boundary} does not exist yet")
-    results = json.load(open(os.path.join(src, "results.json")))
-    if results.get("tasks", [])[:k] != shared:
-        return skip(f"the source's first tasks are {results.get('tasks', [])[:k]}, not {shared}")
+    # the source's tasks so far, from its task records (results.json exists only once the source has finished,
+    # and the source may still be running its later tasks)
+    first = {}
+    with open(os.path.join(src, "metrics.jsonl")) as f:
+        for line in f:
+            r = json.loads(line)
+            if "accuracy" in r and "name" in r:
+                first[r["task"]] = r["name"]
+    first = [first.get(t) for t in range(1, k + 1)]
+    if first != shared:
+        return skip(f"the source's first tasks are {first}, not {shared}")
     record = json.load(open(os.path.join(a.source, "run.json")))
     target_record = os.path.join(a.target, "run.json")
     if os.path.exists(target_record):
