@@ -42,13 +42,13 @@ def main():
         return skip(f"{boundary} does not exist yet")
     # the source's tasks so far, from its task records (results.json exists only once the source has finished,
     # and the source may still be running its later tasks)
-    first = {}
+    name_of_task = {}
     with open(os.path.join(src, "metrics.jsonl")) as f:
         for line in f:
             r = json.loads(line)
             if "accuracy" in r and "name" in r:
-                first[r["task"]] = r["name"]
-    first = [first.get(t) for t in range(1, k + 1)]
+                name_of_task[r["task"]] = r["name"]
+    first = [name_of_task.get(t) for t in range(1, k + 1)]
     if first != shared:
         return skip(f"the source's first tasks are {first}, not {shared}")
     record = json.load(open(os.path.join(a.source, "run.json")))
