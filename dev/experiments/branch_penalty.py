@@ -87,6 +87,17 @@ def sparsity_penalty(path):
     return total
 
 
+def report(path, method, weight):
+    """Prints one file's penalty."""
+    if method == "olora":
+        penalty, entries = orthogonality_penalty(path)
+        print(f"{path}: L_orth {penalty:.4f}, lambda1 * L_orth {weight * penalty:.4f}, "
+              f"mean |entry| {penalty / entries:.2e} over {entries} entries")
+    else:
+        penalty = sparsity_penalty(path)
+        print(f"{path}: L_1 {penalty:.4f}, lambda * L_1 {weight * penalty:.4f}")
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("files", nargs="+", help="adapters_taskNN.bin of an olora or nlora cell")
@@ -95,13 +106,10 @@ def main():
     args = parser.parse_args()
     weight = args.weight if args.weight is not None else {"olora": 0.5, "nlora": 0.4}[args.method]
     for path in args.files:
-        if args.method == "olora":
-            penalty, entries = orthogonality_penalty(path)
-            print(f"{path}: L_orth {penalty:.4f}, lambda1 * L_orth {weight * penalty:.4f}, "
-                  f"mean |entry| {penalty / entries:.2e} over {entries} entries")
-        else:
-            penalty = sparsity_penalty(path)
-            print(f"{path}: L_1 {penalty:.4f}, lambda * L_1 {weight * penalty:.4f}")
+        try:
+            report(path, args.method, weight)
+        except (OSError, struct.error) as error:  # unreadable, or shorter than its header's counts
+            raise SystemExit(f"{path}: cannot read it as a clora adapter file ({error})")
 
 
 if __name__ == "__main__":
