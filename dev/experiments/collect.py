@@ -16,8 +16,11 @@ and writes to <results>:
   run.json       the command, commit, machine, date, configuration, the stages' wall times
   samples.txt, samples_before.txt   the bases' greedy samples and held-out losses
   seed<S>/order<O>/<method>/results.json, single/seed<S>/<task>/results.json   (accuracy matrices, AA, BWT, FT)
+  seed<S>/order<O>/<method>/diagnostics.json   {"task_end_loss": {task: loss}, "diagnostics": {...}}: each task's
+                 last logged training loss and the diagnostics after the last task, for the tables
 Only what a reader reads is copied: per-step metrics, logs and predictions stay in the work folder (plots.py --work
-draws the loss curves from there).
+draws the loss curves from there). A cell, gate run or stage time the work folder lacks (a lost work folder, a
+fresh checkout) is read back from the committed copy, so a collect never drops what an earlier one kept.
 Python 3 standard library only.
 """
 import argparse
@@ -103,6 +106,31 @@ def last_diagnostics(path):
     return lines[-1].get("diagnostics", {}) if lines else {}
 
 
+def read_json(*paths):
+    """The first of paths that exists, parsed, or None."""
+    for path in paths:
+        if os.path.exists(path):
+            with open(path) as f:
+                return json.load(f)
+    return None
+
+
+def cell_record(work_cell, committed_cell, method):
+    """{"task_end_loss": {task: loss}, "diagnostics": {...}} of one cell: from its train cl log and metrics.jsonl in
+    the work folder (and then kept as diagnostics.json beside its committed results.json), else from that kept copy;
+    None when neither exists."""
+    losses = task_end_losses(os.path.join(work_cell, f"cl_{method}.log"))
+    diagnostics = last_diagnostics(os.path.join(work_cell, method, "metrics.jsonl"))
+    kept = os.path.join(committed_cell, method, "diagnostics.json")
+    if losses or diagnostics:
+        record = {"task_end_loss": {str(t): v for t, v in sorted(losses.items())}, "diagnostics": diagnostics}
+        os.makedirs(os.path.dirname(kept), exist_ok=True)
+        with open(kept, "w") as f:
+            json.dump(record, f, indent=1, sort_keys=True)
+        return record
+    return read_json(kept)
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--work", required=True)
@@ -130,27 +158,32 @@ def main():
     single = {task: [] for task in TASKS}
     for seed in seeds:
         for task in TASKS:
-            src = os.path.join(work, "single", f"seed{seed}", task, "seqlora")
-            path = os.path.join(src, "results.json")
-            if not os.path.exists(path):
+            path = os.path.join(work, "single", f"seed{seed}", task, "seqlora", "results.json")
+            kept = os.path.join(out, "single", f"seed{seed}", task, "results.json")
+            if os.path.exists(path):
+                copy(path, kept)
+            result = read_json(kept)
+            if result is None:
                 continue
-            copy(path, os.path.join(out, "single", f"seed{seed}", task, "results.json"))
-            result = json.load(open(path))
             block = mode_of(result, "rank") or result
             single[task].append(block["accuracy"][0][0])
 
     # the cells
-    cells = {}  # (seed, order, method) -> results.json
+    cells = {}    # (seed, order, method) -> results.json
+    records = {}  # (seed, order, method) -> cell_record
     for seed in seeds:
         for order in orders:
             src = os.path.join(work, "cl", f"seed{seed}", f"order{order}")
             dst = os.path.join(out, f"seed{seed}", f"order{order}")
             for method in METHODS:
                 path = os.path.join(src, method, "results.json")
-                if not os.path.exists(path):
+                if os.path.exists(path):
+                    copy(path, os.path.join(dst, method, "results.json"))  # its metrics and log stay in the work folder
+                result = read_json(os.path.join(dst, method, "results.json"))
+                if result is None:
                     continue
-                cells[(seed, order, method)] = json.load(open(path))
-                copy(path, os.path.join(dst, method, "results.json"))  # its metrics and log stay in the work folder
+                cells[(seed, order, method)] = result
+                records[(seed, order, method)] = cell_record(src, dst, method)
 
     summary = {"runs": 0, "single_task": {t: mean_std(v) for t, v in single.items()}, "methods": {}}
     for method in METHODS:
@@ -189,28 +222,32 @@ def main():
                              f"{entry['runs']} |")
         lines.append("")
     # training loss at each task's end and the diagnostics after the last task, mean over the runs
-    keys = sorted({k for (s, o, m), r in cells.items() if complete(r)
-                   for k in last_diagnostics(os.path.join(work, "cl", f"seed{s}", f"order{o}", m, "metrics.jsonl"))})
+    finished = {c: records[c] for c, r in cells.items() if complete(r)}
+    keys = sorted({k for rec in finished.values() if rec for k in rec["diagnostics"]})
     lines += ["## Training loss and diagnostics (mean over the runs)\n",
               "The logged training loss (cross-entropy + the method's regularizer) at the end of each task, in the "
-              "order's sequence, and the diagnostics after the last task (metrics.jsonl).\n",
-              "| " + " | ".join(["method", "loss 1", "2", "3", "4"] + keys) + " |", "|---|" + "---:|" * (4 + len(keys))]
+              "order's sequence, and the diagnostics after the last task (metrics.jsonl), over the `runs` finished "
+              "cells whose record exists.\n",
+              "| " + " | ".join(["method", "runs", "loss 1", "2", "3", "4"] + keys) + " |",
+              "|---|" + "---:|" * (5 + len(keys))]
     for method in METHODS:
-        done = [(s, o) for (s, o, m), r in cells.items() if m == method and complete(r)]
+        done = [rec for (s, o, m), rec in sorted(finished.items()) if m == method and rec]
         if not done:
             continue
-        row = []
+        row = [str(len(done))]
         for t in range(1, 5):
-            v = [task_end_losses(os.path.join(work, "cl", f"seed{s}", f"order{o}", f"cl_{method}.log")).get(t)
-                 for s, o in done]
+            v = [rec["task_end_loss"].get(str(t)) for rec in done]
             v = [x for x in v if x is not None]
             row.append(f"{sum(v) / len(v):.2f}" if v else "")
         for k in keys:
-            v = [last_diagnostics(os.path.join(work, "cl", f"seed{s}", f"order{o}", method, "metrics.jsonl")).get(k)
-                 for s, o in done]
+            v = [rec["diagnostics"].get(k) for rec in done]
             v = [x for x in v if x is not None]
             row.append(f"{sum(v) / len(v):.3g}" if v else "")
         lines.append(f"| {method} | " + " | ".join(row) + " |")
+    missing = [f"seed {s} order {o} {m}" for (s, o, m), rec in sorted(finished.items()) if not rec]
+    if missing:
+        lines.append(f"\nNo record of these cells' losses and diagnostics (their work folder was lost before "
+                     f"collect.py kept one): {', '.join(missing)}.")
     lines.append("")
     lines.append("## Every accuracy matrix (row: after training task j; column: task i; rank / generate)\n")
     for (seed, order, method), r in sorted(cells.items()):
@@ -231,7 +268,8 @@ def main():
     with open(os.path.join(out, "tables.md"), "w") as f:
         f.write("\n".join(lines) + "\n")
 
-    times = {}
+    # a stage the work folder has no time for keeps the time the last collect recorded
+    times = (read_json(os.path.join(out, "run.json")) or {}).get("stage_seconds", {})
     for path in glob.glob(os.path.join(work, "times", "*")):
         times[os.path.basename(path)] = sum(int(x) for x in open(path).read().split())
     run = {
