@@ -106,13 +106,12 @@ def last_diagnostics(path):
     return lines[-1].get("diagnostics", {}) if lines else {}
 
 
-def read_json(*paths):
-    """The first of paths that exists, parsed, or None."""
-    for path in paths:
-        if os.path.exists(path):
-            with open(path) as f:
-                return json.load(f)
-    return None
+def read_json(path):
+    """The parsed file, or None when it does not exist."""
+    if not os.path.exists(path):
+        return None
+    with open(path) as f:
+        return json.load(f)
 
 
 def cell_record(work_cell, committed_cell, method):
