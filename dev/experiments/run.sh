@@ -134,7 +134,7 @@ BASE_DIR="$WORK/base"
 BASE=$(printf '%s/model_%08d.bin' "$BASE_DIR" "$PRE_STEPS")
 OMP_NUM_THREADS=$(nproc) timed pretrain pretrain_stages "$BASE_DIR" "$MODEL" "$PRE_STEPS" "$PRE_LR" "$PRE_WARMUP" random \
     "$TOKENS/*/train_*.bin"
-# its hash names it in the log: a rebuild on another machine (another CPU, the binary compiled there) may differ
+# its hash names it in the log: one commit, flags and data have given two bases (results/cpu/RESULTS.md)
 say "pretrain: done ($BASE, sha256 $(sha256sum "$BASE" | cut -c1-64)); $(grep val_loss "$BASE_DIR/metrics.jsonl" | tail -1)"
 # dev/experiments/sample.cpp, over the library, in the Makefile's build folder (build-cpu/ when CPU_ONLY=1 or no nvcc)
 SAMPLE=build/experiments/sample
