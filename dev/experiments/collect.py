@@ -114,6 +114,13 @@ def read_json(path):
         return json.load(f)
 
 
+def keep(src, kept):
+    """Copies src (a work folder's results.json) over its committed copy when it exists; returns the committed copy,
+    parsed, or None when neither exists: a work folder that lost a file never loses it from the results."""
+    copy(src, kept)
+    return read_json(kept)
+
+
 def cell_record(work_cell, committed_cell, method):
     """{"task_end_loss": {task: loss}, "diagnostics": {...}} of one cell: from its train cl log and metrics.jsonl in
     the work folder (and then kept as diagnostics.json beside its committed results.json), else from that kept copy;
@@ -157,11 +164,8 @@ def main():
     single = {task: [] for task in TASKS}
     for seed in seeds:
         for task in TASKS:
-            path = os.path.join(work, "single", f"seed{seed}", task, "seqlora", "results.json")
-            kept = os.path.join(out, "single", f"seed{seed}", task, "results.json")
-            if os.path.exists(path):
-                copy(path, kept)
-            result = read_json(kept)
+            result = keep(os.path.join(work, "single", f"seed{seed}", task, "seqlora", "results.json"),
+                          os.path.join(out, "single", f"seed{seed}", task, "results.json"))
             if result is None:
                 continue
             block = mode_of(result, "rank") or result
@@ -175,10 +179,8 @@ def main():
             src = os.path.join(work, "cl", f"seed{seed}", f"order{order}")
             dst = os.path.join(out, f"seed{seed}", f"order{order}")
             for method in METHODS:
-                path = os.path.join(src, method, "results.json")
-                if os.path.exists(path):
-                    copy(path, os.path.join(dst, method, "results.json"))  # its metrics and log stay in the work folder
-                result = read_json(os.path.join(dst, method, "results.json"))
+                # its metrics and log stay in the work folder (cell_record keeps what the tables read)
+                result = keep(os.path.join(src, method, "results.json"), os.path.join(dst, method, "results.json"))
                 if result is None:
                     continue
                 cells[(seed, order, method)] = result
